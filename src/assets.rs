@@ -1,0 +1,1 @@
+//! Where the model and data sets live; fetch + checksum.

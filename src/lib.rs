@@ -1,0 +1,4 @@
+//! sqlora: the task layer over `sqlora-kernel` — data sets (Spider, MMLU), prompts, metrics, results, CLI.
+pub mod assets;
+pub mod metric;
+pub mod spider;

@@ -1,0 +1,28 @@
+//! The `sqlora` command line: a thin layer over the library. Each subcommand's arguments live in the
+//! module that implements it.
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sqlora", version, about = "Measure what LoRA fine-tuning does to a small LLM: \
+Text-to-SQL on Spider (execution accuracy) and general knowledge on MMLU.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Put the default model in $SQLORA_HOME and verify the data sets against data/MANIFEST.
+    Setup(sqlora::assets::SetupArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup(a) => sqlora::assets::run_setup(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,1 @@
+//! Metrics in DeepEval's shape and Execution Accuracy.
