@@ -14,12 +14,15 @@ struct Cli {
 enum Command {
     /// Put the default model in $SQLORA_HOME and verify the data sets against data/MANIFEST.
     Setup(sqlora::assets::SetupArgs),
+    /// Greedy continuation of a prompt (stdout gets only the continuation), or of a JSONL batch.
+    Generate(sqlora::generate_cmd::GenerateArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => sqlora::assets::run_setup(a),
+        Command::Generate(a) => sqlora::generate_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

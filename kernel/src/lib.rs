@@ -1,1 +1,15 @@
+//! sqlora-kernel: the engine. Loads a Llama-family model (GGUF or safetensors), tokenizes, runs the
+//! forward pass over a `Backend`, and generates. It knows nothing of Spider or MMLU.
+pub mod backend;
+pub mod config;
+pub mod cpu;
+pub mod engine;
+pub mod error;
 pub mod formats;
+pub mod generate;
+pub mod loader;
+pub mod model;
+pub mod tokenizer;
+
+pub use error::{Error, Result};
+pub use engine::Engine;

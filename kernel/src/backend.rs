@@ -1,0 +1,84 @@
+//! The Backend trait: every op the model needs, over buffers the backend owns. `Model<B>` is written
+//! once against it; the CPU backend lives in `cpu/`, a CUDA one can implement the same trait.
+//!
+//! Shapes are passed explicitly and buffers are flat row-major f32: a matrix of `m` rows of `n` columns
+//! is `m * n` values. Forward ops only for now; the backward ops join them with LoRA training.
+use crate::formats::quant::GgmlType;
+use crate::Result;
+
+/// A weight matrix as loaded from disk: `rows` output features of `cols` input features, encoded as
+/// `ty` (row-major, rows of whole blocks).
+pub struct HostMatrix<'a> {
+    pub name: String,
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub bytes: &'a [u8],
+}
+
+/// How RoPE pairs the dimensions of a head: GGUF llama files store q/k permuted so that adjacent
+/// dimensions (2i, 2i+1) rotate together; Hugging Face checkpoints and GGUF qwen2 rotate (i, i + d/2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    Interleaved,
+    Half,
+}
+
+/// One sequence's part of a batched attention call.
+pub struct AttnSeq<'a, T> {
+    /// First row of this sequence's new tokens in the batched q / output buffers.
+    pub row0: usize,
+    /// Number of new tokens (rows) of this sequence in this call.
+    pub n_new: usize,
+    /// Key/value segments in position order, each `(k, v, len)` with `len` rows of `n_kv_heads *
+    /// head_dim`; the last segment already holds the new tokens' keys and values at its end. A shared
+    /// prefix cache is simply the first segment.
+    pub segments: Vec<(&'a T, &'a T, usize)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AttnShape {
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+pub trait Backend: Send + Sync {
+    /// An activation or cache buffer of f32.
+    type Tensor: Send + Sync;
+    /// A weight matrix in the backend's preferred encoding.
+    type Matrix: Send + Sync;
+
+    fn name(&self) -> String;
+    fn zeros(&self, n: usize) -> Self::Tensor;
+    fn upload(&self, data: &[f32]) -> Self::Tensor;
+    fn download(&self, t: &Self::Tensor) -> Vec<f32>;
+    fn len(&self, t: &Self::Tensor) -> usize;
+    /// Grows (never shrinks) a tensor to at least `n` values, keeping its contents.
+    fn ensure_len(&self, t: &mut Self::Tensor, n: usize);
+
+    fn matrix(&self, w: &HostMatrix) -> Result<Self::Matrix>;
+
+    /// out[m × rows] = x[m × cols] · Wᵀ.
+    fn matmul(&self, x: &Self::Tensor, m: usize, w: &Self::Matrix, out: &mut Self::Tensor);
+    /// out[i] = row `ids[i]` of the embedding table `table`, dequantized.
+    fn embed(&self, table: &Self::Matrix, ids: &[u32], out: &mut Self::Tensor);
+    /// x[m × n] += bias[n] for each row.
+    fn add_bias(&self, x: &mut Self::Tensor, m: usize, bias: &Self::Tensor);
+    /// x += y, elementwise over the first `n` values.
+    fn add(&self, x: &mut Self::Tensor, y: &Self::Tensor, n: usize);
+    /// out = x / rms(x) * w per row of `n`.
+    fn rmsnorm(&self, x: &Self::Tensor, w: &Self::Tensor, m: usize, n: usize, eps: f32, out: &mut Self::Tensor);
+    /// Rotates each head of each row by its position.
+    #[allow(clippy::too_many_arguments)]
+    fn rope(&self, x: &mut Self::Tensor, m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle);
+    /// out = silu(gate) * up over `n` values.
+    fn swiglu(&self, gate: &Self::Tensor, up: &Self::Tensor, n: usize, out: &mut Self::Tensor);
+    /// Copies `n_rows` rows of `row_len` from src (from `src_row`) into dst (at `dst_row`).
+    fn copy_rows(&self, src: &Self::Tensor, src_row: usize, dst: &mut Self::Tensor, dst_row: usize, n_rows: usize, row_len: usize);
+    /// Selects rows of `x` (row length `n`) into `out` in the given order.
+    fn gather_rows(&self, x: &Self::Tensor, rows: &[usize], n: usize, out: &mut Self::Tensor);
+    /// Causal grouped-query attention: the new token j of a sequence with `past` earlier positions sees
+    /// every key at position ≤ past + j. q and out are `[rows × n_heads·head_dim]`.
+    fn attention(&self, q: &Self::Tensor, seqs: &[AttnSeq<'_, Self::Tensor>], shape: AttnShape, out: &mut Self::Tensor);
+}

@@ -1,0 +1,250 @@
+//! Weight matrices on the CPU and the matrix product x·Wᵀ.
+//!
+//! Why quantized weights stay quantized (measured on the 2-core machine, see README "Speed"): decoding one
+//! token reads every weight once. Dequantized to f32, SmolLM2-135M is 540 MB per token — at ≈ 21 GB/s
+//! that caps decode near 40 tok/s and breaks the 600 MB RSS budget. Kept as 4-bit blocks it is ≈ 100 MB,
+//! which sits in L3. So for few activation rows (decode) each weight row is dequantized in registers and
+//! dotted with every activation row; for many rows (prefill) a panel of W is dequantized into a scratch
+//! buffer and multiplied with a blocked f32 GEMM, where the dequantization is a few % of the work.
+//! Both paths compute with the exact dequantized values (x = q·d + m in f32): no activation rounding.
+use super::simd;
+use super::SyncPtr;
+use crate::backend::HostMatrix;
+use crate::formats::quant::{self, GgmlType, QK, QK_K};
+use crate::{Error, Result};
+use rayon::prelude::*;
+
+pub enum CpuMatrix {
+    Dense { rows: usize, cols: usize, w: Vec<f32> },
+    /// 4-bit: 16 bytes of nibbles per 32 elements, and (d, m) per block: x = q·d + m.
+    Q4 { rows: usize, cols: usize, qs: Vec<u8>, dm: Vec<[f32; 2]> },
+    /// 8-bit: 32 signed bytes per block and a scale d: x = q·d.
+    Q8 { rows: usize, cols: usize, qs: Vec<i8>, d: Vec<f32> },
+}
+
+/// Above this many activation rows a product goes through dequantized panels and GEMM.
+const GEMM_MIN_ROWS: usize = 24;
+/// Weight rows per dequantized panel in the GEMM path (bounds the scratch memory).
+const PANEL_ROWS: usize = 4096;
+
+impl CpuMatrix {
+    pub fn rows(&self) -> usize {
+        match self {
+            CpuMatrix::Dense { rows, .. } | CpuMatrix::Q4 { rows, .. } | CpuMatrix::Q8 { rows, .. } => *rows,
+        }
+    }
+    pub fn cols(&self) -> usize {
+        match self {
+            CpuMatrix::Dense { cols, .. } | CpuMatrix::Q4 { cols, .. } | CpuMatrix::Q8 { cols, .. } => *cols,
+        }
+    }
+
+    /// Converts a loaded tensor into the CPU encoding: Q4_0/Q4_1/Q4_K become Q4 (Q4_K's 6-bit
+    /// sub-block scales fold into an exact f32 (d, m) per 32), Q8_0 becomes Q8, anything else is
+    /// dequantized to f32 once.
+    pub fn from_host(h: &HostMatrix) -> Result<Self> {
+        let (rows, cols) = (h.rows, h.cols);
+        if h.bytes.len() != h.ty.row_bytes(cols) * rows || cols % h.ty.block_size() != 0 {
+            return Err(Error::BadInput(format!(
+                "tensor {}: {} bytes do not hold {rows}×{cols} values of {}",
+                h.name,
+                h.bytes.len(),
+                h.ty.name()
+            )));
+        }
+        let bb = h.ty.block_bytes();
+        Ok(match h.ty {
+            GgmlType::Q4_0 | GgmlType::Q4_1 => {
+                let nb = rows * cols / QK;
+                let mut qs = Vec::with_capacity(nb * 16);
+                let mut dm = Vec::with_capacity(nb);
+                for b in h.bytes.chunks_exact(bb) {
+                    let d = f16(b, 0);
+                    if h.ty == GgmlType::Q4_0 {
+                        dm.push([d, -8.0 * d]);
+                        qs.extend_from_slice(&b[2..18]);
+                    } else {
+                        dm.push([d, f16(b, 2)]);
+                        qs.extend_from_slice(&b[4..20]);
+                    }
+                }
+                CpuMatrix::Q4 { rows, cols, qs, dm }
+            }
+            GgmlType::Q4K => {
+                let nb = rows * cols / QK;
+                let mut qs = Vec::with_capacity(nb * 16);
+                let mut dm = Vec::with_capacity(nb);
+                for b in h.bytes.chunks_exact(bb) {
+                    repack_q4_k(b, &mut qs, &mut dm);
+                }
+                CpuMatrix::Q4 { rows, cols, qs, dm }
+            }
+            GgmlType::Q8_0 => {
+                let nb = rows * cols / QK;
+                let mut qs = Vec::with_capacity(nb * QK);
+                let mut d = Vec::with_capacity(nb);
+                for b in h.bytes.chunks_exact(bb) {
+                    d.push(f16(b, 0));
+                    qs.extend(b[2..34].iter().map(|&v| v as i8));
+                }
+                CpuMatrix::Q8 { rows, cols, qs, d }
+            }
+            _ => {
+                let mut w = vec![0f32; rows * cols];
+                let rb = h.ty.row_bytes(cols);
+                w.par_chunks_mut(cols).zip(h.bytes.par_chunks(rb)).for_each(|(o, b)| quant::dequantize(h.ty, b, o));
+                CpuMatrix::Dense { rows, cols, w }
+            }
+        })
+    }
+
+    /// Writes row `r` dequantized into `out` (`cols` values).
+    pub fn dequant_row(&self, r: usize, out: &mut [f32]) {
+        match self {
+            CpuMatrix::Dense { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
+            CpuMatrix::Q4 { cols, qs, dm, .. } => {
+                let nb = cols / QK;
+                for (b, o) in out.chunks_exact_mut(QK).enumerate() {
+                    let q = &qs[(r * nb + b) * 16..][..16];
+                    let [d, m] = dm[r * nb + b];
+                    for j in 0..16 {
+                        o[j] = (q[j] & 0xF) as f32 * d + m;
+                        o[j + 16] = (q[j] >> 4) as f32 * d + m;
+                    }
+                }
+            }
+            CpuMatrix::Q8 { cols, qs, d, .. } => {
+                let nb = cols / QK;
+                for (b, o) in out.chunks_exact_mut(QK).enumerate() {
+                    let q = &qs[(r * nb + b) * QK..][..QK];
+                    let s = d[r * nb + b];
+                    for j in 0..QK {
+                        o[j] = q[j] as f32 * s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// out[m × rows] = x[m × cols] · Wᵀ.
+    pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        let (n, k) = (self.rows(), self.cols());
+        assert!(x.len() >= m * k && out.len() >= m * n, "matmul: buffers too small");
+        if m >= GEMM_MIN_ROWS {
+            self.matmul_gemm(x, m, out);
+        } else {
+            self.matmul_rows(x, m, out);
+        }
+    }
+
+    /// Few activation rows: each task takes a run of weight rows and dots each with every activation row.
+    fn matmul_rows(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        let (n, k) = (self.rows(), self.cols());
+        let optr = SyncPtr(out.as_mut_ptr());
+        let chunk = 16;
+        (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
+            let optr = &optr;
+            for row in c * chunk..((c + 1) * chunk).min(n) {
+                let mut r0 = 0;
+                while r0 < m {
+                    let take = (m - r0).min(4);
+                    let xs = |i: usize| &x[(r0 + i) * k..][..k];
+                    let put = |vals: &[f32]| {
+                        for (i, v) in vals.iter().enumerate() {
+                            // SAFETY: each (activation row, weight row) cell is written by exactly one task.
+                            unsafe { *optr.0.add((r0 + i) * n + row) = *v };
+                        }
+                    };
+                    match take {
+                        1 => put(&self.row_dots([xs(0)], row)),
+                        2 => put(&self.row_dots([xs(0), xs(1)], row)),
+                        3 => put(&self.row_dots([xs(0), xs(1), xs(2)], row)),
+                        _ => put(&self.row_dots([xs(0), xs(1), xs(2), xs(3)], row)),
+                    }
+                    r0 += take;
+                }
+            }
+        });
+    }
+
+    fn row_dots<const R: usize>(&self, xs: [&[f32]; R], row: usize) -> [f32; R] {
+        match self {
+            CpuMatrix::Dense { cols, w, .. } => simd::f32_row_dots::<R>(&w[row * cols..(row + 1) * cols], xs),
+            CpuMatrix::Q4 { cols, qs, dm, .. } => {
+                let nb = cols / QK;
+                simd::q4_row_dots::<R>(&qs[row * nb * 16..(row + 1) * nb * 16], &dm[row * nb..(row + 1) * nb], xs)
+            }
+            CpuMatrix::Q8 { cols, qs, d, .. } => {
+                let nb = cols / QK;
+                simd::q8_row_dots::<R>(&qs[row * cols..(row + 1) * cols], &d[row * nb..(row + 1) * nb], xs)
+            }
+        }
+    }
+
+    /// Many activation rows: dequantize panels of W (in parallel) and run a blocked GEMM on each.
+    fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        let (n, k) = (self.rows(), self.cols());
+        let mut scratch = Vec::new();
+        let mut n0 = 0;
+        while n0 < n {
+            let nb = PANEL_ROWS.min(n - n0);
+            let panel: &[f32] = match self {
+                CpuMatrix::Dense { w, .. } => &w[n0 * k..(n0 + nb) * k],
+                _ => {
+                    scratch.resize(nb * k, 0.0);
+                    scratch.par_chunks_mut(k).enumerate().for_each(|(i, o)| self.dequant_row(n0 + i, o));
+                    &scratch
+                }
+            };
+            // SAFETY: dst is out[:, n0..n0+nb] with row stride n; lhs is x (m×k, row-major); rhs is the
+            // panel read as its transpose (k×nb: element (kk, j) at panel[j·k + kk]). All in bounds.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    nb,
+                    k,
+                    out.as_mut_ptr().add(n0),
+                    1,
+                    n as isize,
+                    false,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    panel.as_ptr(),
+                    k as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(0),
+                );
+            }
+            n0 += nb;
+        }
+    }
+}
+
+fn f16(b: &[u8], i: usize) -> f32 {
+    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// Splits a Q4_K super-block into 8 Q4 blocks of 32: x = q·(d·sc) − dmin·mn, exact in f32.
+fn repack_q4_k(b: &[u8], qs: &mut Vec<u8>, dm: &mut Vec<[f32; 2]>) {
+    let mut vals = [0f32; QK_K];
+    quant::dequant_q4_k(b, &mut vals);
+    let d = f16(b, 0);
+    let dmin = f16(b, 2);
+    let nib = &b[16..144];
+    for sub in 0..8 {
+        let (g, high) = (sub / 2, sub % 2 == 1);
+        let q: Vec<u8> = (0..32).map(|l| if high { nib[32 * g + l] >> 4 } else { nib[32 * g + l] & 0xF }).collect();
+        let (sc, mn) = quant::scale_min_k4(sub, &b[4..16]);
+        dm.push([d * sc as f32, -(dmin * mn as f32)]);
+        for j in 0..16 {
+            qs.push(q[j] | (q[j + 16] << 4));
+        }
+        debug_assert!((0..32).all(|l| (q[l] as f32 * d * sc as f32 - dmin * mn as f32 - vals[32 * sub + l]).abs() < 1e-6));
+    }
+}

@@ -1,0 +1,95 @@
+//! The CPU backend: AVX-512 where the processor has it (checked at run time), portable code otherwise;
+//! work is split over all cores with rayon.
+pub mod matrix;
+pub mod ops;
+pub mod simd;
+
+use crate::backend::{AttnSeq, AttnShape, Backend, HostMatrix, RopeStyle};
+use crate::Result;
+pub use matrix::CpuMatrix;
+use rayon::prelude::*;
+
+/// A raw pointer that tasks may share because each writes a disjoint part of the buffer.
+pub(crate) struct SyncPtr(pub *mut f32);
+unsafe impl Sync for SyncPtr {}
+unsafe impl Send for SyncPtr {}
+
+#[derive(Default, Clone, Copy)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    type Tensor = Vec<f32>;
+    type Matrix = CpuMatrix;
+
+    fn name(&self) -> String {
+        format!(
+            "cpu ({} threads, {})",
+            rayon::current_num_threads(),
+            if simd::has_avx512() { "AVX-512" } else { "portable SIMD" }
+        )
+    }
+    fn zeros(&self, n: usize) -> Vec<f32> {
+        vec![0.0; n]
+    }
+    fn upload(&self, data: &[f32]) -> Vec<f32> {
+        data.to_vec()
+    }
+    fn download(&self, t: &Vec<f32>) -> Vec<f32> {
+        t.clone()
+    }
+    fn len(&self, t: &Vec<f32>) -> usize {
+        t.len()
+    }
+    fn ensure_len(&self, t: &mut Vec<f32>, n: usize) {
+        if t.len() < n {
+            // Grow geometrically so a KV cache appended token by token is not copied every step.
+            let cap = n.max(t.len() * 3 / 2);
+            t.reserve_exact(cap - t.len());
+            t.resize(n, 0.0);
+        }
+    }
+    fn matrix(&self, w: &HostMatrix) -> Result<CpuMatrix> {
+        CpuMatrix::from_host(w)
+    }
+    fn matmul(&self, x: &Vec<f32>, m: usize, w: &CpuMatrix, out: &mut Vec<f32>) {
+        w.matmul(x, m, out)
+    }
+    fn embed(&self, table: &CpuMatrix, ids: &[u32], out: &mut Vec<f32>) {
+        let n = table.cols();
+        out[..ids.len() * n].par_chunks_mut(n).zip(ids).for_each(|(o, &id)| table.dequant_row(id as usize, o));
+    }
+    fn add_bias(&self, x: &mut Vec<f32>, m: usize, bias: &Vec<f32>) {
+        let n = bias.len();
+        for r in x[..m * n].chunks_exact_mut(n) {
+            for (a, b) in r.iter_mut().zip(bias) {
+                *a += b;
+            }
+        }
+    }
+    fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, n: usize) {
+        for (a, b) in x[..n].iter_mut().zip(&y[..n]) {
+            *a += b;
+        }
+    }
+    fn rmsnorm(&self, x: &Vec<f32>, w: &Vec<f32>, m: usize, n: usize, eps: f32, out: &mut Vec<f32>) {
+        ops::rmsnorm(x, w, m, n, eps, out)
+    }
+    fn rope(&self, x: &mut Vec<f32>, m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle) {
+        ops::rope(x, m, n_heads, head_dim, positions, theta, style)
+    }
+    fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, n: usize, out: &mut Vec<f32>) {
+        ops::swiglu(gate, up, n, out)
+    }
+    fn copy_rows(&self, src: &Vec<f32>, src_row: usize, dst: &mut Vec<f32>, dst_row: usize, n_rows: usize, row_len: usize) {
+        dst[dst_row * row_len..(dst_row + n_rows) * row_len]
+            .copy_from_slice(&src[src_row * row_len..(src_row + n_rows) * row_len]);
+    }
+    fn gather_rows(&self, x: &Vec<f32>, rows: &[usize], n: usize, out: &mut Vec<f32>) {
+        for (i, &r) in rows.iter().enumerate() {
+            out[i * n..(i + 1) * n].copy_from_slice(&x[r * n..(r + 1) * n]);
+        }
+    }
+    fn attention(&self, q: &Vec<f32>, seqs: &[AttnSeq<'_, Vec<f32>>], shape: AttnShape, out: &mut Vec<f32>) {
+        ops::attention(q, seqs, shape, out)
+    }
+}

@@ -1,0 +1,38 @@
+//! A loaded model with its tokenizer: the one entry point the task layer uses.
+use crate::backend::Backend;
+use crate::cpu::CpuBackend;
+use crate::loader::ModelSource;
+use crate::model::Model;
+use crate::tokenizer::Tokenizer;
+use crate::{Error, Result};
+use std::path::Path;
+
+pub struct Engine<B: Backend = CpuBackend> {
+    pub model: Model<B>,
+    pub tokenizer: Tokenizer,
+}
+
+impl Engine<CpuBackend> {
+    /// Loads a .gguf file or a Hugging Face directory onto the CPU.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_on(CpuBackend, path)
+    }
+}
+
+impl<B: Backend> Engine<B> {
+    pub fn load_on(backend: B, path: impl AsRef<Path>) -> Result<Self> {
+        let src = ModelSource::open(path.as_ref())?;
+        let tokenizer = match &src {
+            ModelSource::Gguf(f) => Tokenizer::from_gguf(f)?,
+            ModelSource::Hf { dir, .. } => {
+                let p = dir.join("tokenizer.json");
+                if !p.exists() {
+                    return Err(Error::BadInput(format!("{}: no tokenizer.json", dir.display())));
+                }
+                Tokenizer::from_file(&p)?
+            }
+        };
+        let model = Model::load(backend, &src)?;
+        Ok(Engine { model, tokenizer })
+    }
+}

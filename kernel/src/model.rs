@@ -1,0 +1,230 @@
+//! The Llama-family forward pass (Llama, SmolLM2, Qwen2), written once over `B: Backend`:
+//! RMSNorm → q/k/v (+ Qwen2 biases) → RoPE → causal grouped-query attention → o → residual →
+//! RMSNorm → SwiGLU MLP → residual; final RMSNorm and a tied or separate output head.
+use crate::backend::{AttnSeq, AttnShape, Backend};
+use crate::config::Config;
+use crate::loader::ModelSource;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+pub struct Layer<B: Backend> {
+    attn_norm: B::Tensor,
+    wq: B::Matrix,
+    wk: B::Matrix,
+    wv: B::Matrix,
+    wo: B::Matrix,
+    bias: Option<[B::Tensor; 3]>,
+    ffn_norm: B::Tensor,
+    w_gate: B::Matrix,
+    w_up: B::Matrix,
+    w_down: B::Matrix,
+}
+
+pub struct Model<B: Backend> {
+    pub cfg: Config,
+    pub backend: B,
+    embed: B::Matrix,
+    layers: Vec<Layer<B>>,
+    out_norm: B::Tensor,
+    /// None when the head is tied to the embedding table.
+    head: Option<B::Matrix>,
+}
+
+/// Keys and values of one sequence, per layer, after an optional shared prefix (computed once and
+/// shared by reference, e.g. the few-shot examples common to every prompt).
+pub struct KvCache<B: Backend> {
+    layers: Vec<(B::Tensor, B::Tensor)>,
+    len: usize,
+    prefix: Option<Arc<KvCache<B>>>,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// Positions held, the shared prefix included.
+    pub fn len(&self) -> usize {
+        self.len + self.prefix.as_ref().map_or(0, |p| p.len())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Drops the positions after `len` (the shared prefix is kept).
+    pub fn truncate(&mut self, len: usize) {
+        let base = self.prefix.as_ref().map_or(0, |p| p.len());
+        self.len = len.saturating_sub(base).min(self.len);
+    }
+}
+
+/// Which rows' logits a forward pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// None: only fill the caches (a shared prefix).
+    None,
+    /// The last new token of every sequence.
+    Last,
+    /// Every new token of every sequence (teacher forcing, scoring).
+    All,
+}
+
+impl<B: Backend> Model<B> {
+    pub fn load(backend: B, src: &ModelSource) -> Result<Self> {
+        let cfg = src.config()?;
+        let vec = |name: &str| -> Result<B::Tensor> {
+            let t = src.require(name)?;
+            let mut v = vec![0f32; t.rows * t.cols];
+            crate::formats::quant::dequantize(t.ty, t.bytes, &mut v);
+            Ok(backend.upload(&v))
+        };
+        let mat = |name: &str, rows: usize, cols: usize| -> Result<B::Matrix> {
+            let t = src.require(name)?;
+            if t.rows != rows || t.cols != cols {
+                return Err(Error::BadFile {
+                    path: src.path().to_path_buf(),
+                    msg: format!("tensor {name} is {}×{}, expected {rows}×{cols}", t.rows, t.cols),
+                });
+            }
+            backend.matrix(&t)
+        };
+        let (h, q, kv, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);
+        let mut layers = Vec::with_capacity(cfg.n_layers);
+        for i in 0..cfg.n_layers {
+            let n = |s: &str| format!("blk.{i}.{s}");
+            let bias = if cfg.qkv_bias {
+                Some([vec(&n("attn_q.bias"))?, vec(&n("attn_k.bias"))?, vec(&n("attn_v.bias"))?])
+            } else {
+                None
+            };
+            layers.push(Layer {
+                attn_norm: vec(&n("attn_norm.weight"))?,
+                wq: mat(&n("attn_q.weight"), q, h)?,
+                wk: mat(&n("attn_k.weight"), kv, h)?,
+                wv: mat(&n("attn_v.weight"), kv, h)?,
+                wo: mat(&n("attn_output.weight"), h, q)?,
+                bias,
+                ffn_norm: vec(&n("ffn_norm.weight"))?,
+                w_gate: mat(&n("ffn_gate.weight"), ff, h)?,
+                w_up: mat(&n("ffn_up.weight"), ff, h)?,
+                w_down: mat(&n("ffn_down.weight"), h, ff)?,
+            });
+        }
+        let embed = mat("token_embd.weight", cfg.vocab, h)?;
+        let head = if cfg.tied { None } else { Some(mat("output.weight", cfg.vocab, h)?) };
+        let out_norm = vec("output_norm.weight")?;
+        Ok(Model { cfg, backend, embed, layers, out_norm, head })
+    }
+
+    pub fn new_cache(&self) -> KvCache<B> {
+        let b = &self.backend;
+        KvCache { layers: (0..self.cfg.n_layers).map(|_| (b.zeros(0), b.zeros(0))).collect(), len: 0, prefix: None }
+    }
+
+    /// A fresh cache that continues after a shared, already computed prefix.
+    pub fn cache_after(&self, prefix: Arc<KvCache<B>>) -> KvCache<B> {
+        let mut c = self.new_cache();
+        c.prefix = Some(prefix);
+        c
+    }
+
+    /// Runs the new `tokens` of each sequence after what its cache holds, appends their keys and
+    /// values, and returns the requested logits, `[rows × vocab]`, sequences in order.
+    pub fn forward(&self, batch: &mut [(&[u32], &mut KvCache<B>)], want: Logits) -> Result<Vec<f32>> {
+        let cfg = &self.cfg;
+        let b = &self.backend;
+        let (h, qd, kvd, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);
+        let mut ids = Vec::new();
+        let mut positions = Vec::new();
+        let mut starts = Vec::with_capacity(batch.len());
+        for (toks, cache) in batch.iter() {
+            if toks.is_empty() {
+                return Err(Error::BadInput("empty token sequence".into()));
+            }
+            let past = cache.len();
+            if past + toks.len() > cfg.context {
+                return Err(Error::BadInput(format!(
+                    "sequence of {} tokens exceeds the model's context of {}",
+                    past + toks.len(),
+                    cfg.context
+                )));
+            }
+            if let Some(&bad) = toks.iter().find(|&&t| t as usize >= cfg.vocab) {
+                return Err(Error::BadInput(format!("token id {bad} is outside the vocabulary of {}", cfg.vocab)));
+            }
+            starts.push(ids.len());
+            ids.extend_from_slice(toks);
+            positions.extend((past..past + toks.len()).map(|p| p as u32));
+        }
+        let m = ids.len();
+        let mut x = b.zeros(m * h);
+        b.embed(&self.embed, &ids, &mut x);
+        let mut xn = b.zeros(m * h);
+        let mut q = b.zeros(m * qd);
+        let mut k = b.zeros(m * kvd);
+        let mut v = b.zeros(m * kvd);
+        let mut att = b.zeros(m * qd);
+        let mut o = b.zeros(m * h);
+        let mut gate = b.zeros(m * ff);
+        let mut up = b.zeros(m * ff);
+        let mut act = b.zeros(m * ff);
+        let shape = AttnShape { n_heads: cfg.n_heads, n_kv_heads: cfg.n_kv_heads, head_dim: cfg.head_dim };
+        for (li, l) in self.layers.iter().enumerate() {
+            b.rmsnorm(&x, &l.attn_norm, m, h, cfg.rms_eps, &mut xn);
+            b.matmul(&xn, m, &l.wq, &mut q);
+            b.matmul(&xn, m, &l.wk, &mut k);
+            b.matmul(&xn, m, &l.wv, &mut v);
+            if let Some([bq, bk, bv]) = &l.bias {
+                b.add_bias(&mut q, m, bq);
+                b.add_bias(&mut k, m, bk);
+                b.add_bias(&mut v, m, bv);
+            }
+            b.rope(&mut q, m, cfg.n_heads, cfg.head_dim, &positions, cfg.rope_theta, cfg.rope_style);
+            b.rope(&mut k, m, cfg.n_kv_heads, cfg.head_dim, &positions, cfg.rope_theta, cfg.rope_style);
+            // Append this step's keys and values to each sequence's own cache.
+            for ((toks, cache), &s0) in batch.iter_mut().zip(&starts) {
+                let (kc, vc) = &mut cache.layers[li];
+                let n_old = cache.len;
+                b.ensure_len(kc, (n_old + toks.len()) * kvd);
+                b.ensure_len(vc, (n_old + toks.len()) * kvd);
+                b.copy_rows(&k, s0, kc, n_old, toks.len(), kvd);
+                b.copy_rows(&v, s0, vc, n_old, toks.len(), kvd);
+            }
+            let seqs: Vec<AttnSeq<'_, B::Tensor>> = batch
+                .iter()
+                .zip(&starts)
+                .map(|((toks, cache), &s0)| {
+                    let mut segments = Vec::with_capacity(2);
+                    if let Some(p) = &cache.prefix {
+                        let (pk, pv) = &p.layers[li];
+                        segments.push((pk, pv, p.len));
+                    }
+                    let (kc, vc) = &cache.layers[li];
+                    segments.push((kc, vc, cache.len + toks.len()));
+                    AttnSeq { row0: s0, n_new: toks.len(), segments }
+                })
+                .collect();
+            b.attention(&q, &seqs, shape, &mut att);
+            drop(seqs);
+            b.matmul(&att, m, &l.wo, &mut o);
+            b.add(&mut x, &o, m * h);
+            b.rmsnorm(&x, &l.ffn_norm, m, h, cfg.rms_eps, &mut xn);
+            b.matmul(&xn, m, &l.w_gate, &mut gate);
+            b.matmul(&xn, m, &l.w_up, &mut up);
+            b.swiglu(&gate, &up, m * ff, &mut act);
+            b.matmul(&act, m, &l.w_down, &mut o);
+            b.add(&mut x, &o, m * h);
+        }
+        for (toks, cache) in batch.iter_mut() {
+            cache.len += toks.len();
+        }
+        let rows: Vec<usize> = match want {
+            Logits::None => return Ok(Vec::new()),
+            Logits::All => (0..m).collect(),
+            Logits::Last => batch.iter().zip(&starts).map(|((t, _), &s)| s + t.len() - 1).collect(),
+        };
+        let r = rows.len();
+        let mut sel = b.zeros(r * h);
+        b.gather_rows(&x, &rows, h, &mut sel);
+        let mut seln = b.zeros(r * h);
+        b.rmsnorm(&sel, &self.out_norm, r, h, cfg.rms_eps, &mut seln);
+        let mut logits = b.zeros(r * cfg.vocab);
+        b.matmul(&seln, r, self.head.as_ref().unwrap_or(&self.embed), &mut logits);
+        Ok(b.download(&logits))
+    }
+}

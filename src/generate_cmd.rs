@@ -1,0 +1,109 @@
+//! `sqlora generate`: greedy continuations from the command line, one prompt or a JSONL batch.
+use anyhow::{bail, Context, Result};
+use sqlora_kernel::generate::{GenConfig, Generator};
+use sqlora_kernel::Engine;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The prompt text, used as given (no chat template unless --chat).
+    #[arg(long, conflicts_with_all = ["file", "batch"])]
+    pub prompt: Option<String>,
+    /// Read the prompt from a file.
+    #[arg(long, conflicts_with = "batch")]
+    pub file: Option<PathBuf>,
+    /// One prompt per JSONL line (a JSON string, or an object with a "prompt" field); writes one JSON
+    /// line per prompt {"continuation": ...} in the same order, all prompts decoded as one batch.
+    #[arg(long)]
+    pub batch: Option<PathBuf>,
+    /// Where --batch writes its JSONL (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Maximum new tokens.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Stop when the continuation contains this string (repeatable); the text is cut before it.
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Wrap each prompt in the model's chat template as a user turn.
+    #[arg(long)]
+    pub chat: bool,
+    /// Keep generating past the end-of-sequence token.
+    #[arg(long)]
+    pub ignore_eos: bool,
+}
+
+/// SmolLM2 / ChatML template (the one in SmolLM2's GGUF metadata), with its default system turn.
+pub fn chatml(user: &str) -> String {
+    format!(
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
+         <|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+    )
+}
+
+pub fn run(a: GenerateArgs) -> Result<()> {
+    let prompts: Vec<String> = if let Some(p) = &a.prompt {
+        vec![p.clone()]
+    } else if let Some(f) = &a.file {
+        vec![std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?]
+    } else if let Some(f) = &a.batch {
+        read_batch(f)?
+    } else {
+        bail!("give --prompt TEXT, --file F or --batch FILE");
+    };
+    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    let engine = Engine::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let mut ids = Vec::with_capacity(prompts.len());
+    for (i, p) in prompts.iter().enumerate() {
+        if p.is_empty() {
+            bail!("prompt {} is empty", i + 1);
+        }
+        let text = if a.chat { chatml(p) } else { p.clone() };
+        ids.push(engine.tokenizer.encode(&text, a.chat)?);
+    }
+    let cfg = GenConfig { max_new_tokens: a.max_tokens, stop_strings: a.stop.clone(), stop_at_eos: !a.ignore_eos, ..Default::default() };
+    let gens = Generator::new(&engine.model, &engine.tokenizer).generate(&ids, None, &cfg)?;
+    if a.batch.is_some() {
+        let mut w: Box<dyn Write> = match &a.out {
+            Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+            None => Box::new(std::io::stdout().lock()),
+        };
+        for g in &gens {
+            writeln!(w, "{}", serde_json::json!({ "continuation": g.text }))?;
+        }
+    } else {
+        print!("{}", gens[0].text);
+        std::io::stdout().flush()?;
+    }
+    Ok(())
+}
+
+fn read_batch(path: &PathBuf) -> Result<Vec<String>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("{}:{}: not valid JSON", path.display(), n + 1))?;
+        let p = match &v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(o) => match o.get("prompt").and_then(|p| p.as_str()) {
+                Some(s) => s.to_string(),
+                None => bail!("{}:{}: object without a string \"prompt\" field", path.display(), n + 1),
+            },
+            _ => bail!("{}:{}: expected a JSON string or object", path.display(), n + 1),
+        };
+        out.push(p);
+    }
+    if out.is_empty() {
+        bail!("{}: no prompts", path.display());
+    }
+    Ok(out)
+}
