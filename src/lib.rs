@@ -1,5 +1,9 @@
 //! sqlora: the task layer over `sqlora-kernel` — data sets (Spider, MMLU), prompts, metrics, results, CLI.
 pub mod assets;
+pub mod bench_cmd;
+pub mod datadir;
 pub mod generate_cmd;
 pub mod metric;
+pub mod results;
 pub mod spider;
+pub mod sqllex;

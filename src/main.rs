@@ -16,6 +16,10 @@ enum Command {
     Setup(sqlora::assets::SetupArgs),
     /// Greedy continuation of a prompt (stdout gets only the continuation), or of a JSONL batch.
     Generate(sqlora::generate_cmd::GenerateArgs),
+    /// Execution accuracy of a predictions file (JSONL or Parquet), both modes, in parallel.
+    Score(sqlora::metric::cli::ScoreArgs),
+    /// Speed of the engine (prefill, decode, batched decode, peak RSS), optionally beside its peers.
+    Bench(sqlora::bench_cmd::BenchArgs),
 }
 
 fn main() {
@@ -23,6 +27,8 @@ fn main() {
     let result = match cli.command {
         Command::Setup(a) => sqlora::assets::run_setup(a),
         Command::Generate(a) => sqlora::generate_cmd::run(a),
+        Command::Score(a) => sqlora::metric::cli::run_score(a),
+        Command::Bench(a) => sqlora::bench_cmd::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

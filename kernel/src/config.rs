@@ -80,6 +80,19 @@ impl Config {
         let arch = Arch::parse(v.get("model_type").and_then(|x| x.as_str()).unwrap_or("?"))?;
         let hidden = need("hidden_size")?;
         let n_heads = need("num_attention_heads")?;
+        // transformers ≥ 5 nests RoPE settings under "rope_parameters"; older files use "rope_theta"
+        // and "rope_scaling". Only the plain (unscaled) RoPE is implemented.
+        let rope = v.get("rope_parameters").or(v.get("rope_scaling")).filter(|r| !r.is_null());
+        if let Some(kind) = rope.and_then(|r| r.get("rope_type").or(r.get("type"))).and_then(|t| t.as_str()) {
+            if kind != "default" {
+                return Err(Error::Unsupported(format!("RoPE scaling \"{kind}\"")));
+            }
+        }
+        let rope_theta = v
+            .get("rope_theta")
+            .or(rope.and_then(|r| r.get("rope_theta")))
+            .and_then(|x| x.as_f64())
+            .unwrap_or(10000.0);
         let cfg = Config {
             arch,
             hidden,
@@ -90,7 +103,7 @@ impl Config {
             intermediate: need("intermediate_size")?,
             vocab: need("vocab_size")?,
             rms_eps: v.get("rms_norm_eps").and_then(|x| x.as_f64()).unwrap_or(1e-6) as f32,
-            rope_theta: v.get("rope_theta").and_then(|x| x.as_f64()).unwrap_or(10000.0) as f32,
+            rope_theta: rope_theta as f32,
             rope_style: RopeStyle::Half,
             context: get("max_position_embeddings").unwrap_or(2048),
             tied: v.get("tie_word_embeddings").and_then(|x| x.as_bool()).unwrap_or(false),

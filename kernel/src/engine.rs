@@ -22,6 +22,8 @@ impl Engine<CpuBackend> {
 impl<B: Backend> Engine<B> {
     pub fn load_on(backend: B, path: impl AsRef<Path>) -> Result<Self> {
         let src = ModelSource::open(path.as_ref())?;
+        // The architecture and shapes first: an unsupported model should say so, not fail on a detail.
+        src.config()?;
         let tokenizer = match &src {
             ModelSource::Gguf(f) => Tokenizer::from_gguf(f)?,
             ModelSource::Hf { dir, .. } => {

@@ -111,6 +111,10 @@ impl<B: Backend> Model<B> {
         Ok(Model { cfg, backend, embed, layers, out_norm, head })
     }
 
+    pub fn backend_name(&self) -> String {
+        self.backend.name()
+    }
+
     pub fn new_cache(&self) -> KvCache<B> {
         let b = &self.backend;
         KvCache { layers: (0..self.cfg.n_layers).map(|_| (b.zeros(0), b.zeros(0))).collect(), len: 0, prefix: None }

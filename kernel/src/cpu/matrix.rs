@@ -137,47 +137,26 @@ impl CpuMatrix {
         }
     }
 
-    /// Few activation rows: each task takes a run of weight rows and dots each with every activation row.
+    /// Few activation rows: tasks take runs of weight rows; each weight row is decoded once per tile
+    /// of activation rows, in registers.
     fn matmul_rows(&self, x: &[f32], m: usize, out: &mut [f32]) {
         let (n, k) = (self.rows(), self.cols());
         let optr = SyncPtr(out.as_mut_ptr());
-        let chunk = 16;
+        let w = self.rows_ref();
+        // Enough rows per task that scheduling costs little, enough tasks to balance the cores.
+        let chunk = (n / (8 * rayon::current_num_threads())).clamp(16, 512);
         (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
             let optr = &optr;
-            for row in c * chunk..((c + 1) * chunk).min(n) {
-                let mut r0 = 0;
-                while r0 < m {
-                    let take = (m - r0).min(4);
-                    let xs = |i: usize| &x[(r0 + i) * k..][..k];
-                    let put = |vals: &[f32]| {
-                        for (i, v) in vals.iter().enumerate() {
-                            // SAFETY: each (activation row, weight row) cell is written by exactly one task.
-                            unsafe { *optr.0.add((r0 + i) * n + row) = *v };
-                        }
-                    };
-                    match take {
-                        1 => put(&self.row_dots([xs(0)], row)),
-                        2 => put(&self.row_dots([xs(0), xs(1)], row)),
-                        3 => put(&self.row_dots([xs(0), xs(1), xs(2)], row)),
-                        _ => put(&self.row_dots([xs(0), xs(1), xs(2), xs(3)], row)),
-                    }
-                    r0 += take;
-                }
-            }
+            // SAFETY: tasks cover disjoint weight rows, so they write disjoint output cells.
+            unsafe { simd::rows_matmul(w, k, c * chunk..((c + 1) * chunk).min(n), x, m, optr.0, n) };
         });
     }
 
-    fn row_dots<const R: usize>(&self, xs: [&[f32]; R], row: usize) -> [f32; R] {
+    fn rows_ref(&self) -> simd::RowsRef<'_> {
         match self {
-            CpuMatrix::Dense { cols, w, .. } => simd::f32_row_dots::<R>(&w[row * cols..(row + 1) * cols], xs),
-            CpuMatrix::Q4 { cols, qs, dm, .. } => {
-                let nb = cols / QK;
-                simd::q4_row_dots::<R>(&qs[row * nb * 16..(row + 1) * nb * 16], &dm[row * nb..(row + 1) * nb], xs)
-            }
-            CpuMatrix::Q8 { cols, qs, d, .. } => {
-                let nb = cols / QK;
-                simd::q8_row_dots::<R>(&qs[row * cols..(row + 1) * cols], &d[row * nb..(row + 1) * nb], xs)
-            }
+            CpuMatrix::Dense { w, .. } => simd::RowsRef::F32 { w },
+            CpuMatrix::Q4 { qs, dm, .. } => simd::RowsRef::Q4 { qs, dm },
+            CpuMatrix::Q8 { qs, d, .. } => simd::RowsRef::Q8 { qs, d },
         }
     }
 

@@ -78,106 +78,143 @@ pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// Dot products of one 4-bit weight row with R activation rows. The row is `k/32` blocks: 16 bytes of
-/// nibbles each (low nibbles are elements 0..16, high nibbles 16..32) and one (d, m) pair per block.
-/// `xs[r]` points at activation row r (k values).
-pub fn q4_row_dots<const R: usize>(qs: &[u8], dm: &[[f32; 2]], xs: [&[f32]; R]) -> [f32; R] {
+/// A weight matrix in one of the CPU encodings, borrowed for a product.
+#[derive(Clone, Copy)]
+pub enum RowsRef<'a> {
+    F32 { w: &'a [f32] },
+    /// 16 bytes of nibbles per block of 32 (low nibbles are elements 0..16, high 16..32), (d, m) per block.
+    Q4 { qs: &'a [u8], dm: &'a [[f32; 2]] },
+    /// 32 signed bytes per block, one scale per block.
+    Q8 { qs: &'a [i8], d: &'a [f32] },
+}
+
+/// out[i·ld + j] = Σ_k x[i·k + kk]·W[j, kk] for activation rows i < m and weight rows j in `rows`;
+/// `k` is the row length. Few activation rows: each weight row is decoded once per tile of up to four
+/// activation rows, in registers.
+///
+/// # Safety
+/// `out` must be valid for writes at every (i, j) cell named above, and no other thread may write them.
+pub unsafe fn rows_matmul(w: RowsRef<'_>, k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
+    assert!(x.len() >= m * k && k % 32 == 0);
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
-        // SAFETY: AVX-512F present; every pointer offset stays inside the slices (k = 32·blocks).
-        return unsafe { q4_row_dots_avx512::<R>(qs, dm, xs) };
-    }
-    let mut w = [0f32; 32];
-    let mut out = [0f32; R];
-    for (b, (q, &[d, m])) in qs.chunks_exact(16).zip(dm).enumerate() {
-        for j in 0..16 {
-            w[j] = (q[j] & 0xF) as f32 * d + m;
-            w[j + 16] = (q[j] >> 4) as f32 * d + m;
+        match w {
+            RowsRef::Q4 { qs, dm } => {
+                assert!(qs.len() >= rows.end * k / 2 && dm.len() >= rows.end * k / 32);
+                return q4_rows_avx512(qs, dm, k, rows, x, m, out, ld);
+            }
+            RowsRef::Q8 { qs, d } => {
+                assert!(qs.len() >= rows.end * k && d.len() >= rows.end * k / 32);
+                return q8_rows_avx512(qs, d, k, rows, x, m, out, ld);
+            }
+            RowsRef::F32 { w } => {
+                assert!(w.len() >= rows.end * k);
+                return f32_rows_avx512(w, k, rows, x, m, out, ld);
+            }
         }
-        for r in 0..R {
-            out[r] += dot_portable(&w, &xs[r][32 * b..32 * b + 32]);
+    }
+    let mut buf = vec![0f32; k];
+    for j in rows {
+        decode_row(w, k, j, &mut buf);
+        for i in 0..m {
+            *out.add(i * ld + j) = dot_portable(&buf, &x[i * k..(i + 1) * k]);
         }
     }
-    out
+}
+
+/// Writes weight row `j` as f32 (portable path).
+fn decode_row(w: RowsRef<'_>, k: usize, j: usize, o: &mut [f32]) {
+    let nb = k / 32;
+    match w {
+        RowsRef::F32 { w } => o.copy_from_slice(&w[j * k..(j + 1) * k]),
+        RowsRef::Q4 { qs, dm } => {
+            for b in 0..nb {
+                let q = &qs[(j * nb + b) * 16..][..16];
+                let [d, m] = dm[j * nb + b];
+                for t in 0..16 {
+                    o[32 * b + t] = (q[t] & 0xF) as f32 * d + m;
+                    o[32 * b + t + 16] = (q[t] >> 4) as f32 * d + m;
+                }
+            }
+        }
+        RowsRef::Q8 { qs, d } => {
+            for b in 0..nb {
+                for t in 0..32 {
+                    o[32 * b + t] = qs[(j * nb + b) * 32 + t] as f32 * d[j * nb + b];
+                }
+            }
+        }
+    }
+}
+
+/// One kernel body per encoding: `$decode` yields the block's 32 weights as two vectors (w0, w1);
+/// the loop over weight rows and activation tiles is shared.
+#[cfg(target_arch = "x86_64")]
+macro_rules! rows_kernel {
+    ($name:ident, ($($arg:ident : $ty:ty),*), |$j:ident, $b:ident, $nb:ident| $decode:block) => {
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name($($arg: $ty,)* k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
+            let $nb = k / 32;
+            let xp = x.as_ptr();
+            for $j in rows {
+                let mut i0 = 0;
+                while i0 < m {
+                    let t = (m - i0).min(4);
+                    // Unused tile slots read row i0 again (in bounds) and are not stored.
+                    let r = [i0, i0 + 1.min(t - 1), i0 + 2.min(t - 1), i0 + 3.min(t - 1)];
+                    let mut acc = [_mm512_setzero_ps(); 4];
+                    for $b in 0..$nb {
+                        let (w0, w1): (__m512, __m512) = $decode;
+                        let o = 32 * $b;
+                        acc[0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[0] * k + o)), acc[0]);
+                        acc[0] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[0] * k + o + 16)), acc[0]);
+                        if t > 1 {
+                            acc[1] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[1] * k + o)), acc[1]);
+                            acc[1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[1] * k + o + 16)), acc[1]);
+                        }
+                        if t > 2 {
+                            acc[2] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[2] * k + o)), acc[2]);
+                            acc[2] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[2] * k + o + 16)), acc[2]);
+                        }
+                        if t > 3 {
+                            acc[3] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[3] * k + o)), acc[3]);
+                            acc[3] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[3] * k + o + 16)), acc[3]);
+                        }
+                    }
+                    for q in 0..t {
+                        *out.add((i0 + q) * ld + $j) = _mm512_reduce_add_ps(acc[q]);
+                    }
+                    i0 += t;
+                }
+            }
+        }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn q4_row_dots_avx512<const R: usize>(qs: &[u8], dm: &[[f32; 2]], xs: [&[f32]; R]) -> [f32; R] {
-    let nb = dm.len();
-    let mut acc = [_mm512_setzero_ps(); R];
-    let mask = _mm512_set1_epi32(0xF);
-    for b in 0..nb {
-        let raw = _mm_loadu_si128(qs.as_ptr().add(16 * b) as *const __m128i);
-        let q = _mm512_cvtepu8_epi32(raw);
-        let lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, mask));
-        let hi = _mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(q));
-        let [d, m] = *dm.get_unchecked(b);
-        let (vd, vm) = (_mm512_set1_ps(d), _mm512_set1_ps(m));
-        let wlo = _mm512_fmadd_ps(lo, vd, vm);
-        let whi = _mm512_fmadd_ps(hi, vd, vm);
-        for r in 0..R {
-            let p = xs[r].as_ptr().add(32 * b);
-            acc[r] = _mm512_fmadd_ps(wlo, _mm512_loadu_ps(p), acc[r]);
-            acc[r] = _mm512_fmadd_ps(whi, _mm512_loadu_ps(p.add(16)), acc[r]);
-        }
-    }
-    let mut out = [0f32; R];
-    for r in 0..R {
-        out[r] = _mm512_reduce_add_ps(acc[r]);
-    }
-    out
-}
-
-/// Dot products of one 8-bit weight row (blocks of 32 signed bytes with one scale each) with R
-/// activation rows.
-pub fn q8_row_dots<const R: usize>(qs: &[i8], d: &[f32], xs: [&[f32]; R]) -> [f32; R] {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: as for q4_row_dots.
-        return unsafe { q8_row_dots_avx512::<R>(qs, d, xs) };
-    }
-    let mut w = [0f32; 32];
-    let mut out = [0f32; R];
-    for (b, (q, &s)) in qs.chunks_exact(32).zip(d).enumerate() {
-        for j in 0..32 {
-            w[j] = q[j] as f32 * s;
-        }
-        for r in 0..R {
-            out[r] += dot_portable(&w, &xs[r][32 * b..32 * b + 32]);
-        }
-    }
-    out
-}
+rows_kernel!(q4_rows_avx512, (qs: &[u8], dm: &[[f32; 2]]), |j, b, nb| {
+    let raw = _mm_loadu_si128(qs.as_ptr().add((j * nb + b) * 16) as *const __m128i);
+    let q = _mm512_cvtepu8_epi32(raw);
+    let lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, _mm512_set1_epi32(0xF)));
+    let hi = _mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(q));
+    let [d, mn] = *dm.get_unchecked(j * nb + b);
+    let (vd, vm) = (_mm512_set1_ps(d), _mm512_set1_ps(mn));
+    (_mm512_fmadd_ps(lo, vd, vm), _mm512_fmadd_ps(hi, vd, vm))
+});
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn q8_row_dots_avx512<const R: usize>(qs: &[i8], d: &[f32], xs: [&[f32]; R]) -> [f32; R] {
-    let nb = d.len();
-    let mut acc = [_mm512_setzero_ps(); R];
-    for b in 0..nb {
-        let p = qs.as_ptr().add(32 * b) as *const __m128i;
-        let vd = _mm512_set1_ps(*d.get_unchecked(b));
-        let w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p))), vd);
-        let w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.add(1)))), vd);
-        for r in 0..R {
-            let x = xs[r].as_ptr().add(32 * b);
-            acc[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x), acc[r]);
-            acc[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x.add(16)), acc[r]);
-        }
-    }
-    let mut out = [0f32; R];
-    for r in 0..R {
-        out[r] = _mm512_reduce_add_ps(acc[r]);
-    }
-    out
-}
+rows_kernel!(q8_rows_avx512, (qs: &[i8], d: &[f32]), |j, b, nb| {
+    let p = qs.as_ptr().add((j * nb + b) * 32) as *const __m128i;
+    let vd = _mm512_set1_ps(*d.get_unchecked(j * nb + b));
+    (
+        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p))), vd),
+        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.add(1)))), vd),
+    )
+});
 
-/// Dense f32 row against R activation rows.
-pub fn f32_row_dots<const R: usize>(w: &[f32], xs: [&[f32]; R]) -> [f32; R] {
-    let mut out = [0f32; R];
-    for r in 0..R {
-        out[r] = dot(w, xs[r]);
-    }
-    out
-}
+#[cfg(target_arch = "x86_64")]
+rows_kernel!(f32_rows_avx512, (w: &[f32]), |j, b, nb| {
+    let p = w.as_ptr().add((j * nb + b) * 32);
+    (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
+});

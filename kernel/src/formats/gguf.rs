@@ -151,7 +151,7 @@ impl<'a> Reader<'a> {
     fn check_len(&self, n: u64, min_elem_bytes: u64) -> Result<usize> {
         let left = (self.buf.len() - self.pos) as u64;
         if n.saturating_mul(min_elem_bytes) > left {
-            return Err(self.bad(format!("length {n} at offset {} runs past the end of the file", self.pos)));
+            return Err(self.bad(format!("truncated: length {n} at offset {} runs past the end of the file", self.pos)));
         }
         Ok(n as usize)
     }

@@ -1,0 +1,24 @@
+//! Times the CPU matmul paths for a few activation-row counts (a development probe).
+use sqlora_kernel::backend::HostMatrix;
+use sqlora_kernel::cpu::CpuMatrix;
+use sqlora_kernel::formats::quant::GgmlType;
+use std::time::Instant;
+
+fn main() {
+    let (rows, cols) = (1536usize, 576usize);
+    let ty = GgmlType::Q4_1;
+    let bytes: Vec<u8> = (0..ty.row_bytes(cols) * rows).map(|i| (i * 7919 % 251) as u8 & 0x3f).collect();
+    let w = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
+    for m in [1usize, 4, 16, 23, 24, 64, 512] {
+        let x: Vec<f32> = (0..m * cols).map(|i| (i % 13) as f32 * 0.01).collect();
+        let mut out = vec![0f32; m * rows];
+        let reps = (2000 / m).max(3);
+        w.matmul(&x, m, &mut out);
+        let t = Instant::now();
+        for _ in 0..reps {
+            w.matmul(&x, m, &mut out);
+        }
+        let s = t.elapsed().as_secs_f64() / reps as f64;
+        println!("m={m:4}: {:8.1} us  {:6.1} GFLOP/s", s * 1e6, 2.0 * (m * rows * cols) as f64 / s / 1e9);
+    }
+}

@@ -1,0 +1,78 @@
+//! Logits of tiny random Llama and Qwen2 models (made with PyTorch transformers by
+//! tests/fixtures/ref/make_tiny.py) against ours, from the same safetensors: max |Δ| ≤ 1e-4.
+mod common;
+use safetensors::SafeTensors;
+use sqlora_kernel::model::Logits;
+use sqlora_kernel::cpu::CpuBackend;
+use sqlora_kernel::loader::ModelSource;
+use sqlora_kernel::model::Model;
+
+fn reference(name: &str) -> (Vec<Vec<u32>>, Vec<f32>, usize) {
+    let bytes = std::fs::read(common::fixtures().join("tiny").join(name).join("reference.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let ids = st.tensor("input_ids").unwrap();
+    let (b, t) = (ids.shape()[0], ids.shape()[1]);
+    let ids: Vec<u32> = ids.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u32).collect();
+    let logits = st.tensor("logits").unwrap();
+    let vocab = logits.shape()[2];
+    let logits: Vec<f32> = logits.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    (ids.chunks(t).map(|c| c.to_vec()).collect::<Vec<_>>().into_iter().take(b).collect(), logits, vocab)
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn check(name: &str) {
+    // The tiny models have no tokenizer: load the weights alone.
+    let src = ModelSource::open(common::fixtures().join("tiny").join(name)).unwrap();
+    let model = Model::load(CpuBackend, &src).unwrap();
+    let m = &model;
+    let (seqs, want, vocab) = reference(name);
+    assert_eq!(vocab, m.cfg.vocab);
+    // Each sequence alone, whole prompt at once.
+    let mut got = Vec::new();
+    for s in &seqs {
+        let mut c = m.new_cache();
+        got.extend(m.forward(&mut [(s, &mut c)], Logits::All).unwrap());
+    }
+    let d = max_abs(&got, &want);
+    println!("{name}: max |Δ| single = {d:e}");
+    assert!(d <= 1e-4, "{name}: max abs diff {d}");
+    // Both sequences in one batch, in two chunks (exercises the KV cache and batching).
+    let mut c0 = m.new_cache();
+    let mut c1 = m.new_cache();
+    let t = seqs[0].len();
+    let h = t / 2;
+    let a = m.forward(&mut [(&seqs[0][..h], &mut c0), (&seqs[1][..h], &mut c1)], Logits::All).unwrap();
+    let b = m.forward(&mut [(&seqs[0][h..], &mut c0), (&seqs[1][h..], &mut c1)], Logits::All).unwrap();
+    let v = vocab;
+    let mut batched = Vec::new();
+    batched.extend_from_slice(&a[..h * v]);
+    batched.extend_from_slice(&b[..(t - h) * v]);
+    batched.extend_from_slice(&a[h * v..]);
+    batched.extend_from_slice(&b[(t - h) * v..]);
+    let d = max_abs(&batched, &want);
+    println!("{name}: max |Δ| batched+cached = {d:e}");
+    assert!(d <= 1e-4, "{name} batched: max abs diff {d}");
+    // One token at a time (decode path).
+    let mut c = m.new_cache();
+    let mut step = Vec::new();
+    for &tok in &seqs[1] {
+        step.extend(m.forward(&mut [(&[tok], &mut c)], Logits::All).unwrap());
+    }
+    let d = max_abs(&step, &want[t * v..]);
+    println!("{name}: max |Δ| token by token = {d:e}");
+    assert!(d <= 1e-4, "{name} decode: max abs diff {d}");
+}
+
+#[test]
+fn tiny_llama_logits_match_transformers() {
+    check("llama");
+}
+
+#[test]
+fn tiny_qwen2_logits_match_transformers() {
+    check("qwen2");
+}

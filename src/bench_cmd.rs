@@ -1,0 +1,195 @@
+//! `sqlora bench`: the engine's speed on the same GGUF and thread count as its peers, in one run:
+//! prefill of a 512-token prompt, decode of 128 tokens at batch 1, aggregate decode of 16 prompts
+//! batched, peak RSS. With `--peers PYTHON`, the same measures from llama.cpp (llama-cpp-python) and
+//! PyTorch + transformers (fp32, the GGUF dequantized) run from `bench/peers.py`, and ratios are printed.
+use anyhow::{Context, Result};
+use sqlora_kernel::generate::argmax;
+use sqlora_kernel::model::Logits;
+use sqlora_kernel::Engine;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Timed repetitions per measure (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Prompt length for the prefill measure.
+    #[arg(long, default_value_t = 512)]
+    pub prefill_tokens: usize,
+    /// Tokens decoded per sequence.
+    #[arg(long, default_value_t = 128)]
+    pub decode_tokens: usize,
+    /// Sequences in the batched decode measure (each with a 128-token prompt).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// A Python interpreter that has llama-cpp-python, torch, transformers and gguf: runs the peers.
+    #[arg(long)]
+    pub peers: Option<PathBuf>,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BenchResult {
+    pub prefill_tok_s: Option<f64>,
+    pub decode_tok_s: Option<f64>,
+    pub batched_decode_tok_s: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Deterministic filler text long enough for any prompt length (token ids from the model's own
+/// tokenizer, cut to length).
+fn prompt_ids(engine: &Engine, n: usize, salt: usize) -> Result<Vec<u32>> {
+    let mut text = String::new();
+    let mut i = salt;
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        text.push_str(&format!(
+            "SELECT name, count(*) FROM table_{} WHERE value > {} GROUP BY name ORDER BY count(*) DESC; -- query {i}\n",
+            i % 17,
+            i * 7 % 100
+        ));
+        i += 1;
+        ids = engine.tokenizer.encode(&text, false)?;
+    }
+    ids.truncate(n);
+    Ok(ids)
+}
+
+pub fn measure(engine: &Engine, a: &BenchArgs) -> Result<BenchResult> {
+    let m = &engine.model;
+    // Prefill: one forward over the whole prompt; only the last position's logits are needed.
+    let p = prompt_ids(engine, a.prefill_tokens, 0)?;
+    let mut times = Vec::new();
+    for r in 0..=a.reps {
+        let mut c = m.new_cache();
+        let t = Instant::now();
+        m.forward(&mut [(&p, &mut c)], Logits::Last)?;
+        if r > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let prefill = a.prefill_tokens as f64 / median(times);
+    eprintln!("prefill {}: {prefill:.1} tok/s", a.prefill_tokens);
+
+    // Decode at batch 1 after a short prompt, ignoring EOS (fixed work).
+    let p = prompt_ids(engine, 16, 1)?;
+    let mut times = Vec::new();
+    for _ in 0..a.reps.min(3) {
+        let mut c = m.new_cache();
+        let l = m.forward(&mut [(&p, &mut c)], Logits::Last)?;
+        let mut next = argmax(&l);
+        let t = Instant::now();
+        for _ in 0..a.decode_tokens {
+            let l = m.forward(&mut [(&[next], &mut c)], Logits::Last)?;
+            next = argmax(&l);
+        }
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let decode = a.decode_tokens as f64 / median(times);
+    eprintln!("decode batch 1: {decode:.1} tok/s");
+
+    // Batched: `batch` different 128-token prompts, then decode_tokens steps for all (aggregate tok/s,
+    // decode phase only, as llama-batched-bench's S_TG).
+    let prompts: Vec<Vec<u32>> = (0..a.batch).map(|i| prompt_ids(engine, 128, 100 + 13 * i)).collect::<Result<_>>()?;
+    let mut times = Vec::new();
+    for _ in 0..a.reps.min(2) {
+        let mut caches: Vec<_> = (0..a.batch).map(|_| m.new_cache()).collect();
+        let mut batch: Vec<(&[u32], &mut _)> = prompts.iter().map(|p| p.as_slice()).zip(caches.iter_mut()).collect();
+        let l = m.forward(&mut batch, Logits::Last)?;
+        drop(batch);
+        let v = m.cfg.vocab;
+        let mut next: Vec<[u32; 1]> = (0..a.batch).map(|i| [argmax(&l[i * v..(i + 1) * v])]).collect();
+        let t = Instant::now();
+        for _ in 0..a.decode_tokens {
+            let mut batch: Vec<(&[u32], &mut _)> = next.iter().map(|n| n.as_slice()).zip(caches.iter_mut()).collect();
+            let l = m.forward(&mut batch, Logits::Last)?;
+            drop(batch);
+            for (i, n) in next.iter_mut().enumerate() {
+                n[0] = argmax(&l[i * v..(i + 1) * v]);
+            }
+        }
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let batched = (a.batch * a.decode_tokens) as f64 / median(times);
+    eprintln!("decode {} batched: {batched:.1} tok/s aggregate", a.batch);
+    Ok(BenchResult {
+        prefill_tok_s: Some(prefill),
+        decode_tok_s: Some(decode),
+        batched_decode_tok_s: Some(batched),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// VmHWM from /proc/self/status (Linux), in MB.
+pub fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    if let Some(t) = a.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
+    }
+    let threads = rayon::current_num_threads();
+    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    let engine = Engine::load(&model_path)?;
+    println!("model {} on {}", model_path.display(), engine.model.backend_name());
+    let ours = measure(&engine, &a)?;
+    let (llama, torch) = match &a.peers {
+        Some(py) => run_peers(py, &model_path, &a, threads)?,
+        None => (BenchResult::default(), BenchResult::default()),
+    };
+    print_table(&ours, &llama, &torch, a.prefill_tokens, a.decode_tokens, a.batch);
+    Ok(())
+}
+
+fn run_peers(py: &PathBuf, model: &std::path::Path, a: &BenchArgs, threads: usize) -> Result<(BenchResult, BenchResult)> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench").join("peers.py");
+    eprintln!("running peers ({}) …", script.display());
+    let out = std::process::Command::new(py)
+        .arg(&script)
+        .arg("--model")
+        .arg(model)
+        .args(["--threads", &threads.to_string(), "--prefill", &a.prefill_tokens.to_string()])
+        .args(["--decode", &a.decode_tokens.to_string(), "--batch", &a.batch.to_string(), "--reps", &a.reps.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", py.display()))?;
+    if !out.status.success() {
+        anyhow::bail!("peer script failed ({})", out.status);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("peer script output is not JSON")?;
+    let get = |k: &str| serde_json::from_value::<BenchResult>(v[k].clone()).unwrap_or_default();
+    Ok((get("llama_cpp"), get("torch")))
+}
+
+fn print_table(ours: &BenchResult, llama: &BenchResult, torch: &BenchResult, p: usize, d: usize, b: usize) {
+    let f = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.1}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "—".into(),
+    };
+    println!("| measure | sqlora | llama.cpp | PyTorch fp32 | sqlora / llama.cpp | sqlora / PyTorch |");
+    println!("|---|---|---|---|---|---|");
+    let rows = [
+        (format!("prefill {p} tokens (tok/s)"), ours.prefill_tok_s, llama.prefill_tok_s, torch.prefill_tok_s),
+        (format!("decode {d} tokens, batch 1 (tok/s)"), ours.decode_tok_s, llama.decode_tok_s, torch.decode_tok_s),
+        (format!("decode {b}×{d} batched, aggregate (tok/s)"), ours.batched_decode_tok_s, llama.batched_decode_tok_s, torch.batched_decode_tok_s),
+    ];
+    for (name, o, l, t) in rows {
+        println!("| {name} | {} | {} | {} | {} | {} |", f(o), f(l), f(t), ratio(o, l), ratio(o, t));
+    }
+    println!("| peak RSS (MB) | {} | {} | {} | | |", f(ours.peak_rss_mb), f(llama.peak_rss_mb), f(torch.peak_rss_mb));
+}
