@@ -8,6 +8,7 @@ pub mod error;
 pub mod formats;
 pub mod generate;
 pub mod loader;
+pub mod lora;
 pub mod model;
 pub mod tokenizer;
 

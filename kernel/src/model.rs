@@ -4,6 +4,9 @@
 use crate::backend::{AttnSeq, AttnShape, Backend};
 use crate::config::Config;
 use crate::loader::ModelSource;
+use crate::lora::Adapter;
+use crate::backend::HostMatrix;
+use crate::formats::quant::GgmlType;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -28,7 +31,23 @@ pub struct Model<B: Backend> {
     out_norm: B::Tensor,
     /// None when the head is tied to the embedding table.
     head: Option<B::Matrix>,
+    /// The attached LoRA adapter: per layer, per projection in `lora::TARGETS` order, (A, s·B).
+    lora: Option<AttachedLora<B>>,
 }
+
+struct AttachedLora<B: Backend> {
+    adapter: Arc<Adapter>,
+    layers: Vec<[Option<(B::Matrix, B::Matrix)>; 7]>,
+}
+
+// Projection indices, in `lora::TARGETS` order.
+const Q: usize = 0;
+const K: usize = 1;
+const V: usize = 2;
+const O: usize = 3;
+const GATE: usize = 4;
+const UP: usize = 5;
+const DOWN: usize = 6;
 
 /// Keys and values of one sequence, per layer, after an optional shared prefix (computed once and
 /// shared by reference, e.g. the few-shot examples common to every prompt).
@@ -108,7 +127,69 @@ impl<B: Backend> Model<B> {
         let embed = mat("token_embd.weight", cfg.vocab, h)?;
         let head = if cfg.tied { None } else { Some(mat("output.weight", cfg.vocab, h)?) };
         let out_norm = vec("output_norm.weight")?;
-        Ok(Model { cfg, backend, embed, layers, out_norm, head })
+        Ok(Model { cfg, backend, embed, layers, out_norm, head, lora: None })
+    }
+
+    /// Attaches a LoRA adapter (replacing any attached one), or detaches with None.
+    pub fn set_adapter(&mut self, adapter: Option<Arc<Adapter>>) -> Result<()> {
+        let Some(a) = adapter else {
+            self.lora = None;
+            return Ok(());
+        };
+        let cfg = &self.cfg;
+        let dims = |t| self.proj_dims(t);
+        let mut layers: Vec<[Option<(B::Matrix, B::Matrix)>; 7]> = (0..cfg.n_layers).map(|_| Default::default()).collect();
+        for (&(li, t), (am, bm, din, dout)) in &a.modules {
+            if li >= cfg.n_layers || dims(t) != (*din, *dout) {
+                return Err(Error::BadInput(format!(
+                    "{}: layer {li} {} is {din}→{dout}, the model has {} layers and {:?}",
+                    a.dir.display(),
+                    crate::lora::TARGETS[t],
+                    cfg.n_layers,
+                    dims(t)
+                )));
+            }
+            let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+            let scaled: Vec<f32> = bm.iter().map(|x| x * a.scale).collect();
+            let (ab, bb) = (f32_bytes(am), f32_bytes(&scaled));
+            let host = |name: &str, rows, cols, bytes: &[u8]| -> Result<B::Matrix> {
+                self.backend.matrix(&HostMatrix { name: name.into(), ty: GgmlType::F32, rows, cols, bytes })
+            };
+            layers[li][t] = Some((host("lora_A", a.r, *din, &ab)?, host("lora_B", *dout, a.r, &bb)?));
+        }
+        self.lora = Some(AttachedLora { adapter: a, layers });
+        Ok(())
+    }
+
+    pub fn adapter(&self) -> Option<&Arc<Adapter>> {
+        self.lora.as_ref().map(|l| &l.adapter)
+    }
+
+    /// out = x·Wᵀ, plus the adapter's s·(x·Aᵀ)·Bᵀ when one is attached for this projection.
+    fn linear(&self, li: usize, t: usize, x: &B::Tensor, m: usize, w: &B::Matrix, out: &mut B::Tensor) {
+        let b = &self.backend;
+        b.matmul(x, m, w, out);
+        if let Some(Some((la, lb))) = self.lora.as_ref().map(|l| &l.layers[li][t]) {
+            let r = self.lora.as_ref().unwrap().adapter.r;
+            let mut tmp = b.zeros(m * r);
+            b.matmul(x, m, la, &mut tmp);
+            let n = m * self.proj_dims(t).1;
+            let mut delta = b.zeros(n);
+            b.matmul(&tmp, m, lb, &mut delta);
+            b.add(out, &delta, n);
+        }
+    }
+
+    /// (input, output) features of projection `t`.
+    fn proj_dims(&self, t: usize) -> (usize, usize) {
+        let c = &self.cfg;
+        match t {
+            Q => (c.hidden, c.q_dim()),
+            K | V => (c.hidden, c.kv_dim()),
+            O => (c.q_dim(), c.hidden),
+            GATE | UP => (c.hidden, c.intermediate),
+            _ => (c.intermediate, c.hidden),
+        }
     }
 
     pub fn backend_name(&self) -> String {
@@ -170,9 +251,9 @@ impl<B: Backend> Model<B> {
         let shape = AttnShape { n_heads: cfg.n_heads, n_kv_heads: cfg.n_kv_heads, head_dim: cfg.head_dim };
         for (li, l) in self.layers.iter().enumerate() {
             b.rmsnorm(&x, &l.attn_norm, m, h, cfg.rms_eps, &mut xn);
-            b.matmul(&xn, m, &l.wq, &mut q);
-            b.matmul(&xn, m, &l.wk, &mut k);
-            b.matmul(&xn, m, &l.wv, &mut v);
+            self.linear(li, Q, &xn, m, &l.wq, &mut q);
+            self.linear(li, K, &xn, m, &l.wk, &mut k);
+            self.linear(li, V, &xn, m, &l.wv, &mut v);
             if let Some([bq, bk, bv]) = &l.bias {
                 b.add_bias(&mut q, m, bq);
                 b.add_bias(&mut k, m, bk);
@@ -205,13 +286,13 @@ impl<B: Backend> Model<B> {
                 .collect();
             b.attention(&q, &seqs, shape, &mut att);
             drop(seqs);
-            b.matmul(&att, m, &l.wo, &mut o);
+            self.linear(li, O, &att, m, &l.wo, &mut o);
             b.add(&mut x, &o, m * h);
             b.rmsnorm(&x, &l.ffn_norm, m, h, cfg.rms_eps, &mut xn);
-            b.matmul(&xn, m, &l.w_gate, &mut gate);
-            b.matmul(&xn, m, &l.w_up, &mut up);
+            self.linear(li, GATE, &xn, m, &l.w_gate, &mut gate);
+            self.linear(li, UP, &xn, m, &l.w_up, &mut up);
             b.swiglu(&gate, &up, m * ff, &mut act);
-            b.matmul(&act, m, &l.w_down, &mut o);
+            self.linear(li, DOWN, &act, m, &l.w_down, &mut o);
             b.add(&mut x, &o, m * h);
         }
         for (toks, cache) in batch.iter_mut() {

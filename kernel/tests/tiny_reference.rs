@@ -76,3 +76,27 @@ fn tiny_llama_logits_match_transformers() {
 fn tiny_qwen2_logits_match_transformers() {
     check("qwen2");
 }
+
+#[test]
+fn tiny_llama_with_peft_lora_matches_peft() {
+    let src = ModelSource::open(common::fixtures().join("tiny/llama")).unwrap();
+    let mut model = Model::load(CpuBackend, &src).unwrap();
+    let adapter = sqlora_kernel::lora::Adapter::load(common::fixtures().join("tiny/llama_lora")).unwrap();
+    assert_eq!((adapter.r, adapter.modules.len()), (8, 2 * 7));
+    model.set_adapter(Some(std::sync::Arc::new(adapter))).unwrap();
+    let (seqs, want, _) = reference("llama_lora");
+    let (_, base, _) = reference("llama");
+    let mut got = Vec::new();
+    for s in &seqs {
+        let mut c = model.new_cache();
+        got.extend(model.forward(&mut [(s, &mut c)], Logits::All).unwrap());
+    }
+    let d = max_abs(&got, &want);
+    println!("llama + LoRA: max |Δ| = {d:e} (adapter moves logits by {:e})", max_abs(&want, &base));
+    assert!(max_abs(&want, &base) > 1e-2, "the fixture adapter must change the logits");
+    assert!(d <= 1e-4, "LoRA: max abs diff {d}");
+    model.set_adapter(None).unwrap();
+    let mut c = model.new_cache();
+    let plain = model.forward(&mut [(&seqs[0], &mut c)], Logits::All).unwrap();
+    assert!(max_abs(&plain, &base[..plain.len()]) <= 1e-4);
+}

@@ -130,7 +130,8 @@ impl CpuMatrix {
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
         let (n, k) = (self.rows(), self.cols());
         assert!(x.len() >= m * k && out.len() >= m * n, "matmul: buffers too small");
-        if m >= GEMM_MIN_ROWS {
+        // The register kernels work on whole blocks of 32; other row lengths (a LoRA B with small r) use GEMM.
+        if m >= GEMM_MIN_ROWS || k % 32 != 0 {
             self.matmul_gemm(x, m, out);
         } else {
             self.matmul_rows(x, m, out);
