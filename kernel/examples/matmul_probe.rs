@@ -9,10 +9,12 @@ fn main() {
     let ty = GgmlType::Q4_1;
     let bytes: Vec<u8> = (0..ty.row_bytes(cols) * rows).map(|i| (i * 7919 % 251) as u8 & 0x3f).collect();
     let w = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
-    for m in [1usize, 4, 16, 23, 24, 64, 512] {
+    let ms: Vec<usize> = std::env::args().skip(1).map(|s| s.parse().unwrap()).collect();
+    let ms = if ms.is_empty() { vec![1, 4, 16, 23, 24, 64, 512] } else { ms };
+    for m in ms {
         let x: Vec<f32> = (0..m * cols).map(|i| (i % 13) as f32 * 0.01).collect();
         let mut out = vec![0f32; m * rows];
-        let reps = (2000 / m).max(3);
+        let reps = (20000 / m).max(3);
         w.matmul(&x, m, &mut out);
         let t = Instant::now();
         for _ in 0..reps {

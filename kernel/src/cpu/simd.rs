@@ -147,53 +147,91 @@ fn decode_row(w: RowsRef<'_>, k: usize, j: usize, o: &mut [f32]) {
     }
 }
 
-/// One kernel body per encoding: `$decode` yields the block's 32 weights as two vectors (w0, w1);
-/// the loop over weight rows and activation tiles is shared.
+/// One kernel body per encoding: `$decode` yields block `b` of weight row `j` as two vectors of 16
+/// (w0, w1); the loops over weight rows and activation tiles are shared. Each activation row keeps
+/// separate accumulators for the two halves of a block, and single rows also alternate between two
+/// pairs by block parity, so no FMA waits on the previous one (the latency, not the throughput, bounds
+/// a dot product with one accumulator).
 #[cfg(target_arch = "x86_64")]
 macro_rules! rows_kernel {
-    ($name:ident, ($($arg:ident : $ty:ty),*), |$j:ident, $b:ident, $nb:ident| $decode:block) => {
+    ($name:ident, $tile:ident, ($($arg:ident : $ty:ty),*), |$j:ident, $b:ident, $nb:ident| $decode:block) => {
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $name($($arg: $ty,)* k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
-            let $nb = k / 32;
-            let xp = x.as_ptr();
-            for $j in rows {
+            for j in rows {
                 let mut i0 = 0;
                 while i0 < m {
-                    let t = (m - i0).min(4);
-                    // Unused tile slots read row i0 again (in bounds) and are not stored.
-                    let r = [i0, i0 + 1.min(t - 1), i0 + 2.min(t - 1), i0 + 3.min(t - 1)];
-                    let mut acc = [_mm512_setzero_ps(); 4];
-                    for $b in 0..$nb {
-                        let (w0, w1): (__m512, __m512) = $decode;
-                        let o = 32 * $b;
-                        acc[0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[0] * k + o)), acc[0]);
-                        acc[0] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[0] * k + o + 16)), acc[0]);
-                        if t > 1 {
-                            acc[1] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[1] * k + o)), acc[1]);
-                            acc[1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[1] * k + o + 16)), acc[1]);
-                        }
-                        if t > 2 {
-                            acc[2] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[2] * k + o)), acc[2]);
-                            acc[2] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[2] * k + o + 16)), acc[2]);
-                        }
-                        if t > 3 {
-                            acc[3] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp.add(r[3] * k + o)), acc[3]);
-                            acc[3] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(r[3] * k + o + 16)), acc[3]);
-                        }
-                    }
-                    for q in 0..t {
-                        *out.add((i0 + q) * ld + $j) = _mm512_reduce_add_ps(acc[q]);
+                    let t = (m - i0).min(8);
+                    let xp = x.as_ptr().add(i0 * k);
+                    let o = out.add(i0 * ld + j);
+                    match t {
+                        1 => $tile::<1>($($arg,)* k, j, xp, o, ld),
+                        2 => $tile::<2>($($arg,)* k, j, xp, o, ld),
+                        3 => $tile::<3>($($arg,)* k, j, xp, o, ld),
+                        4 => $tile::<4>($($arg,)* k, j, xp, o, ld),
+                        5 => $tile::<5>($($arg,)* k, j, xp, o, ld),
+                        6 => $tile::<6>($($arg,)* k, j, xp, o, ld),
+                        7 => $tile::<7>($($arg,)* k, j, xp, o, ld),
+                        _ => $tile::<8>($($arg,)* k, j, xp, o, ld),
                     }
                     i0 += t;
                 }
+            }
+        }
+
+        /// Weight row `j` against T consecutive activation rows starting at `xp`.
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $tile<const T: usize>($($arg: $ty,)* k: usize, $j: usize, xp: *const f32, o: *mut f32, ld: usize) {
+            let $nb = k / 32;
+            let z = _mm512_setzero_ps();
+            let (mut a0, mut a1) = ([z; T], [z; T]);
+            if T <= 2 {
+                let (mut c0, mut c1) = ([z; T], [z; T]);
+                let mut $b = 0;
+                while $b + 1 < $nb {
+                    let (w0, w1): (__m512, __m512) = $decode;
+                    let (v0, v1): (__m512, __m512) = { let $b = $b + 1; $decode };
+                    for q in 0..T {
+                        let p = xp.add(q * k + 32 * $b);
+                        a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
+                        a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
+                        c0[q] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(p.add(32)), c0[q]);
+                        c1[q] = _mm512_fmadd_ps(v1, _mm512_loadu_ps(p.add(48)), c1[q]);
+                    }
+                    $b += 2;
+                }
+                if $b < $nb {
+                    let (w0, w1): (__m512, __m512) = $decode;
+                    for q in 0..T {
+                        let p = xp.add(q * k + 32 * $b);
+                        a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
+                        a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
+                    }
+                }
+                for q in 0..T {
+                    a0[q] = _mm512_add_ps(a0[q], c0[q]);
+                    a1[q] = _mm512_add_ps(a1[q], c1[q]);
+                }
+            } else {
+                for $b in 0..$nb {
+                    let (w0, w1): (__m512, __m512) = $decode;
+                    for q in 0..T {
+                        let p = xp.add(q * k + 32 * $b);
+                        a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
+                        a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
+                    }
+                }
+            }
+            for q in 0..T {
+                *o.add(q * ld) = _mm512_reduce_add_ps(_mm512_add_ps(a0[q], a1[q]));
             }
         }
     };
 }
 
 #[cfg(target_arch = "x86_64")]
-rows_kernel!(q4_rows_avx512, (qs: &[u8], dm: &[[f32; 2]]), |j, b, nb| {
+rows_kernel!(q4_rows_avx512, q4_tile, (qs: &[u8], dm: &[[f32; 2]]), |j, b, nb| {
     let raw = _mm_loadu_si128(qs.as_ptr().add((j * nb + b) * 16) as *const __m128i);
     let q = _mm512_cvtepu8_epi32(raw);
     let lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, _mm512_set1_epi32(0xF)));
@@ -204,7 +242,7 @@ rows_kernel!(q4_rows_avx512, (qs: &[u8], dm: &[[f32; 2]]), |j, b, nb| {
 });
 
 #[cfg(target_arch = "x86_64")]
-rows_kernel!(q8_rows_avx512, (qs: &[i8], d: &[f32]), |j, b, nb| {
+rows_kernel!(q8_rows_avx512, q8_tile, (qs: &[i8], d: &[f32]), |j, b, nb| {
     let p = qs.as_ptr().add((j * nb + b) * 32) as *const __m128i;
     let vd = _mm512_set1_ps(*d.get_unchecked(j * nb + b));
     (
@@ -214,7 +252,7 @@ rows_kernel!(q8_rows_avx512, (qs: &[i8], d: &[f32]), |j, b, nb| {
 });
 
 #[cfg(target_arch = "x86_64")]
-rows_kernel!(f32_rows_avx512, (w: &[f32]), |j, b, nb| {
+rows_kernel!(f32_rows_avx512, f32_tile, (w: &[f32]), |j, b, nb| {
     let p = w.as_ptr().add((j * nb + b) * 32);
     (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
 });
