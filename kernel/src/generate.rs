@@ -65,13 +65,22 @@ impl<'a, B: Backend> Generator<'a, B> {
         Generator { model, tokenizer }
     }
 
-    /// Computes the KV cache of a prefix shared by many prompts, once.
-    pub fn prefix(&self, ids: &[u32]) -> Result<Arc<KvCache<B>>> {
-        let mut cache = self.model.new_cache();
+    /// Computes the KV cache of a prefix shared by many prompts, once; `after` chains it behind an
+    /// earlier shared prefix.
+    pub fn prefix_after(&self, after: Option<&Arc<KvCache<B>>>, ids: &[u32]) -> Result<Arc<KvCache<B>>> {
+        let mut cache = match after {
+            Some(p) => self.model.cache_after(p.clone()),
+            None => self.model.new_cache(),
+        };
         if !ids.is_empty() {
             self.model.forward(&mut [(ids, &mut cache)], Logits::None)?;
         }
         Ok(Arc::new(cache))
+    }
+
+    /// Computes the KV cache of a prefix shared by many prompts, once.
+    pub fn prefix(&self, ids: &[u32]) -> Result<Arc<KvCache<B>>> {
+        self.prefix_after(None, ids)
     }
 
     /// Generates a continuation for each prompt (token ids that follow `prefix`, if given), all

@@ -50,7 +50,8 @@ const UP: usize = 5;
 const DOWN: usize = 6;
 
 /// Keys and values of one sequence, per layer, after an optional shared prefix (computed once and
-/// shared by reference, e.g. the few-shot examples common to every prompt).
+/// shared by reference, e.g. the few-shot examples common to every prompt). A prefix may itself
+/// continue another prefix.
 pub struct KvCache<B: Backend> {
     layers: Vec<(B::Tensor, B::Tensor)>,
     len: usize,
@@ -274,11 +275,15 @@ impl<B: Backend> Model<B> {
                 .iter()
                 .zip(&starts)
                 .map(|((toks, cache), &s0)| {
-                    let mut segments = Vec::with_capacity(2);
-                    if let Some(p) = &cache.prefix {
-                        let (pk, pv) = &p.layers[li];
-                        segments.push((pk, pv, p.len));
+                    // Shared prefixes may chain (few-shot examples, then a schema): oldest first.
+                    let mut segments = Vec::with_capacity(3);
+                    let mut p = cache.prefix.as_deref();
+                    while let Some(pc) = p {
+                        let (pk, pv) = &pc.layers[li];
+                        segments.push((pk, pv, pc.len));
+                        p = pc.prefix.as_deref();
                     }
+                    segments.reverse();
                     let (kc, vc) = &cache.layers[li];
                     segments.push((kc, vc, cache.len + toks.len()));
                     AttnSeq { row0: s0, n_new: toks.len(), segments }

@@ -100,3 +100,25 @@ fn tiny_llama_with_peft_lora_matches_peft() {
     let plain = model.forward(&mut [(&seqs[0], &mut c)], Logits::All).unwrap();
     assert!(max_abs(&plain, &base[..plain.len()]) <= 1e-4);
 }
+
+#[test]
+fn chained_shared_prefixes_give_the_same_logits() {
+    let src = ModelSource::open(common::fixtures().join("tiny/llama")).unwrap();
+    let model = Model::load(CpuBackend, &src).unwrap();
+    let (seqs, want, v) = reference("llama");
+    let s = &seqs[0];
+    // Prefix 0..8 shared, then 8..14 chained behind it, then the rest as two sequences' own tokens.
+    let mut c0 = model.new_cache();
+    model.forward(&mut [(&s[..8], &mut c0)], Logits::None).unwrap();
+    let p0 = std::sync::Arc::new(c0);
+    let mut c1 = model.cache_after(p0.clone());
+    model.forward(&mut [(&s[8..14], &mut c1)], Logits::None).unwrap();
+    let p1 = std::sync::Arc::new(c1);
+    let mut a = model.cache_after(p1.clone());
+    let mut b = model.cache_after(p1.clone());
+    let got = model.forward(&mut [(&s[14..], &mut a), (&s[14..20], &mut b)], Logits::All).unwrap();
+    let n = s.len() - 14;
+    assert!(max_abs(&got[..n * v], &want[14 * v..s.len() * v]) <= 1e-4);
+    assert!(max_abs(&got[n * v..], &want[14 * v..20 * v]) <= 1e-4);
+    assert_eq!(a.len(), s.len());
+}
