@@ -1,1 +1,9 @@
-//! Spider 1.0: data set, schema text, 3-shot prompt, baseline run.
+//! Spider 1.0: data set, hardness, schema text from SQLite.
+pub mod dataset;
+pub mod hardness;
+pub mod schema;
+pub mod sqlshape;
+
+pub use dataset::{db_path, Dataset, Example, Split, TableSchema};
+pub use hardness::Hardness;
+pub use schema::schema_text;
