@@ -37,12 +37,14 @@ pub struct GenerateArgs {
     pub ignore_eos: bool,
 }
 
-/// SmolLM2 / ChatML template (the one in SmolLM2's GGUF metadata), with its default system turn.
+/// SmolLM2's ChatML template (from its GGUF metadata), with its default system turn: the text before
+/// and after a user message.
+pub const CHAT_HEAD: &str =
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n";
+pub const CHAT_TAIL: &str = "<|im_end|>\n<|im_start|>assistant\n";
+
 pub fn chatml(user: &str) -> String {
-    format!(
-        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
-         <|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-    )
+    format!("{CHAT_HEAD}{user}{CHAT_TAIL}")
 }
 
 pub fn run(a: GenerateArgs) -> Result<()> {

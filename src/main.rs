@@ -16,10 +16,16 @@ enum Command {
     Setup(sqlora::assets::SetupArgs),
     /// Greedy continuation of a prompt (stdout gets only the continuation), or of a JSONL batch.
     Generate(sqlora::generate_cmd::GenerateArgs),
+    /// Phase 1: the base model (or --adapter) answers Spider dev with the fixed 3-shot prompt; scored, resumable.
+    Baseline(sqlora::spider::baseline::BaselineArgs),
     /// Execution accuracy of a predictions file (JSONL or Parquet), both modes, in parallel.
     Score(sqlora::metric::cli::ScoreArgs),
     /// Speed of the engine (prefill, decode, batched decode, peak RSS), optionally beside its peers.
     Bench(sqlora::bench_cmd::BenchArgs),
+    /// MMLU 4-shot letter scoring of the base model and each adapter (the frozen 150-question sample by default).
+    Mmlu(sqlora::mmlu::cli::MmluArgs),
+    /// Regression report: MMLU per category vs the base with bootstrap intervals and McNemar p, Spider beside it.
+    Report(sqlora::report::cli::ReportArgs),
 }
 
 fn main() {
@@ -27,8 +33,11 @@ fn main() {
     let result = match cli.command {
         Command::Setup(a) => sqlora::assets::run_setup(a),
         Command::Generate(a) => sqlora::generate_cmd::run(a),
+        Command::Baseline(a) => sqlora::spider::baseline::run(a),
         Command::Score(a) => sqlora::metric::cli::run_score(a),
         Command::Bench(a) => sqlora::bench_cmd::run(a),
+        Command::Mmlu(a) => sqlora::mmlu::cli::run_mmlu(a),
+        Command::Report(a) => sqlora::report::cli::run_report(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,6 +1,9 @@
 //! Spider 1.0: data set, hardness, schema text from SQLite.
+pub mod baseline;
 pub mod dataset;
+pub mod extract;
 pub mod hardness;
+pub mod prompt;
 pub mod schema;
 pub mod sqlshape;
 

@@ -1,0 +1,195 @@
+//! Phase 1: the base model answers every Spider dev question with the fixed 3-shot prompt.
+//!
+//! Questions are grouped by database: the shots' KV cache is computed once, each database's schema
+//! once behind it, and the questions of a database decode together in batches. Every finished
+//! batch is appended to a JSONL checkpoint, so an interrupted run resumes without redoing or losing
+//! an example; at the end all predictions are scored (execution accuracy, both modes) and written
+//! to `spider_predictions.parquet` with a summary.
+use super::extract::extract_sql;
+use super::prompt::{check_split, question_block, schema_block, SHOTS};
+use super::{dataset::load_split, Example, Split};
+use crate::generate_cmd::{CHAT_HEAD, CHAT_TAIL};
+use crate::metric::accuracy::ExConfig;
+use crate::metric::batch::{score_all, Pair};
+use crate::metric::summary::summarize;
+use crate::results::predictions::{write_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlora_kernel::generate::{GenConfig, Generator};
+use sqlora_kernel::Engine;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const CHECKPOINT_FILE: &str = "spider_predictions.partial.jsonl";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BaselineArgs {
+    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A PEFT LoRA adapter directory to apply to the model.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// Data directory holding spider/ (default: $SQLORA_DATA, else ../shared/data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where results go (spider_predictions.parquet, the checkpoint).
+    #[arg(long, default_value = "results")]
+    pub out_dir: PathBuf,
+    /// Only the first N questions (after --db).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Only the questions on this database (repeatable).
+    #[arg(long)]
+    pub db: Vec<String>,
+    /// Questions decoded together.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Maximum new tokens per answer.
+    #[arg(long, default_value_t = 160)]
+    pub max_tokens: usize,
+    /// Wrap the prompt in the model's chat template (a user turn) instead of plain completion.
+    #[arg(long)]
+    pub chat: bool,
+    /// Time limit for each query when scoring.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_s: u64,
+    /// Ignore an existing checkpoint and start over.
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+/// Stops generation at the end of the statement or of the answer line.
+const STOPS: [&str; 3] = [";", "\n\n", "\n--"];
+
+pub fn run(a: BaselineArgs) -> Result<()> {
+    let data = crate::datadir::resolve(a.data_dir.as_deref())?;
+    let mut examples = load_split(&data.join("spider"), Split::Dev)?;
+    if !a.db.is_empty() {
+        let known: HashSet<&str> = examples.iter().map(|e| e.db_id.as_str()).collect();
+        if let Some(bad) = a.db.iter().find(|d| !known.contains(d.as_str())) {
+            bail!("--db {bad}: no dev question uses that database");
+        }
+        examples.retain(|e| a.db.contains(&e.db_id));
+    }
+    if let Some(n) = a.limit {
+        examples.truncate(n);
+    }
+    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
+    let ckpt = a.out_dir.join(CHECKPOINT_FILE);
+    if a.fresh {
+        std::fs::remove_file(&ckpt).ok();
+    }
+    let mut done = read_checkpoint(&ckpt)?;
+    let todo: Vec<&Example> = examples.iter().filter(|e| !done.contains_key(&(e.index as i64))).collect();
+    println!("{} questions: {} already done (checkpoint {}), {} to generate", examples.len(), examples.len() - todo.len(), ckpt.display(), todo.len());
+    if !todo.is_empty() {
+        let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+        let mut engine = Engine::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+        if let Some(dir) = &a.adapter {
+            let ad = sqlora_kernel::lora::Adapter::load(dir)?;
+            engine.model.set_adapter(Some(std::sync::Arc::new(ad)))?;
+        }
+        let t0 = Instant::now();
+        generate_all(&engine, &data, &todo, &a, &ckpt, &mut done)?;
+        let secs = t0.elapsed().as_secs_f64();
+        println!("generated {} answers in {:.1} s ({:.2} questions/s)", todo.len(), secs, todo.len() as f64 / secs);
+    }
+    let rows: Vec<PredictionRow> = examples.iter().map(|e| done[&(e.index as i64)].clone()).collect();
+    let rows = score_rows(&data, rows, a.timeout_s)?;
+    let out = a.out_dir.join(SPIDER_PREDICTIONS_FILE);
+    write_predictions(&out, &rows)?;
+    println!("wrote {}", out.display());
+    print!("{}", summarize(&rows));
+    Ok(())
+}
+
+fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArgs, ckpt: &Path, done: &mut BTreeMap<i64, PredictionRow>) -> Result<()> {
+    let tok = &engine.tokenizer;
+    let gen = Generator::new(&engine.model, tok);
+    let cfg = GenConfig { max_new_tokens: a.max_tokens, stop_strings: STOPS.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    // Plain: [shots][schema][question]; chat: [template head + shots][schema + question + template tail].
+    let head = if a.chat { format!("{CHAT_HEAD}{SHOTS}") } else { SHOTS.to_string() };
+    let encode = |s: &str| Ok(tok.encode(s, a.chat)?);
+    let shots = gen.prefix(&encode(&head)?)?;
+    let mut by_db: BTreeMap<&str, Vec<&Example>> = BTreeMap::new();
+    for e in todo {
+        by_db.entry(e.db_id.as_str()).or_default().push(e);
+    }
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} ETA {eta} {msg}").unwrap());
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(ckpt)?;
+    for (db, qs) in by_db {
+        bar.set_message(db.to_string());
+        let schema = schema_block(&super::db_path(data, db))?;
+        let tail = |q: &str| if a.chat { format!("{}{CHAT_TAIL}", question_block(q)) } else { question_block(q) };
+        let (schema_cache, per_question_schema) = if a.chat {
+            (shots.clone(), schema.clone())
+        } else {
+            check_split(encode, &[&head, &schema, &tail(&qs[0].question)])?;
+            (gen.prefix_after(Some(&shots), &encode(&schema)?)?, String::new())
+        };
+        for chunk in qs.chunks(a.batch.max(1)) {
+            let prompts = chunk.iter().map(|e| encode(&format!("{per_question_schema}{}", tail(&e.question)))).collect::<Result<Vec<_>>>()?;
+            let t = Instant::now();
+            let gens = gen.generate(&prompts, Some(&schema_cache), &cfg)?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
+            for (e, g) in chunk.iter().zip(gens) {
+                let row = PredictionRow {
+                    id: e.index as i64,
+                    db_id: e.db_id.clone(),
+                    question: e.question.clone(),
+                    hardness: Some(e.hardness.as_str().to_string()),
+                    gold: e.query.clone(),
+                    predicted: extract_sql(&g.text),
+                    raw: Some(g.text),
+                    gen_ms: Some(ms),
+                    ..PredictionRow::default()
+                };
+                writeln!(file, "{}", serde_json::to_string(&row)?)?;
+                done.insert(row.id, row);
+            }
+            file.flush()?;
+            bar.inc(chunk.len() as u64);
+        }
+    }
+    bar.finish();
+    Ok(())
+}
+
+/// Rows finished by an earlier run. A torn last line (the run was killed mid-write) is dropped: that
+/// example is generated again.
+fn read_checkpoint(path: &Path) -> Result<BTreeMap<i64, PredictionRow>> {
+    let mut out = BTreeMap::new();
+    let Ok(f) = std::fs::File::open(path) else { return Ok(out) };
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line?;
+        if let Ok(r) = serde_json::from_str::<PredictionRow>(&line) {
+            out.insert(r.id, r);
+        }
+    }
+    Ok(out)
+}
+
+/// Scores every row (both modes) in parallel and fills the verdict columns.
+pub fn score_rows(data: &Path, mut rows: Vec<PredictionRow>, timeout_s: u64) -> Result<Vec<PredictionRow>> {
+    let pairs: Vec<Pair> = rows
+        .iter()
+        .map(|r| Pair { db_id: Some(r.db_id.clone()), gold: Some(r.gold.clone()), predicted: r.predicted.clone() })
+        .collect();
+    let t = Instant::now();
+    let outcomes = score_all(data, &pairs, &ExConfig::with_timeout(Duration::from_secs(timeout_s)), true);
+    for (r, o) in rows.iter_mut().zip(&outcomes) {
+        r.ex_seed = o.ex_seed;
+        r.ex_official = o.ex_official;
+        r.error = o.error();
+        r.order_matters = o.data_error.is_none().then_some(o.order_matters);
+        r.gold_rows = o.gold_rows.map(|n| n as i64);
+        r.pred_rows = o.pred_rows.map(|n| n as i64);
+        r.exec_ms = Some(o.elapsed_ms);
+    }
+    println!("scored {} predictions in {:.2} s", rows.len(), t.elapsed().as_secs_f64());
+    Ok(rows)
+}
