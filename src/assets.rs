@@ -64,7 +64,14 @@ pub fn run_setup(a: SetupArgs) -> Result<()> {
     };
     println!("model: {}", model.display());
     if !a.skip_data {
-        let _ = &a.data_dir; // data verification is wired in with the data-set module
+        let dir = crate::datadir::resolve(a.data_dir.as_deref())?;
+        println!("verifying {} against data/MANIFEST …", dir.display());
+        let report = crate::datadir::verify_manifest(&dir)?;
+        print!("{report}");
+        if !report.is_ok() {
+            bail!("the data directory {} does not match data/MANIFEST (see above)", dir.display());
+        }
+        println!("data ok: {}", dir.display());
     }
     Ok(())
 }

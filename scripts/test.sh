@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command (README): fetches the default model if missing, builds, runs every Rust test and the
+# DeepEval + pytest suite. Needs: Rust (cargo), Python 3 with pip, the data directory
+# (SQLORA_DATA, default ../shared/data). Under CI=true a missing model or data set fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
+echo "== data: $SQLORA_DATA"
+cargo build --release --workspace --all-targets
+echo "== setup: model + data checksums"
+./target/release/sqlora setup --data-dir "$SQLORA_DATA"
+echo "== cargo test"
+cargo test --release --workspace
+if [ -x tests/deepeval/run.sh ] || [ -f tests/deepeval/run.sh ]; then
+  echo "== DeepEval + pytest"
+  SQLORA_BIN="$PWD/target/release/sqlora" bash tests/deepeval/run.sh
+fi
