@@ -1,0 +1,150 @@
+//! `sqlora mmlu`: score the base model and each adapter on MMLU (the frozen 150-question sample by
+//! default, `--full` for the 14,042-question test split, `--split val`), writing
+//! `mmlu_answers.parquet` and rows of `runs.parquet` in the output directory.
+use super::categories::Categories;
+use super::dataset::{self, Question, Split};
+use super::run::{run, RunId};
+use super::sample;
+use super::score::Scorer;
+use super::summary::summarize;
+use crate::results::mmlu_answers::{record_answers, MMLU_ANSWERS_FILE};
+use crate::results::runs::{record_runs, run_id, RunRow, RUNS_FILE};
+use anyhow::{Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitArg {
+    /// The frozen 150-question sample of the test split (data/mmlu/sample150.tsv).
+    Sample150,
+    /// All 14,042 test questions.
+    Test,
+    /// All 1,531 validation questions.
+    Val,
+}
+
+impl SplitArg {
+    pub fn label(self) -> &'static str {
+        match self {
+            SplitArg::Sample150 => "sample150",
+            SplitArg::Test => "test",
+            SplitArg::Val => "val",
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MmluArgs {
+    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A LoRA adapter directory (PEFT format) to score after the base model; repeatable.
+    #[arg(long)]
+    pub adapter: Vec<PathBuf>,
+    /// Score all 14,042 test questions (same as --split test).
+    #[arg(long, conflicts_with = "split")]
+    pub full: bool,
+    /// Which questions to score.
+    #[arg(long, value_enum, default_value = "sample150")]
+    pub split: SplitArg,
+    /// Where mmlu_answers.parquet, runs.parquet and the checkpoints of unfinished runs go.
+    #[arg(long, default_value = "results")]
+    pub out_dir: PathBuf,
+    /// Data directory holding mmlu/ (default: $SQLORA_DATA, else ../shared/data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// New tokens per forward call.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_tokens: usize,
+    /// Skip the base model (score only the adapters).
+    #[arg(long)]
+    pub no_base: bool,
+}
+
+/// The questions of a split, with every subject's dev rows (the shots).
+pub fn load_questions(data_dir: &Path, cats: &Categories, split: SplitArg) -> Result<(Vec<Question>, HashMap<String, Vec<Question>>)> {
+    dataset::verify(data_dir)?;
+    let questions = match split {
+        SplitArg::Sample150 => sample::select(&dataset::load_split(data_dir, cats, Split::Test)?, &sample::sample150())?,
+        SplitArg::Test => dataset::load_split(data_dir, cats, Split::Test)?,
+        SplitArg::Val => dataset::load_split(data_dir, cats, Split::Val)?,
+    };
+    let mut shots: HashMap<String, Vec<Question>> = HashMap::new();
+    for q in dataset::load_split(data_dir, cats, Split::Dev)? {
+        shots.entry(q.subject.clone()).or_default().push(q);
+    }
+    Ok((questions, shots))
+}
+
+fn file_name(p: &Path) -> String {
+    let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+pub fn run_mmlu(a: MmluArgs) -> Result<()> {
+    let split = if a.full { SplitArg::Test } else { a.split };
+    let data_dir = crate::datadir::resolve(a.data_dir.as_deref())?;
+    let cats = Categories::original();
+    let (questions, shots) = load_questions(&data_dir, &cats, split)?;
+    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    let mut engine = sqlora_kernel::Engine::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
+    let model = file_name(&model_path);
+    let mut targets: Vec<Option<&PathBuf>> = if a.no_base { vec![] } else { vec![None] };
+    targets.extend(a.adapter.iter().map(Some));
+    for target in targets {
+        super::adapter::attach(&mut engine, target.map(PathBuf::as_path))?;
+        let scorer = Scorer::new(&engine, a.batch_tokens)?;
+        let id = RunId { model: model.clone(), adapter: target.map(|p| file_name(p)), split: split.label().to_string() };
+        let settings = serde_json::json!({
+            "model_path": model_path.display().to_string(),
+            "adapter_path": target.map(|p| p.display().to_string()),
+            "split": id.split,
+            "questions": questions.len(),
+            "k_shot": super::prompt::K_SHOT,
+            "prompt": "original MMLU format, one space after 'about'; shots = first dev rows, dropped from the front to fit",
+            "letter_token_ids": scorer.letters(),
+            "sample_seed": (split == SplitArg::Sample150).then_some(sample::SEED),
+        });
+        let ckpt_path = a.out_dir.join(".checkpoints").join(format!("mmlu-{}-{}-{}.jsonl", id.split, id.model, id.adapter.as_deref().unwrap_or("base")));
+        let (out, ckpt) = run(&scorer, &cats, &questions, &shots, &id, &ckpt_path, &settings)?;
+        let summary = summarize(&out.rows);
+        let per_s = out.scored_now as f64 / out.wall_s.max(1e-9);
+        let label = id.adapter.as_deref().unwrap_or("base");
+        println!("{label}: {} questions ({} scored now) in {:.1} s, {per_s:.2} questions/s", out.rows.len(), out.scored_now, out.wall_s);
+        println!("{label}: {}", summary.one_line());
+        if scorer.whole_prompts.get() > 0 {
+            println!("{label}: {} questions ran as whole prompts (their tokens differ when split after the shots)", scorer.whole_prompts.get());
+        }
+        let mut run_settings = settings.clone();
+        run_settings["batch_tokens"] = a.batch_tokens.into();
+        run_settings["threads"] = rayon::current_num_threads().into();
+        run_settings["resumed_with"] = (out.rows.len() - out.scored_now).into();
+        run_settings["data_dir"] = data_dir.display().to_string().into();
+        let row = RunRow {
+            run_id: run_id("mmlu", &id.split, &id.model, id.adapter.as_deref()),
+            task: "mmlu".into(),
+            split: id.split.clone(),
+            model: id.model.clone(),
+            adapter: id.adapter.clone(),
+            metric: "accuracy".into(),
+            score: summary.overall.accuracy,
+            n: out.rows.len() as i64,
+            metrics: Some(summary.to_json().to_string()),
+            settings: Some(run_settings.to_string()),
+            finished_unix: Some(unix_now()),
+            wall_s: Some(out.wall_s),
+            per_s: Some(per_s),
+            sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),
+        };
+        record_answers(&a.out_dir.join(MMLU_ANSWERS_FILE), &id.model, id.adapter.as_deref(), &id.split, out.rows)?;
+        record_runs(&a.out_dir.join(RUNS_FILE), vec![row])?;
+        ckpt.remove()?;
+    }
+    println!("wrote {} and {}", a.out_dir.join(MMLU_ANSWERS_FILE).display(), a.out_dir.join(RUNS_FILE).display());
+    Ok(())
+}

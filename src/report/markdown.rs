@@ -1,0 +1,166 @@
+//! The tables of `report.md`, from the computed arms (formatting only; the numbers come from
+//! `compare`).
+use super::compare::{groups, Delta, GroupStat, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use crate::results::runs::RunRow;
+use std::fmt::Write;
+
+/// One arm of the report with everything computed about it.
+pub struct ArmReport {
+    pub model: String,
+    pub adapter: Option<String>,
+    pub stats: Vec<GroupStat>,
+    /// Against the same model's base (None for the base itself, or when the base was not run).
+    pub vs_base: Option<Vec<Delta>>,
+    /// Its Spider run, and the base model's, from runs.parquet.
+    pub spider: Option<RunRow>,
+    pub spider_base: Option<RunRow>,
+}
+
+impl ArmReport {
+    pub fn label(&self) -> String {
+        self.adapter.clone().unwrap_or_else(|| "base".into())
+    }
+}
+
+fn pts(x: f64) -> String {
+    format!("{:+.1}", x * 100.0)
+}
+
+fn ci_pts(d: &Delta) -> String {
+    format!("{} [{}, {}]", pts(d.paired.diff), pts(d.paired.lo), pts(d.paired.hi))
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+pub fn render(split: &str, n_questions: usize, arms: &[ArmReport], full_runs: &[RunRow], charts: &[&str]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# sqlora report: what fine-tuning gained and what it cost\n");
+    let _ = writeln!(
+        s,
+        "MMLU split `{split}` ({n_questions} questions{}); 4-shot, original prompt format (one space after \
+         \"about\"), answer = argmax of the next-token logits of \" A\"…\" D\". Categories: the original MMLU \
+         mapping (`anatomy` is under Other; lm-evaluation-harness puts it under STEM). Accuracy = micro average \
+         over questions; intervals of an accuracy are Wilson 95%. Changes are paired on the same questions: \
+         percentile bootstrap 95% interval ({BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}) and exact \
+         McNemar p (two-sided binomial test on the discordant pairs: b = right only in the base, c = right \
+         only with the adapter). A change whose interval holds 0 is within the noise of this sample.\n",
+        if split == "sample150" {
+            format!(", the frozen stratified sample: seed {}, equal allocation per category", crate::mmlu::sample::SEED)
+        } else {
+            String::new()
+        }
+    );
+    gained_and_cost(&mut s, arms);
+    per_category(&mut s, arms);
+    changes(&mut s, arms);
+    full_set(&mut s, full_runs);
+    if !charts.is_empty() {
+        let _ = writeln!(s, "## Charts\n");
+        for c in charts {
+            let _ = writeln!(s, "![{c}]({c})\n");
+        }
+    }
+    s
+}
+
+fn gained_and_cost(s: &mut String, arms: &[ArmReport]) {
+    let _ = writeln!(s, "## Gained (Spider) and cost (MMLU)\n");
+    let metric = arms.iter().find_map(|a| a.spider.as_ref().map(|r| r.metric.clone())).unwrap_or_else(|| "execution accuracy".into());
+    let _ = writeln!(s, "| model | adapter | Spider {metric} | Δ Spider (pts) | MMLU accuracy | Δ MMLU (pts) [95% CI] | McNemar p | Δ mean p(gold) |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for a in arms {
+        let spider = a.spider.as_ref().map_or("—".into(), |r| format!("{:.3} (n={})", r.score, r.n));
+        let d_spider = match (&a.spider, &a.spider_base, &a.adapter) {
+            (Some(r), Some(b), Some(_)) => pts(r.score - b.score),
+            _ => "—".into(),
+        };
+        let overall = &a.stats[0];
+        let (d_mmlu, p, dp) = match &a.vs_base {
+            Some(d) => (ci_pts(&d[0]), p_value(d[0].paired.p_mcnemar), format!("{:+.4}", d[0].delta_p_gold)),
+            None => ("—".into(), "—".into(), "—".into()),
+        };
+        let _ = writeln!(s, "| {} | {} | {spider} | {d_spider} | {:.3} | {d_mmlu} | {p} | {dp} |", a.model, a.label(), overall.accuracy);
+    }
+    if arms.iter().all(|a| a.spider.is_none()) {
+        let _ = writeln!(s, "\nNo Spider runs in runs.parquet yet (rows with task `spider`).");
+    }
+    s.push('\n');
+}
+
+fn per_category(s: &mut String, arms: &[ArmReport]) {
+    let _ = writeln!(s, "## MMLU accuracy per category\n");
+    let gs = groups();
+    let header: Vec<String> = gs.iter().map(|g| g.to_string()).collect();
+    let _ = writeln!(s, "| model | adapter | {} | mean p(gold) |", header.join(" | "));
+    let _ = writeln!(s, "|---|---|{}---|", "---|".repeat(gs.len()));
+    if let Some(a) = arms.first() {
+        let ns: Vec<String> = a.stats.iter().map(|g| format!("n={}", g.n)).collect();
+        let _ = writeln!(s, "| | questions | {} | |", ns.join(" | "));
+    }
+    for a in arms {
+        let cells: Vec<String> = a.stats.iter().map(|g| format!("{:.3} [{:.2}, {:.2}]", g.accuracy, g.lo, g.hi)).collect();
+        let _ = writeln!(s, "| {} | {} | {} | {:.4} |", a.model, a.label(), cells.join(" | "), a.stats[0].mean_p_gold);
+    }
+    s.push('\n');
+}
+
+fn changes(s: &mut String, arms: &[ArmReport]) {
+    let with: Vec<&ArmReport> = arms.iter().filter(|a| a.vs_base.is_some()).collect();
+    if with.is_empty() {
+        let _ = writeln!(s, "## Change against the base\n\nNo adapter runs on this split yet.\n");
+        return;
+    }
+    let _ = writeln!(s, "## Change against the base (same questions)\n");
+    for a in with {
+        let _ = writeln!(s, "### {} + {}\n", a.model, a.label());
+        let _ = writeln!(s, "| group | n | base | adapter | Δ (pts) [95% CI] | Δ relative | b / c | McNemar p | Δ mean p(gold) |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+        for d in a.vs_base.as_ref().expect("filtered") {
+            let rel = d.relative_pct.map_or("—".into(), |r| format!("{r:+.1}%"));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.3} | {:.3} | {} | {rel} | {} / {} | {} | {:+.4} |",
+                d.group,
+                d.n,
+                d.base_accuracy,
+                d.accuracy,
+                ci_pts(d),
+                d.paired.b,
+                d.paired.c,
+                p_value(d.paired.p_mcnemar),
+                d.delta_p_gold
+            );
+        }
+        s.push('\n');
+    }
+}
+
+fn full_set(s: &mut String, runs: &[RunRow]) {
+    if runs.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## Full-split references (runs.parquet)\n");
+    let gs = groups();
+    let _ = writeln!(s, "| model | adapter | split | n | {} | mean p(gold) |", gs.join(" | "));
+    let _ = writeln!(s, "|---|---|---|---|{}---|", "---|".repeat(gs.len()));
+    for r in runs {
+        let m: serde_json::Value = r.metrics.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+        let mut cells = vec![format!("{:.4}", r.score)];
+        for g in &gs[1..] {
+            let c = &m["categories"][*g];
+            cells.push(match (c["accuracy"].as_f64(), c["n"].as_u64()) {
+                (Some(acc), Some(n)) => format!("{acc:.4} (n={n})"),
+                _ => "—".into(),
+            });
+        }
+        let mp = m["mean_p_gold"].as_f64().map_or("—".into(), |x| format!("{x:.4}"));
+        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {mp} |", r.model, r.adapter.as_deref().unwrap_or("base"), r.split, r.n, cells.join(" | "));
+    }
+    s.push('\n');
+}

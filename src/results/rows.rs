@@ -1,0 +1,46 @@
+//! Typed rows ↔ files: any serde struct written as Parquet (snappy) or JSONL under a given Arrow
+//! schema, read back, and replaced in place by key — so each results file keeps one definition of
+//! its columns and needs no reader or writer code of its own.
+use super::table::{read_table, write_table, Table};
+use anyhow::{Context, Result};
+use arrow::datatypes::Schema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+
+/// Write `rows` to `path` (Parquet when it ends in `.parquet`, else JSONL), columns in schema order.
+/// Parquet goes through a temporary file and a rename, so a reader never sees half a file.
+pub fn write_rows<T: Serialize>(path: &Path, rows: &[T], schema: &Schema) -> Result<()> {
+    let mut t = Table::default();
+    for r in rows {
+        match serde_json::to_value(r)? {
+            serde_json::Value::Object(m) => t.rows.push(m),
+            _ => anyhow::bail!("a results row must serialize to an object"),
+        }
+    }
+    t.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let name = path.file_name().context("results path without a file name")?.to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", if super::table::is_parquet(path) { "parquet" } else { "jsonl" }));
+    write_table(&tmp, &t, schema)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Rows of a file written by [`write_rows`]; a missing file is no rows.
+pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let t = read_table(path)?;
+    t.rows
+        .into_iter()
+        .zip(&t.origins)
+        .map(|(m, origin)| serde_json::from_value(serde_json::Value::Object(m)).with_context(|| origin.clone()))
+        .collect()
+}
+
+/// Replace the rows of `path` for which `replaced` holds by `new` (appended), keeping the others.
+pub fn upsert_rows<T: Serialize + DeserializeOwned>(path: &Path, new: Vec<T>, replaced: impl Fn(&T) -> bool, schema: &Schema) -> Result<()> {
+    let mut rows: Vec<T> = read_rows::<T>(path)?.into_iter().filter(|r| !replaced(r)).collect();
+    rows.extend(new);
+    write_rows(path, &rows, schema)
+}

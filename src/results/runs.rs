@@ -1,0 +1,128 @@
+//! `runs.parquet`: one row per (task, split, model, adapter) run with its headline metric, further
+//! metrics and settings. Every phase writes here (Spider baseline and evaluation, MMLU), and `sqlora
+//! report` reads it to put what fine-tuning gained (Spider) beside what it cost (MMLU). This is the
+//! one definition of the file's columns.
+//!
+//! | column         | type    | null | meaning                                                          |
+//! |----------------|---------|------|------------------------------------------------------------------|
+//! | run_id         | Utf8    | no   | `task/split/model/adapter` ([`run_id`]); a rerun replaces its row |
+//! | task           | Utf8    | no   | `mmlu`, `spider`                                                  |
+//! | split          | Utf8    | no   | `sample150`, `test`, `val` (MMLU); `dev` (Spider)                 |
+//! | model          | Utf8    | no   | base model file or directory name                                 |
+//! | adapter        | Utf8    | yes  | adapter directory name; null = the base model alone               |
+//! | metric         | Utf8    | no   | what `score` is: `accuracy` (MMLU), `ex_official` (Spider)        |
+//! | score          | Float64 | no   | the headline metric, 0..1                                         |
+//! | n              | Int64   | no   | examples scored                                                   |
+//! | metrics        | Utf8    | yes  | JSON object of further metrics (per category, mean gold prob, …)  |
+//! | settings       | Utf8    | yes  | JSON object of the settings (shots, seed, batch tokens, paths, …) |
+//! | finished_unix  | Int64   | yes  | when the run finished, seconds since 1970-01-01 UTC               |
+//! | wall_s         | Float64 | yes  | wall time of the (last resumed part of the) run                   |
+//! | per_s          | Float64 | yes  | examples per second over `wall_s`                                 |
+//! | sqlora_version | Utf8    | yes  | crate version that wrote the row                                  |
+use super::rows::{read_rows, upsert_rows};
+use anyhow::Result;
+use arrow::datatypes::{DataType, Field, Schema};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const RUNS_FILE: &str = "runs.parquet";
+
+/// The Arrow schema of `runs.parquet`.
+pub fn runs_schema() -> Schema {
+    let f = |name: &str, dt: DataType, nullable: bool| Field::new(name, dt, nullable);
+    Schema::new(vec![
+        f("run_id", DataType::Utf8, false),
+        f("task", DataType::Utf8, false),
+        f("split", DataType::Utf8, false),
+        f("model", DataType::Utf8, false),
+        f("adapter", DataType::Utf8, true),
+        f("metric", DataType::Utf8, false),
+        f("score", DataType::Float64, false),
+        f("n", DataType::Int64, false),
+        f("metrics", DataType::Utf8, true),
+        f("settings", DataType::Utf8, true),
+        f("finished_unix", DataType::Int64, true),
+        f("wall_s", DataType::Float64, true),
+        f("per_s", DataType::Float64, true),
+        f("sqlora_version", DataType::Utf8, true),
+    ])
+}
+
+/// One row of `runs.parquet`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunRow {
+    pub run_id: String,
+    pub task: String,
+    pub split: String,
+    pub model: String,
+    pub adapter: Option<String>,
+    pub metric: String,
+    pub score: f64,
+    pub n: i64,
+    pub metrics: Option<String>,
+    pub settings: Option<String>,
+    pub finished_unix: Option<i64>,
+    pub wall_s: Option<f64>,
+    pub per_s: Option<f64>,
+    pub sqlora_version: Option<String>,
+}
+
+/// The key of a run: `task/split/model/adapter` (`-` for the base model).
+pub fn run_id(task: &str, split: &str, model: &str, adapter: Option<&str>) -> String {
+    format!("{task}/{split}/{model}/{}", adapter.unwrap_or("-"))
+}
+
+/// All rows of a runs file (none when it does not exist yet).
+pub fn read_runs(path: &Path) -> Result<Vec<RunRow>> {
+    read_rows(path)
+}
+
+/// Add `rows` to the runs file, replacing earlier rows with the same `run_id`.
+pub fn record_runs(path: &Path, rows: Vec<RunRow>) -> Result<()> {
+    let ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
+    upsert_rows(path, rows, |r: &RunRow| ids.contains(&r.run_id), &runs_schema())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(task: &str, adapter: Option<&str>, score: f64) -> RunRow {
+        RunRow {
+            run_id: run_id(task, "dev", "m.gguf", adapter),
+            task: task.into(),
+            split: "dev".into(),
+            model: "m.gguf".into(),
+            adapter: adapter.map(Into::into),
+            metric: "accuracy".into(),
+            score,
+            n: 10,
+            metrics: Some(r#"{"a":1}"#.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rerun_replaces_its_row_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(RUNS_FILE);
+        record_runs(&p, vec![row("mmlu", None, 0.25), row("spider", None, 0.1)]).unwrap();
+        record_runs(&p, vec![row("mmlu", None, 0.30), row("mmlu", Some("r8"), 0.2)]).unwrap();
+        let got = read_runs(&p).unwrap();
+        assert_eq!(got, vec![row("spider", None, 0.1), row("mmlu", None, 0.30), row("mmlu", Some("r8"), 0.2)]);
+    }
+
+    #[test]
+    fn written_file_has_the_schema_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(RUNS_FILE);
+        record_runs(&p, vec![row("mmlu", None, 0.25)]).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        let schema = b.schema();
+        for want in runs_schema().fields() {
+            assert_eq!(schema.field_with_name(want.name()).unwrap().data_type(), want.data_type(), "{}", want.name());
+        }
+    }
+}
