@@ -41,7 +41,7 @@ impl Value {
     fn int_as_exact_f64(i: i64) -> Option<f64> {
         let f = i as f64;
         // 2^63 is not an i64, so `f as i64` saturates; guard with the range check.
-        (f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 && f as i64 == i).then_some(f)
+        ((-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) && f as i64 == i).then_some(f)
     }
 }
 

@@ -19,8 +19,8 @@
 //! | gold_rows     | Int64   | yes  | rows returned by the gold query                                |
 //! | pred_rows     | Int64   | yes  | rows returned by the prediction (null when it failed)          |
 //! | exec_ms       | Float64 | yes  | time spent executing and comparing both queries                |
-use super::table::{read_table, write_table, Table};
-use anyhow::{Context, Result};
+use super::rows::{read_rows, write_rows};
+use anyhow::{bail, Result};
 use arrow::datatypes::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -92,25 +92,15 @@ mod zero_one {
     }
 }
 
-/// Write rows to Parquet (or JSONL when the path does not end in `.parquet`).
+/// Write rows to Parquet (or JSONL when the path does not end in `.parquet`), atomically.
 pub fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<()> {
-    let mut t = Table::default();
-    for r in rows {
-        match serde_json::to_value(r)? {
-            serde_json::Value::Object(m) => t.rows.push(m),
-            _ => unreachable!("a struct serializes to an object"),
-        }
-    }
-    t.columns = spider_predictions_schema().fields().iter().map(|f| f.name().clone()).collect();
-    write_table(path, &t, &spider_predictions_schema())
+    write_rows(path, rows, &spider_predictions_schema())
 }
 
-/// Read rows written by [`write_predictions`] (or any file with those columns).
+/// Read rows written by [`write_predictions`] (or any file with those columns); the file must exist.
 pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>> {
-    let t = read_table(path)?;
-    t.rows
-        .into_iter()
-        .zip(&t.origins)
-        .map(|(m, origin)| serde_json::from_value(serde_json::Value::Object(m)).with_context(|| origin.clone()))
-        .collect()
+    if !path.is_file() {
+        bail!("predictions file not found: {}", path.display());
+    }
+    read_rows(path)
 }

@@ -15,7 +15,9 @@ pub fn data_dir() -> Option<PathBuf> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI=true and the Spider data is missing: {why}");
             }
-            eprintln!("SKIPPED: Spider data not found ({why})");
+            // Written to the stderr handle, not with eprintln!, so the test harness does not swallow it.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED: Spider data not found ({why})");
             None
         }
     }
