@@ -17,7 +17,8 @@ fn main() {
     let v = m.cfg.vocab;
     let mut next: Vec<[u32; 1]> = (0..b).map(|i| [argmax(&l[i * v..(i + 1) * v])]).collect();
     let t = Instant::now();
-    let steps = 32;
+    let steps: usize = std::env::args().nth(3).map(|s| s.parse().unwrap()).unwrap_or(32);
+    eprintln!("prefill done");
     for _ in 0..steps {
         let mut batch: Vec<(&[u32], &mut _)> = next.iter().map(|n| n.as_slice()).zip(caches.iter_mut()).collect();
         let l = m.forward(&mut batch, Logits::Last).unwrap();

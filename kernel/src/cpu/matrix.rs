@@ -3,10 +3,11 @@
 //! Why quantized weights stay quantized (measured on the 2-core machine, see README "Speed"): decoding one
 //! token reads every weight once. Dequantized to f32, SmolLM2-135M is 540 MB per token — at ≈ 21 GB/s
 //! that caps decode near 40 tok/s and breaks the 600 MB RSS budget. Kept as 4-bit blocks it is ≈ 100 MB,
-//! which sits in L3. So for few activation rows (decode) each weight row is dequantized in registers and
-//! dotted with every activation row; for many rows (prefill) a panel of W is dequantized into a scratch
-//! buffer and multiplied with a blocked f32 GEMM, where the dequantization is a few % of the work.
-//! Both paths compute with the exact dequantized values (x = q·d + m in f32): no activation rounding.
+//! which sits in L3. Quantized matrices are multiplied by the panel kernel (`panel.rs`) for any number
+//! of activation rows, decoding weights in registers; dense ones (LoRA factors, f16/bf16 models) by a
+//! register kernel for few rows and a blocked GEMM for many. All compute with the exact dequantized
+//! values (x = q·d + m in f32): no activation rounding.
+use super::panel::Panels;
 use super::simd;
 use super::SyncPtr;
 use crate::backend::HostMatrix;
@@ -16,32 +17,30 @@ use rayon::prelude::*;
 
 pub enum CpuMatrix {
     Dense { rows: usize, cols: usize, w: Vec<f32> },
-    /// 4-bit: 16 bytes of nibbles per 32 elements, and (d, m) per block: x = q·d + m.
-    Q4 { rows: usize, cols: usize, qs: Vec<u8>, dm: Vec<[f32; 2]> },
-    /// 8-bit: 32 signed bytes per block and a scale d: x = q·d.
-    Q8 { rows: usize, cols: usize, qs: Vec<i8>, d: Vec<f32> },
+    /// 4-bit or 8-bit blocks, interleaved in panels of 16 rows (see `panel.rs`).
+    Quant(Panels),
 }
 
-/// Above this many activation rows a product goes through dequantized panels and GEMM.
+/// Above this many activation rows a dense product goes through the blocked GEMM.
 const GEMM_MIN_ROWS: usize = 24;
-/// Weight rows per dequantized panel in the GEMM path (bounds the scratch memory).
-const PANEL_ROWS: usize = 4096;
 
 impl CpuMatrix {
     pub fn rows(&self) -> usize {
         match self {
-            CpuMatrix::Dense { rows, .. } | CpuMatrix::Q4 { rows, .. } | CpuMatrix::Q8 { rows, .. } => *rows,
+            CpuMatrix::Dense { rows, .. } => *rows,
+            CpuMatrix::Quant(p) => p.rows,
         }
     }
     pub fn cols(&self) -> usize {
         match self {
-            CpuMatrix::Dense { cols, .. } | CpuMatrix::Q4 { cols, .. } | CpuMatrix::Q8 { cols, .. } => *cols,
+            CpuMatrix::Dense { cols, .. } => *cols,
+            CpuMatrix::Quant(p) => p.cols,
         }
     }
 
-    /// Converts a loaded tensor into the CPU encoding: Q4_0/Q4_1/Q4_K become Q4 (Q4_K's 6-bit
-    /// sub-block scales fold into an exact f32 (d, m) per 32), Q8_0 becomes Q8, anything else is
-    /// dequantized to f32 once.
+    /// Converts a loaded tensor into the CPU encoding: Q4_0/Q4_1/Q4_K become 4-bit panels (Q4_K's
+    /// 6-bit sub-block scales fold into an exact f32 (d, m) per 32), Q8_0 becomes 8-bit panels, anything
+    /// else is dequantized to f32 once.
     pub fn from_host(h: &HostMatrix) -> Result<Self> {
         let (rows, cols) = (h.rows, h.cols);
         if h.bytes.len() != h.ty.row_bytes(cols) * rows || cols % h.ty.block_size() != 0 {
@@ -54,30 +53,25 @@ impl CpuMatrix {
         }
         let bb = h.ty.block_bytes();
         Ok(match h.ty {
-            GgmlType::Q4_0 | GgmlType::Q4_1 => {
+            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4K => {
                 let nb = rows * cols / QK;
                 let mut qs = Vec::with_capacity(nb * 16);
                 let mut dm = Vec::with_capacity(nb);
                 for b in h.bytes.chunks_exact(bb) {
-                    let d = f16(b, 0);
-                    if h.ty == GgmlType::Q4_0 {
-                        dm.push([d, -8.0 * d]);
-                        qs.extend_from_slice(&b[2..18]);
-                    } else {
-                        dm.push([d, f16(b, 2)]);
-                        qs.extend_from_slice(&b[4..20]);
+                    match h.ty {
+                        GgmlType::Q4K => repack_q4_k(b, &mut qs, &mut dm),
+                        GgmlType::Q4_0 => {
+                            let d = f16(b, 0);
+                            dm.push([d, -8.0 * d]);
+                            qs.extend_from_slice(&b[2..18]);
+                        }
+                        _ => {
+                            dm.push([f16(b, 0), f16(b, 2)]);
+                            qs.extend_from_slice(&b[4..20]);
+                        }
                     }
                 }
-                CpuMatrix::Q4 { rows, cols, qs, dm }
-            }
-            GgmlType::Q4K => {
-                let nb = rows * cols / QK;
-                let mut qs = Vec::with_capacity(nb * 16);
-                let mut dm = Vec::with_capacity(nb);
-                for b in h.bytes.chunks_exact(bb) {
-                    repack_q4_k(b, &mut qs, &mut dm);
-                }
-                CpuMatrix::Q4 { rows, cols, qs, dm }
+                CpuMatrix::Quant(Panels::from_q4(rows, cols, &qs, &dm))
             }
             GgmlType::Q8_0 => {
                 let nb = rows * cols / QK;
@@ -87,7 +81,7 @@ impl CpuMatrix {
                     d.push(f16(b, 0));
                     qs.extend(b[2..34].iter().map(|&v| v as i8));
                 }
-                CpuMatrix::Q8 { rows, cols, qs, d }
+                CpuMatrix::Quant(Panels::from_q8(rows, cols, &qs, &d))
             }
             _ => {
                 let mut w = vec![0f32; rows * cols];
@@ -102,27 +96,7 @@ impl CpuMatrix {
     pub fn dequant_row(&self, r: usize, out: &mut [f32]) {
         match self {
             CpuMatrix::Dense { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
-            CpuMatrix::Q4 { cols, qs, dm, .. } => {
-                let nb = cols / QK;
-                for (b, o) in out.chunks_exact_mut(QK).enumerate() {
-                    let q = &qs[(r * nb + b) * 16..][..16];
-                    let [d, m] = dm[r * nb + b];
-                    for j in 0..16 {
-                        o[j] = (q[j] & 0xF) as f32 * d + m;
-                        o[j + 16] = (q[j] >> 4) as f32 * d + m;
-                    }
-                }
-            }
-            CpuMatrix::Q8 { cols, qs, d, .. } => {
-                let nb = cols / QK;
-                for (b, o) in out.chunks_exact_mut(QK).enumerate() {
-                    let q = &qs[(r * nb + b) * QK..][..QK];
-                    let s = d[r * nb + b];
-                    for j in 0..QK {
-                        o[j] = q[j] as f32 * s;
-                    }
-                }
-            }
+            CpuMatrix::Quant(p) => p.dequant_row(r, out),
         }
     }
 
@@ -130,79 +104,55 @@ impl CpuMatrix {
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
         let (n, k) = (self.rows(), self.cols());
         assert!(x.len() >= m * k && out.len() >= m * n, "matmul: buffers too small");
-        // The register kernels work on whole blocks of 32; other row lengths (a LoRA B with small r) use GEMM.
-        if m >= GEMM_MIN_ROWS || k % 32 != 0 {
-            self.matmul_gemm(x, m, out);
-        } else {
-            self.matmul_rows(x, m, out);
+        match self {
+            CpuMatrix::Quant(p) => p.matmul(x, m, out),
+            // The register kernel works on whole blocks of 32; other row lengths (a LoRA B with small r) use GEMM.
+            CpuMatrix::Dense { w, .. } if m < GEMM_MIN_ROWS && k % 32 == 0 => self.matmul_rows(w, x, m, out),
+            CpuMatrix::Dense { w, .. } => dense_gemm(w, n, k, x, m, out),
         }
     }
 
-    /// Few activation rows: tasks take runs of weight rows; each weight row is decoded once per tile
-    /// of activation rows, in registers.
-    fn matmul_rows(&self, x: &[f32], m: usize, out: &mut [f32]) {
+    /// Few activation rows of a dense matrix: tasks take runs of weight rows; each weight row is read
+    /// once per tile of activation rows.
+    fn matmul_rows(&self, w: &[f32], x: &[f32], m: usize, out: &mut [f32]) {
         let (n, k) = (self.rows(), self.cols());
         let optr = SyncPtr(out.as_mut_ptr());
-        let w = self.rows_ref();
         // Enough rows per task that scheduling costs little, enough tasks to balance the cores.
         let chunk = (n / (8 * rayon::current_num_threads())).clamp(16, 512);
         (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
             let optr = &optr;
             // SAFETY: tasks cover disjoint weight rows, so they write disjoint output cells.
-            unsafe { simd::rows_matmul(w, k, c * chunk..((c + 1) * chunk).min(n), x, m, optr.0, n) };
+            unsafe { simd::rows_matmul(simd::RowsRef::F32 { w }, k, c * chunk..((c + 1) * chunk).min(n), x, m, optr.0, n) };
         });
     }
+}
 
-    fn rows_ref(&self) -> simd::RowsRef<'_> {
-        match self {
-            CpuMatrix::Dense { w, .. } => simd::RowsRef::F32 { w },
-            CpuMatrix::Q4 { qs, dm, .. } => simd::RowsRef::Q4 { qs, dm },
-            CpuMatrix::Q8 { qs, d, .. } => simd::RowsRef::Q8 { qs, d },
-        }
-    }
-
-    /// Many activation rows: dequantize panels of W (in parallel) and run a blocked GEMM on each.
-    fn matmul_gemm(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        let (n, k) = (self.rows(), self.cols());
-        let mut scratch = Vec::new();
-        let mut n0 = 0;
-        while n0 < n {
-            let nb = PANEL_ROWS.min(n - n0);
-            let panel: &[f32] = match self {
-                CpuMatrix::Dense { w, .. } => &w[n0 * k..(n0 + nb) * k],
-                _ => {
-                    scratch.resize(nb * k, 0.0);
-                    scratch.par_chunks_mut(k).enumerate().for_each(|(i, o)| self.dequant_row(n0 + i, o));
-                    &scratch
-                }
-            };
-            // SAFETY: dst is out[:, n0..n0+nb] with row stride n; lhs is x (m×k, row-major); rhs is the
-            // panel read as its transpose (k×nb: element (kk, j) at panel[j·k + kk]). All in bounds.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    nb,
-                    k,
-                    out.as_mut_ptr().add(n0),
-                    1,
-                    n as isize,
-                    false,
-                    x.as_ptr(),
-                    1,
-                    k as isize,
-                    panel.as_ptr(),
-                    k as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(0),
-                );
-            }
-            n0 += nb;
-        }
+/// out[m × n] = x[m × k] · Wᵀ for a dense row-major W (n × k), through the blocked GEMM.
+fn dense_gemm(w: &[f32], n: usize, k: usize, x: &[f32], m: usize, out: &mut [f32]) {
+    // SAFETY: dst is out (m×n, row stride n); lhs is x (m×k, row-major); rhs is W read as its
+    // transpose (k×n: element (kk, j) at w[j·k + kk]). All in bounds by the caller's assert.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
     }
 }
 

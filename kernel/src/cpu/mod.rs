@@ -2,6 +2,7 @@
 //! work is split over all cores with rayon.
 pub mod matrix;
 pub mod ops;
+pub mod panel;
 pub mod simd;
 
 use crate::backend::{AttnSeq, AttnShape, Backend, HostMatrix, RopeStyle};
@@ -42,9 +43,12 @@ impl Backend for CpuBackend {
     }
     fn ensure_len(&self, t: &mut Vec<f32>, n: usize) {
         if t.len() < n {
-            // Grow geometrically so a KV cache appended token by token is not copied every step.
-            let cap = n.max(t.len() * 3 / 2);
-            t.reserve_exact(cap - t.len());
+            // Grow the capacity geometrically, and only when it is exhausted, so a KV cache appended
+            // token by token is not copied every step.
+            if t.capacity() < n {
+                let cap = n.max(t.capacity() * 3 / 2);
+                t.reserve_exact(cap - t.len());
+            }
             t.resize(n, 0.0);
         }
     }

@@ -1,5 +1,5 @@
 //! Elementwise and attention ops of the CPU backend, parallel over rows or heads.
-use super::simd::{axpy, dot};
+use super::simd::{dot, exp_sub_sum};
 use super::SyncPtr;
 use crate::backend::{AttnSeq, AttnShape, RopeStyle};
 use rayon::prelude::*;
@@ -50,7 +50,12 @@ pub fn swiglu(gate: &[f32], up: &[f32], n: usize, out: &mut [f32]) {
     });
 }
 
-/// Causal grouped-query attention over key/value segments; one task per (sequence, head).
+/// Query rows per attention task: long enough that the score and value products run as small
+/// GEMMs, short enough that a 512-token prompt gives every core several tasks.
+const ATTN_ROWS: usize = 32;
+
+/// Causal grouped-query attention over key/value segments. One task per (sequence, head, block of
+/// query rows): S = Q·Kᵀ·scale per segment (GEMM), a causal softmax per row, O = P·V per segment.
 pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &mut [f32]) {
     let (hd, nh, nkv) = (s.head_dim, s.n_heads, s.n_kv_heads);
     let qrow = nh * hd;
@@ -58,47 +63,64 @@ pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &
     let group = nh / nkv;
     let scale = 1.0 / (hd as f32).sqrt();
     let optr = SyncPtr(out.as_mut_ptr());
-    let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|si| (0..nh).map(move |h| (si, h))).collect();
-    tasks.par_iter().for_each(|&(si, h)| {
+    let tasks: Vec<(usize, usize, usize)> = (0..seqs.len())
+        .flat_map(|si| {
+            let blocks = seqs[si].n_new.div_ceil(ATTN_ROWS);
+            (0..nh).flat_map(move |h| (0..blocks).map(move |b| (si, h, b * ATTN_ROWS)))
+        })
+        .collect();
+    tasks.par_iter().for_each(|&(si, h, j0)| {
         let optr = &optr;
         let seq = &seqs[si];
         let total: usize = seq.segments.iter().map(|s| s.2).sum();
         let past = total - seq.n_new;
+        let rows = ATTN_ROWS.min(seq.n_new - j0);
         let g = h / group;
-        let mut scores = vec![0f32; total];
-        let mut acc = vec![0f32; hd];
-        for j in 0..seq.n_new {
-            let qv = &q[(seq.row0 + j) * qrow + h * hd..][..hd];
-            let visible = past + j + 1;
-            let mut pos = 0;
-            let mut max = f32::NEG_INFINITY;
-            for &(k, _, len) in &seq.segments {
-                for t in 0..len.min(visible.saturating_sub(pos)) {
-                    let sc = dot(qv, &k[t * kvrow + g * hd..][..hd]) * scale;
-                    scores[pos + t] = sc;
-                    max = max.max(sc);
+        // Row r (query j0 + r) sees positions < past + j0 + r + 1; the block's widest row sets the width.
+        let width = past + j0 + rows;
+        let mut p = vec![0f32; rows * width];
+        let qp = q[(seq.row0 + j0) * qrow + h * hd..].as_ptr();
+        let mut pos = 0;
+        for &(k, _, len) in &seq.segments {
+            let cols = len.min(width.saturating_sub(pos));
+            if cols > 0 {
+                // SAFETY: p is rows × width (row stride width); q rows have stride qrow; the key rows
+                // pos.. of this segment are read as the columns of Kᵀ (column stride kvrow).
+                unsafe {
+                    gemm::gemm(rows, cols, hd, p.as_mut_ptr().add(pos), 1, width as isize, false, qp, 1, qrow as isize,
+                        k[g * hd..].as_ptr(), kvrow as isize, 1, 0.0, scale, false, false, false, gemm::Parallelism::None);
                 }
-                pos += len;
             }
-            let mut sum = 0f32;
-            for v in &mut scores[..visible] {
-                *v = (*v - max).exp();
-                sum += *v;
-            }
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            let mut pos = 0;
-            for &(_, v, len) in &seq.segments {
-                for t in 0..len.min(visible.saturating_sub(pos)) {
-                    axpy(scores[pos + t], &v[t * kvrow + g * hd..][..hd], &mut acc);
+            pos += len;
+        }
+        let mut inv = vec![0f32; rows];
+        for (r, row) in p.chunks_exact_mut(width).enumerate() {
+            let visible = past + j0 + r + 1;
+            let max = row[..visible].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            inv[r] = 1.0 / exp_sub_sum(&mut row[..visible], max);
+            row[visible..].iter_mut().for_each(|v| *v = 0.0);
+        }
+        // SAFETY: this task owns output rows row0 + j0 .. + rows, columns h·hd .. (h+1)·hd.
+        let op = unsafe { optr.0.add((seq.row0 + j0) * qrow + h * hd) };
+        let mut pos = 0;
+        let mut first = true;
+        for &(_, v, len) in &seq.segments {
+            let cols = len.min(width.saturating_sub(pos));
+            if cols > 0 {
+                // SAFETY: P's columns pos.. (row stride width) times value rows pos.. (row stride kvrow).
+                unsafe {
+                    gemm::gemm(rows, hd, cols, op, 1, qrow as isize, !first, p.as_ptr().add(pos), 1, width as isize,
+                        v[g * hd..].as_ptr(), 1, kvrow as isize, if first { 0.0 } else { 1.0 }, 1.0, false, false, false,
+                        gemm::Parallelism::None);
                 }
-                pos += len;
+                first = false;
             }
-            let inv = 1.0 / sum;
-            // SAFETY: (row, head) slices are disjoint across tasks.
-            let o = unsafe { std::slice::from_raw_parts_mut(optr.0.add((seq.row0 + j) * qrow + h * hd), hd) };
-            for (oi, a) in o.iter_mut().zip(&acc) {
-                *oi = a * inv;
-            }
+            pos += len;
+        }
+        for (r, &iv) in inv.iter().enumerate() {
+            // SAFETY: as above.
+            let o = unsafe { std::slice::from_raw_parts_mut(op.add(r * qrow), hd) };
+            o.iter_mut().for_each(|x| *x *= iv);
         }
     });
 }
