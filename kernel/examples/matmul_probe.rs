@@ -5,7 +5,9 @@ use sqlora_kernel::formats::quant::GgmlType;
 use std::time::Instant;
 
 fn main() {
-    let (rows, cols) = (1536usize, 576usize);
+    // SHAPE=rows,cols picks the weight shape (default: SmolLM2's MLP up projection).
+    let shape = std::env::var("SHAPE").unwrap_or("1536,576".into());
+    let (rows, cols) = shape.split_once(",").map(|(a, b)| (a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap())).unwrap();
     let ty = GgmlType::Q4_1;
     let bytes: Vec<u8> = (0..ty.row_bytes(cols) * rows).map(|i| (i * 7919 % 251) as u8 & 0x3f).collect();
     let w = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();

@@ -50,6 +50,11 @@ pub trait Backend: Send + Sync {
     type Matrix: Send + Sync;
 
     fn name(&self) -> String;
+    /// Runs a whole forward pass (many small ops) where the backend's ops run cheapest: the CPU backend
+    /// moves it onto a worker thread once, instead of handing every op over from the calling thread.
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        f()
+    }
     fn zeros(&self, n: usize) -> Self::Tensor;
     fn upload(&self, data: &[f32]) -> Self::Tensor;
     fn download(&self, t: &Self::Tensor) -> Vec<f32>;

@@ -212,6 +212,10 @@ impl<B: Backend> Model<B> {
     /// Runs the new `tokens` of each sequence after what its cache holds, appends their keys and
     /// values, and returns the requested logits, `[rows × vocab]`, sequences in order.
     pub fn forward(&self, batch: &mut [(&[u32], &mut KvCache<B>)], want: Logits) -> Result<Vec<f32>> {
+        self.backend.run(|| self.forward_here(batch, want))
+    }
+
+    fn forward_here(&self, batch: &mut [(&[u32], &mut KvCache<B>)], want: Logits) -> Result<Vec<f32>> {
         let cfg = &self.cfg;
         let b = &self.backend;
         let (h, qd, kvd, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);

@@ -29,6 +29,12 @@ impl Backend for CpuBackend {
             if simd::has_avx512() { "AVX-512" } else { "portable SIMD" }
         )
     }
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        // From a thread outside the pool every parallel op is injected into it and waited for (a
+        // wake-up and a sleep per op, hundreds per token); inside a worker, nested ops are forked and
+        // joined by work stealing.
+        rayon::scope(|_| f())
+    }
     fn zeros(&self, n: usize) -> Vec<f32> {
         vec![0.0; n]
     }
