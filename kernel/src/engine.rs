@@ -1,6 +1,6 @@
 //! A loaded model with its tokenizer: the one entry point the task layer uses.
 use crate::backend::Backend;
-use crate::cpu::CpuBackend;
+use crate::cpu::{CpuBackend, Numerics};
 use crate::loader::ModelSource;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;
@@ -15,7 +15,12 @@ pub struct Engine<B: Backend = CpuBackend> {
 impl Engine<CpuBackend> {
     /// Loads a .gguf file or a Hugging Face directory onto the CPU.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        Self::load_on(CpuBackend, path)
+        Self::load_on(CpuBackend::default(), path)
+    }
+
+    /// Loads onto the CPU with the chosen numerics for quantized weights.
+    pub fn load_cpu(path: impl AsRef<Path>, numerics: Numerics) -> Result<Self> {
+        Self::load_on(CpuBackend::new(numerics), path)
     }
 }
 

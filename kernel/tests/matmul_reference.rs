@@ -53,3 +53,43 @@ fn cpu_matmul_matches_reference_for_every_encoding() {
         }
     }
 }
+
+/// The 8-bit-activation path: against a triple loop over the dequantized weights and the activations
+/// after the same 8-bit rounding (llama.cpp's Q8_1), for every quantized encoding and tile shape.
+#[test]
+fn int8_matmul_matches_reference_on_quantized_activations() {
+    use sqlora_kernel::cpu::int8::{has_vnni, quantize_rows};
+    use sqlora_kernel::cpu::CpuMatrix::Quant;
+    if !has_vnni() {
+        eprintln!("SKIPPED: this CPU has no AVX512-VNNI; the 8-bit path falls back to the exact one");
+        return;
+    }
+    let (rows, cols) = (70, 512);
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K] {
+        let bytes = random_bytes(ty, rows, cols, 11);
+        let mut w = vec![0f32; rows * cols];
+        for (o, b) in w.chunks_exact_mut(cols).zip(bytes.chunks_exact(ty.row_bytes(cols))) {
+            dequantize(ty, b, o);
+        }
+        let Quant(panels) = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap() else {
+            panic!("{ty:?} should be kept quantized");
+        };
+        for m in [1, 2, 3, 5, 8, 9, 23] {
+            let x: Vec<f32> = (0..m * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+            let xq = quantize_rows(&x, m, cols);
+            let xr: Vec<f32> = xq.q.iter().enumerate().map(|(i, &q)| q as f32 * xq.d[i / 32]).collect();
+            let mut out = vec![0f32; m * rows];
+            panels.matmul_int8(&x, m, &mut out);
+            for i in 0..m {
+                for j in 0..rows {
+                    let terms = (0..cols).map(|k| xr[i * cols + k] as f64 * w[j * cols + k] as f64);
+                    let (want, mag): (f64, f64) = terms.fold((0.0, 0.0), |(s, a), t| (s + t, a + t.abs()));
+                    let exact: f64 = (0..cols).map(|k| x[i * cols + k] as f64 * w[j * cols + k] as f64).sum();
+                    let got = out[i * rows + j] as f64;
+                    assert!((got - want).abs() <= 2e-3 * (1.0 + mag), "{ty:?} m={m} ({i},{j}): {got} vs {want}");
+                    assert!((got - exact).abs() <= 2e-2 * (1.0 + mag), "{ty:?} m={m} ({i},{j}): {got} vs exact {exact}");
+                }
+            }
+        }
+    }
+}

@@ -27,7 +27,7 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 fn check(name: &str) {
     // The tiny models have no tokenizer: load the weights alone.
     let src = ModelSource::open(common::fixtures().join("tiny").join(name)).unwrap();
-    let model = Model::load(CpuBackend, &src).unwrap();
+    let model = Model::load(CpuBackend::default(), &src).unwrap();
     let m = &model;
     let (seqs, want, vocab) = reference(name);
     assert_eq!(vocab, m.cfg.vocab);
@@ -80,7 +80,7 @@ fn tiny_qwen2_logits_match_transformers() {
 #[test]
 fn tiny_llama_with_peft_lora_matches_peft() {
     let src = ModelSource::open(common::fixtures().join("tiny/llama")).unwrap();
-    let mut model = Model::load(CpuBackend, &src).unwrap();
+    let mut model = Model::load(CpuBackend::default(), &src).unwrap();
     let adapter = sqlora_kernel::lora::Adapter::load(common::fixtures().join("tiny/llama_lora")).unwrap();
     assert_eq!((adapter.r, adapter.modules.len()), (8, 2 * 7));
     model.set_adapter(Some(std::sync::Arc::new(adapter))).unwrap();
@@ -104,7 +104,7 @@ fn tiny_llama_with_peft_lora_matches_peft() {
 #[test]
 fn chained_shared_prefixes_give_the_same_logits() {
     let src = ModelSource::open(common::fixtures().join("tiny/llama")).unwrap();
-    let model = Model::load(CpuBackend, &src).unwrap();
+    let model = Model::load(CpuBackend::default(), &src).unwrap();
     let (seqs, want, v) = reference("llama");
     let s = &seqs[0];
     // Prefix 0..8 shared, then 8..14 chained behind it, then the rest as two sequences' own tokens.

@@ -1,5 +1,6 @@
 //! The CPU backend: AVX-512 where the processor has it (checked at run time), portable code otherwise;
 //! work is split over all cores with rayon.
+pub mod int8;
 pub mod matrix;
 pub mod ops;
 pub mod panel;
@@ -15,16 +16,40 @@ pub(crate) struct SyncPtr(pub *mut f32);
 unsafe impl Sync for SyncPtr {}
 unsafe impl Send for SyncPtr {}
 
+/// How the CPU backend multiplies quantized weights.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Numerics {
+    /// f32 activations times the exactly dequantized weights (the reference path).
+    #[default]
+    Exact,
+    /// Activations quantized to 8 bits per block of 32, integer products (AVX512-VNNI), as llama.cpp
+    /// computes; approximate and faster (see `int8.rs`).
+    Int8,
+}
+
 #[derive(Default, Clone, Copy)]
-pub struct CpuBackend;
+pub struct CpuBackend {
+    pub numerics: Numerics,
+}
+
+impl CpuBackend {
+    pub fn new(numerics: Numerics) -> Self {
+        CpuBackend { numerics }
+    }
+}
 
 impl Backend for CpuBackend {
     type Tensor = Vec<f32>;
     type Matrix = CpuMatrix;
 
     fn name(&self) -> String {
+        let numerics = match self.numerics {
+            Numerics::Exact => "exact f32",
+            Numerics::Int8 if int8::has_vnni() => "8-bit activations, VNNI",
+            Numerics::Int8 => "exact f32: no AVX512-VNNI for the 8-bit path",
+        };
         format!(
-            "cpu ({} threads, {})",
+            "cpu ({} threads, {}, {numerics})",
             rayon::current_num_threads(),
             if simd::has_avx512() { "AVX-512" } else { "portable SIMD" }
         )
@@ -62,7 +87,10 @@ impl Backend for CpuBackend {
         CpuMatrix::from_host(w)
     }
     fn matmul(&self, x: &Vec<f32>, m: usize, w: &CpuMatrix, out: &mut Vec<f32>) {
-        w.matmul(x, m, out)
+        match w {
+            CpuMatrix::Quant(p) if self.numerics == Numerics::Int8 => p.matmul_int8(x, m, out),
+            _ => w.matmul(x, m, out),
+        }
     }
     fn embed(&self, table: &CpuMatrix, ids: &[u32], out: &mut Vec<f32>) {
         let n = table.cols();

@@ -7,13 +7,17 @@
 //! registers, exact in f32) and multiplied with a broadcast activation value for every activation row,
 //! and 16 outputs are stored at once. The same kernel serves decode (1–16 rows) and prefill (tiles of 16).
 //!
-//! Layout. Q4: for panel p and block b (32 columns), 16 "byte columns" t = 0..16, each holding for the
-//! 16 rows the original block byte t (low nibble = column t, high nibble = column t + 16); then per
-//! (panel, block) the 16 scales d and 16 offsets m. Q8: per (panel, block) 32 columns × 16 rows of
-//! signed bytes and the 16 scales. Rows past the end of the matrix are zero padding.
+//! Layout. Per (panel, block of 32 columns), groups of 64 bytes, each 16 rows × 4 bytes (row r's bytes at
+//! 4r..4r+4, one 32-bit lane per row). Q4: 4 groups; group g holds the original block bytes 4g..4g+4 of
+//! each row (low nibble = column 4g + j, high nibble = column 16 + 4g + j). Q8: 8 groups; group g holds
+//! columns 4g..4g+4 as signed bytes. Then the 16 scales d and 16 offsets m of the (panel, block); for
+//! Q8, m = −128·d serves the 8-bit-activation path (see `int8.rs`). Rows past the end are zero.
+//! Four consecutive columns per 32-bit lane is what AVX512-VNNI multiplies; the f32 kernel takes the
+//! columns out with shifts.
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use super::int8;
 use super::simd;
 use super::SyncPtr;
 use crate::formats::quant::QK;
@@ -23,10 +27,22 @@ use rayon::prelude::*;
 pub const PANEL: usize = 16;
 /// Activation rows per tile (one accumulator vector per row).
 const TILE: usize = 16;
+/// Activation rows per tile on the 8-bit path (each row also holds integer partial sums).
+const TILE_INT8: usize = 8;
 
 pub enum Codes {
     Q4(Vec<u8>),
     Q8(Vec<i8>),
+}
+
+/// Where byte `t` (0..16) of row `rr`'s 4-bit block sits in (panel, block) `pb`.
+fn q4_index(pb: usize, rr: usize, t: usize) -> usize {
+    ((pb * 4 + t / 4) * PANEL + rr) * 4 + t % 4
+}
+
+/// Where column `t` (0..32) of row `rr`'s 8-bit block sits in (panel, block) `pb`.
+fn q8_index(pb: usize, rr: usize, t: usize) -> usize {
+    ((pb * 8 + t / 4) * PANEL + rr) * 4 + t % 4
 }
 
 pub struct Panels {
@@ -54,7 +70,7 @@ impl Panels {
             for b in 0..nb {
                 let pb = p * nb + b;
                 for t in 0..16 {
-                    codes[(pb * 16 + t) * PANEL + rr] = qs[(r * nb + b) * 16 + t];
+                    codes[q4_index(pb, rr, t)] = qs[(r * nb + b) * 16 + t];
                 }
                 [d[pb * PANEL + rr], m[pb * PANEL + rr]] = dm[r * nb + b];
             }
@@ -67,18 +83,19 @@ impl Panels {
         let nb = cols / QK;
         let np = rows.div_ceil(PANEL);
         let mut codes = vec![0i8; np * nb * QK * PANEL];
-        let mut d = vec![0f32; np * nb * PANEL];
+        let (mut d, mut m) = (vec![0f32; np * nb * PANEL], vec![0f32; np * nb * PANEL]);
         for r in 0..rows {
             let (p, rr) = (r / PANEL, r % PANEL);
             for b in 0..nb {
                 let pb = p * nb + b;
                 for t in 0..QK {
-                    codes[(pb * QK + t) * PANEL + rr] = qs[(r * nb + b) * QK + t];
+                    codes[q8_index(pb, rr, t)] = qs[(r * nb + b) * QK + t];
                 }
                 d[pb * PANEL + rr] = scales[r * nb + b];
+                m[pb * PANEL + rr] = -128.0 * scales[r * nb + b];
             }
         }
-        Panels { rows, cols, codes: Codes::Q8(codes), d, m: Vec::new() }
+        Panels { rows, cols, codes: Codes::Q8(codes), d, m }
     }
 
     /// Writes row `r` dequantized into `out` (`cols` values).
@@ -92,7 +109,7 @@ impl Panels {
                 Codes::Q4(c) => {
                     let mn = self.m[pb * PANEL + rr];
                     for t in 0..16 {
-                        let byte = c[(pb * 16 + t) * PANEL + rr];
+                        let byte = c[q4_index(pb, rr, t)];
                         // The same single rounding as the vector kernel's fused multiply-add.
                         o[t] = ((byte & 0xF) as f32).mul_add(d, mn);
                         o[t + 16] = ((byte >> 4) as f32).mul_add(d, mn);
@@ -100,20 +117,66 @@ impl Panels {
                 }
                 Codes::Q8(c) => {
                     for t in 0..QK {
-                        o[t] = c[(pb * QK + t) * PANEL + rr] as f32 * d;
+                        o[t] = c[q8_index(pb, rr, t)] as f32 * d;
                     }
                 }
             }
         }
     }
 
-    /// out[m × rows] = x[m × cols] · Wᵀ. Tasks take (tile of activation rows, run of panels), so a
-    /// tile stays in L1 while the panels stream past it.
+    /// out[m × rows] = x[m × cols] · Wᵀ, exact in f32.
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        let (n, k) = (self.rows, self.cols);
-        assert!(x.len() >= m * k && out.len() >= m * n && k % QK == 0, "matmul: bad shapes");
+        let k = self.cols;
+        assert!(x.len() >= m * k && out.len() >= m * self.rows && k % QK == 0, "matmul: bad shapes");
+        // SAFETY: x and the panel data are in bounds by the assert above and the layout.
+        self.for_tiles(m, TILE, out, |p, i0, t, o| unsafe { self.panel_tile(p, &x[i0 * k..], t, o, self.rows) });
+    }
+
+    /// out[m × rows] ≈ x[m × cols] · Wᵀ with the activations quantized to 8 bits (`int8.rs`); falls
+    /// back to the exact product on CPUs without AVX512-VNNI.
+    pub fn matmul_int8(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        let k = self.cols;
+        assert!(x.len() >= m * k && out.len() >= m * self.rows && k % QK == 0, "matmul: bad shapes");
+        if !int8::has_vnni() {
+            return self.matmul(x, m, out);
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let q4 = matches!(self.codes, Codes::Q4(_));
+            let xq = int8::quantize_rows(x, m, k);
+            let nb = k / QK;
+            let codes: &[u8] = match &self.codes {
+                Codes::Q4(c) => c,
+                // SAFETY: i8 and u8 have the same size and alignment.
+                Codes::Q8(c) => unsafe { std::slice::from_raw_parts(c.as_ptr() as *const u8, c.len()) },
+            };
+            let panel_bytes = if q4 { nb * 16 * PANEL } else { nb * QK * PANEL };
+            self.for_tiles(m, TILE_INT8, out, |p, i0, t, o| {
+                let valid = PANEL.min(self.rows - p * PANEL);
+                let (c, d, mn) = unsafe { (codes.as_ptr().add(p * panel_bytes), self.d.as_ptr().add(p * nb * PANEL), self.m.as_ptr().add(p * nb * PANEL)) };
+                let (xq_, xd, xs) = unsafe { (xq.q.as_ptr().add(i0 * k), xq.d.as_ptr().add(i0 * nb), xq.s.as_ptr().add(i0 * nb)) };
+                macro_rules! go {
+                    ($($n:literal)*) => {
+                        match (t, q4) {
+                            $(($n, true) => int8::panel_tile::<$n, true>(c, d, mn, nb, xq_, xd, xs, k, o, self.rows, valid),
+                              ($n, false) => int8::panel_tile::<$n, false>(c, d, mn, nb, xq_, xd, xs, k, o, self.rows, valid),)*
+                            _ => unreachable!("tiles have 1..=8 rows"),
+                        }
+                    };
+                }
+                // SAFETY: VNNI checked above; the pointers cover this panel and tile (layout, shapes asserted).
+                unsafe { go!(1 2 3 4 5 6 7 8) }
+            });
+        }
+    }
+
+    /// Runs `f(panel, first row, rows, out at (first row, panel's first column))` over every (tile of
+    /// up to `tile` activation rows, panel), in parallel. Tasks take (tile, run of panels), so a tile
+    /// stays in L1 while the panels stream past it.
+    fn for_tiles(&self, m: usize, tile: usize, out: &mut [f32], f: impl Fn(usize, usize, usize, *mut f32) + Sync) {
+        let n = self.rows;
         let np = self.n_panels();
-        let tiles = m.div_ceil(TILE);
+        let tiles = m.div_ceil(tile);
         let want = 8 * rayon::current_num_threads();
         let per_tile = want.div_ceil(tiles).clamp(1, np);
         let run = np.div_ceil(per_tile);
@@ -122,11 +185,10 @@ impl Panels {
         (0..tiles * runs).into_par_iter().for_each(|task| {
             let optr = &optr;
             let (ti, ri) = (task / runs, task % runs);
-            let (i0, t) = (ti * TILE, TILE.min(m - ti * TILE));
+            let (i0, t) = (ti * tile, tile.min(m - ti * tile));
             for p in ri * run..((ri + 1) * run).min(np) {
-                // SAFETY: each task writes only its tile's rows × its panels' columns; x and the panel
-                // data are in bounds by the assert above and the layout.
-                unsafe { self.panel_tile(p, &x[i0 * k..], t, optr.0.add(i0 * n + p * PANEL), n) };
+                // SAFETY: each task writes only its tile's rows × its panels' columns of out (m × n).
+                f(p, i0, t, unsafe { optr.0.add(i0 * n + p * PANEL) });
             }
         });
     }
@@ -226,27 +288,27 @@ unsafe fn q4_panel<const T: usize>(
     for b in 0..nb {
         let dv = _mm512_loadu_ps(d.add(b * PANEL));
         let mv = _mm512_loadu_ps(mn.add(b * PANEL));
-        let cb = codes.add(b * 16 * PANEL);
-        let xb = x.add(b * QK);
-        // Two byte columns per step, so every accumulator index below is a compile-time constant
-        // (a run-time index would put the accumulators on the stack).
-        for t in (0..16).step_by(2) {
-            let q0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(cb.add(t * PANEL) as *const __m128i));
-            let q1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(cb.add((t + 1) * PANEL) as *const __m128i));
-            let w = [
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(q0, low)), dv, mv),
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(q0)), dv, mv),
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(q1, low)), dv, mv),
-                _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32::<4>(q1)), dv, mv),
-            ];
-            // Columns t, t + 16, t + 1, t + 17 of the block.
-            let cols = [t, t + 16, t + 1, t + 17];
-            for (i, a) in acc.iter_mut().enumerate() {
-                let xi = xb.add(i * k);
-                for c in 0..4 {
-                    a[c % na] = _mm512_fmadd_ps(_mm512_set1_ps(*xi.add(cols[c])), w[c], a[c % na]);
-                }
+        for g in 0..4 {
+            let v = _mm512_loadu_si512(codes.add((b * 4 + g) * 64) as *const _);
+            // Byte j of each lane: columns 4g + j (low nibble) and 16 + 4g + j (high nibble). The j loop
+            // is unrolled, so every accumulator index is a compile-time constant (a run-time index
+            // would put the accumulators on the stack).
+            macro_rules! column_pair {
+                ($j:literal) => {{
+                    let wl = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32::<{ 8 * $j }>(v), low)), dv, mv);
+                    let wh = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32::<{ 8 * $j + 4 }>(v), low)), dv, mv);
+                    let (cl, ch) = (b * QK + 4 * g + $j, b * QK + 16 + 4 * g + $j);
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        let xi = x.add(i * k);
+                        a[(2 * $j) % na] = _mm512_fmadd_ps(_mm512_set1_ps(*xi.add(cl)), wl, a[(2 * $j) % na]);
+                        a[(2 * $j + 1) % na] = _mm512_fmadd_ps(_mm512_set1_ps(*xi.add(ch)), wh, a[(2 * $j + 1) % na]);
+                    }
+                }};
             }
+            column_pair!(0);
+            column_pair!(1);
+            column_pair!(2);
+            column_pair!(3);
         }
     }
     for (i, a) in acc.iter().enumerate() {
@@ -272,19 +334,24 @@ unsafe fn q8_panel<const T: usize>(
     let mut acc = [[z; 4]; T];
     for b in 0..nb {
         let dv = _mm512_loadu_ps(d.add(b * PANEL));
-        let cb = codes.add(b * QK * PANEL);
-        let xb = x.add(b * QK);
-        // Four columns per step: constant accumulator indices (see q4_panel).
-        for t in (0..QK).step_by(4) {
-            let w: [__m512; 4] = std::array::from_fn(|c| {
-                let q = _mm512_cvtepi8_epi32(_mm_loadu_si128(cb.add((t + c) * PANEL) as *const __m128i));
-                _mm512_mul_ps(_mm512_cvtepi32_ps(q), dv)
-            });
-            for (i, a) in acc.iter_mut().enumerate() {
-                for c in 0..4 {
-                    a[c % na] = _mm512_fmadd_ps(_mm512_set1_ps(*xb.add(i * k + t + c)), w[c], a[c % na]);
-                }
+        for g in 0..8 {
+            let v = _mm512_loadu_si512(codes.add((b * 8 + g) * 64) as *const _);
+            // Column 4g + j is byte j of each lane: shift it to the top, then arithmetic-shift down
+            // (sign extension). Unrolled for constant accumulator indices.
+            macro_rules! column {
+                ($j:literal) => {{
+                    let q = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<{ 24 - 8 * $j }>(v));
+                    let w = _mm512_mul_ps(_mm512_cvtepi32_ps(q), dv);
+                    let c = b * QK + 4 * g + $j;
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        a[$j % na] = _mm512_fmadd_ps(_mm512_set1_ps(*x.add(i * k + c)), w, a[$j % na]);
+                    }
+                }};
             }
+            column!(0);
+            column!(1);
+            column!(2);
+            column!(3);
         }
     }
     for (i, a) in acc.iter().enumerate() {
