@@ -39,6 +39,14 @@ pub fn resolve_model(explicit: Option<&Path>) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Loads a model for a command: `int8` picks the 8-bit-activation path (approximate, faster; README
+/// "Numerics"), otherwise the exact f32 path.
+pub fn load_engine(path: &std::path::Path, int8: bool) -> Result<sqlora_kernel::Engine> {
+    use sqlora_kernel::cpu::Numerics;
+    let numerics = if int8 { Numerics::Int8 } else { Numerics::Exact };
+    sqlora_kernel::Engine::load_cpu(path, numerics).with_context(|| format!("loading {}", path.display()))
+}
+
 #[derive(clap::Args, Debug)]
 pub struct SetupArgs {
     /// Use this GGUF file or Hugging Face model directory (config.json, *.safetensors, tokenizer.json)
@@ -56,7 +64,7 @@ pub struct SetupArgs {
 pub fn run_setup(a: SetupArgs) -> Result<()> {
     let model = match &a.model {
         Some(p) => {
-            let e = sqlora_kernel::Engine::load(p).with_context(|| format!("loading {}", p.display()))?;
+            let e = load_engine(p, false)?;
             println!("model ok: {} ({:?}, {} layers)", p.display(), e.model.cfg.arch, e.model.cfg.n_layers);
             p.clone()
         }

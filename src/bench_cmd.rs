@@ -144,14 +144,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     let threads = rayon::current_num_threads();
     let model_path = crate::assets::resolve_model(a.model.as_deref())?;
-    let engine = Engine::load(&model_path)?;
-    println!("model {} on {}", model_path.display(), engine.model.backend_name());
-    let ours = measure(&engine, &a)?;
+    // Both numerics, one after the other (the peak RSS is that of one loaded model).
+    let mut ours = Vec::new();
+    for int8 in [false, true] {
+        let engine = crate::assets::load_engine(&model_path, int8)?;
+        println!("model {} on {}", model_path.display(), engine.model.backend_name());
+        ours.push(measure(&engine, &a)?);
+    }
     let (llama, torch) = match &a.peers {
         Some(py) => run_peers(py, &model_path, &a, threads)?,
         None => (BenchResult::default(), BenchResult::default()),
     };
-    print_table(&ours, &llama, &torch, a.prefill_tokens, a.decode_tokens, a.batch);
+    print_table(&ours[0], &ours[1], &llama, &torch, a.prefill_tokens, a.decode_tokens, a.batch);
     Ok(())
 }
 
@@ -175,21 +179,37 @@ fn run_peers(py: &PathBuf, model: &std::path::Path, a: &BenchArgs, threads: usiz
     Ok((get("llama_cpp"), get("torch")))
 }
 
-fn print_table(ours: &BenchResult, llama: &BenchResult, torch: &BenchResult, p: usize, d: usize, b: usize) {
+fn print_table(exact: &BenchResult, int8: &BenchResult, llama: &BenchResult, torch: &BenchResult, p: usize, d: usize, b: usize) {
     let f = |x: Option<f64>| x.map_or("—".to_string(), |v| format!("{v:.1}"));
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
         _ => "—".into(),
     };
-    println!("| measure | sqlora | llama.cpp | PyTorch fp32 | sqlora / llama.cpp | sqlora / PyTorch |");
-    println!("|---|---|---|---|---|---|");
+    println!("| measure | sqlora exact | sqlora int8 | llama.cpp | PyTorch fp32 | exact / llama.cpp | int8 / llama.cpp | exact / PyTorch | int8 / PyTorch |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let rows = [
-        (format!("prefill {p} tokens (tok/s)"), ours.prefill_tok_s, llama.prefill_tok_s, torch.prefill_tok_s),
-        (format!("decode {d} tokens, batch 1 (tok/s)"), ours.decode_tok_s, llama.decode_tok_s, torch.decode_tok_s),
-        (format!("decode {b}×{d} batched, aggregate (tok/s)"), ours.batched_decode_tok_s, llama.batched_decode_tok_s, torch.batched_decode_tok_s),
+        (format!("prefill {p} tokens (tok/s)"), exact.prefill_tok_s, int8.prefill_tok_s, llama.prefill_tok_s, torch.prefill_tok_s),
+        (format!("decode {d} tokens, batch 1 (tok/s)"), exact.decode_tok_s, int8.decode_tok_s, llama.decode_tok_s, torch.decode_tok_s),
+        (
+            format!("decode {b}×{d} batched, aggregate (tok/s)"),
+            exact.batched_decode_tok_s,
+            int8.batched_decode_tok_s,
+            llama.batched_decode_tok_s,
+            torch.batched_decode_tok_s,
+        ),
     ];
-    for (name, o, l, t) in rows {
-        println!("| {name} | {} | {} | {} | {} | {} |", f(o), f(l), f(t), ratio(o, l), ratio(o, t));
+    for (name, e, i, l, t) in rows {
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            f(e),
+            f(i),
+            f(l),
+            f(t),
+            ratio(e, l),
+            ratio(i, l),
+            ratio(e, t),
+            ratio(i, t)
+        );
     }
-    println!("| peak RSS (MB) | {} | {} | {} | | |", f(ours.peak_rss_mb), f(llama.peak_rss_mb), f(torch.peak_rss_mb));
+    println!("| peak RSS (MB) | {} | {} | {} | {} | | | | |", f(exact.peak_rss_mb), f(int8.peak_rss_mb), f(llama.peak_rss_mb), f(torch.peak_rss_mb));
 }

@@ -1,7 +1,6 @@
 //! `sqlora generate`: greedy continuations from the command line, one prompt or a JSONL batch.
 use anyhow::{bail, Context, Result};
 use sqlora_kernel::generate::{GenConfig, Generator};
-use sqlora_kernel::Engine;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
@@ -10,6 +9,10 @@ pub struct GenerateArgs {
     /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Multiply with 8-bit activations (AVX512-VNNI, as llama.cpp does): faster, approximate (README
+    /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
+    #[arg(long)]
+    pub int8: bool,
     /// The prompt text, used as given (no chat template unless --chat).
     #[arg(long, conflicts_with_all = ["file", "batch"])]
     pub prompt: Option<String>,
@@ -58,7 +61,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         bail!("give --prompt TEXT, --file F or --batch FILE");
     };
     let model_path = crate::assets::resolve_model(a.model.as_deref())?;
-    let engine = Engine::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+    let engine = crate::assets::load_engine(&model_path, a.int8)?;
     let mut ids = Vec::with_capacity(prompts.len());
     for (i, p) in prompts.iter().enumerate() {
         if p.is_empty() {

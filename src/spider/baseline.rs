@@ -29,6 +29,10 @@ pub struct BaselineArgs {
     /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Multiply with 8-bit activations (AVX512-VNNI, as llama.cpp does): faster, approximate (README
+    /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
+    #[arg(long)]
+    pub int8: bool,
     /// A PEFT LoRA adapter directory to apply to the model.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
@@ -87,7 +91,7 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     println!("{} questions: {} already done (checkpoint {}), {} to generate", examples.len(), examples.len() - todo.len(), ckpt.display(), todo.len());
     if !todo.is_empty() {
         let model_path = crate::assets::resolve_model(a.model.as_deref())?;
-        let mut engine = Engine::load(&model_path).with_context(|| format!("loading {}", model_path.display()))?;
+        let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
         if let Some(dir) = &a.adapter {
             let ad = sqlora_kernel::lora::Adapter::load(dir)?;
             engine.model.set_adapter(Some(std::sync::Arc::new(ad)))?;
