@@ -62,11 +62,17 @@ def llama_batched(llm, a):
     in one llama_decode per step (as llama-batched-bench's S_TG)."""
     import llama_cpp
 
-    ctx = llm.ctx
     n = a.batch
+    # A context of its own: the high-level Llama object allows one sequence only (n_seq_max = 1).
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = n * (128 + a.decode + 16)
+    params.n_batch = params.n_ubatch = 512
+    params.n_seq_max = n
+    params.n_threads = params.n_threads_batch = a.threads
+    ctx = llama_cpp.llama_init_from_model(llm.model, params)
+    if not ctx:
+        raise RuntimeError("could not create a multi-sequence context")
     batch = llama_cpp.llama_batch_init(max(128 * n, n), 0, n)
-    mem = llama_cpp.llama_get_memory(ctx)
-    llama_cpp.llama_memory_clear(mem, True)
 
     def fill(tokens_per_seq, pos0):
         batch.n_tokens = 0
@@ -99,6 +105,7 @@ def llama_batched(llm, a):
             raise RuntimeError("llama_decode failed while decoding")
     secs = time.perf_counter() - t
     llama_cpp.llama_batch_free(batch)
+    llama_cpp.llama_free(ctx)
     return n * a.decode / secs
 
 
@@ -145,6 +152,10 @@ def main():
         cmd = [sys.executable, __file__, "--only", peer] + sys.argv[1:]
         print(f"peer {peer} …", file=sys.stderr)
         r = subprocess.run(cmd, capture_output=True, text=True)
+        # Pass on what the peer reports about itself (e.g. a measure it could not take), not its logs.
+        for line in r.stderr.splitlines():
+            if "not measured" in line:
+                print(f"  {line}", file=sys.stderr)
         if r.returncode != 0:
             print(r.stderr[-2000:], file=sys.stderr)
             out[peer] = {}

@@ -47,6 +47,21 @@ pub fn load_engine(path: &std::path::Path, int8: bool) -> Result<sqlora_kernel::
     sqlora_kernel::Engine::load_cpu(path, numerics).with_context(|| format!("loading {}", path.display()))
 }
 
+/// A path's file name (after resolving links): how runs name models and adapters in results.
+pub fn file_label(p: &Path) -> String {
+    let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The model's name in results; the numerics are part of what was measured, so int8 runs say so.
+pub fn model_label(p: &Path, int8: bool) -> String {
+    if int8 {
+        format!("{} [int8]", file_label(p))
+    } else {
+        file_label(p)
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct SetupArgs {
     /// Use this GGUF file or Hugging Face model directory (config.json, *.safetensors, tokenizer.json)

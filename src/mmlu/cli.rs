@@ -80,14 +80,7 @@ pub fn load_questions(data_dir: &Path, cats: &Categories, split: SplitArg) -> Re
     Ok((questions, shots))
 }
 
-fn file_name(p: &Path) -> String {
-    let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
-}
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
 
 pub fn run_mmlu(a: MmluArgs) -> Result<()> {
     let split = if a.full { SplitArg::Test } else { a.split };
@@ -97,14 +90,13 @@ pub fn run_mmlu(a: MmluArgs) -> Result<()> {
     let model_path = crate::assets::resolve_model(a.model.as_deref())?;
     let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
-    // The numerics are part of what was measured: label int8 runs.
-    let model = if a.int8 { format!("{} [int8]", file_name(&model_path)) } else { file_name(&model_path) };
+    let model = crate::assets::model_label(&model_path, a.int8);
     let mut targets: Vec<Option<&PathBuf>> = if a.no_base { vec![] } else { vec![None] };
     targets.extend(a.adapter.iter().map(Some));
     for target in targets {
         super::adapter::attach(&mut engine, target.map(PathBuf::as_path))?;
         let scorer = Scorer::new(&engine, a.batch_tokens)?;
-        let id = RunId { model: model.clone(), adapter: target.map(|p| file_name(p)), split: split.label().to_string() };
+        let id = RunId { model: model.clone(), adapter: target.map(|p| crate::assets::file_label(p)), split: split.label().to_string() };
         let settings = serde_json::json!({
             "model_path": model_path.display().to_string(),
             "adapter_path": target.map(|p| p.display().to_string()),
@@ -141,7 +133,7 @@ pub fn run_mmlu(a: MmluArgs) -> Result<()> {
             n: out.rows.len() as i64,
             metrics: Some(summary.to_json().to_string()),
             settings: Some(run_settings.to_string()),
-            finished_unix: Some(unix_now()),
+            finished_unix: Some(crate::results::runs::unix_now()),
             wall_s: Some(out.wall_s),
             per_s: Some(per_s),
             sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),

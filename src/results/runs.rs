@@ -74,6 +74,11 @@ pub fn run_id(task: &str, split: &str, model: &str, adapter: Option<&str>) -> St
 }
 
 /// All rows of a runs file (none when it does not exist yet).
+/// Seconds since the Unix epoch (the `finished_unix` column).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
 pub fn read_runs(path: &Path) -> Result<Vec<RunRow>> {
     read_rows(path)
 }

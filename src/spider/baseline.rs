@@ -11,7 +11,7 @@ use super::{dataset::load_split, Example, Split};
 use crate::generate_cmd::{CHAT_HEAD, CHAT_TAIL};
 use crate::metric::accuracy::ExConfig;
 use crate::metric::batch::{score_all, Pair};
-use crate::metric::summary::summarize;
+use crate::metric::summary::{summarize, Summary};
 use crate::results::predictions::{write_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -89,8 +89,8 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     let mut done = read_checkpoint(&ckpt)?;
     let todo: Vec<&Example> = examples.iter().filter(|e| !done.contains_key(&(e.index as i64))).collect();
     println!("{} questions: {} already done (checkpoint {}), {} to generate", examples.len(), examples.len() - todo.len(), ckpt.display(), todo.len());
+    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
     if !todo.is_empty() {
-        let model_path = crate::assets::resolve_model(a.model.as_deref())?;
         let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
         if let Some(dir) = &a.adapter {
             let ad = sqlora_kernel::lora::Adapter::load(dir)?;
@@ -106,8 +106,53 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     let out = a.out_dir.join(SPIDER_PREDICTIONS_FILE);
     write_predictions(&out, &rows)?;
     println!("wrote {}", out.display());
-    print!("{}", summarize(&rows));
+    let summary = summarize(&rows);
+    print!("{summary}");
+    record_run(&a, &model_path, &rows, &summary)?;
     Ok(())
+}
+
+/// One row in runs.parquet (task "spider"), so `sqlora report` shows what fine-tuning gained on Spider
+/// beside what it cost on MMLU. A subset (--limit, --db) is its own split, never mistaken for dev.
+fn record_run(a: &BaselineArgs, model_path: &Path, rows: &[PredictionRow], s: &Summary) -> Result<()> {
+    use crate::results::runs::{record_runs, run_id, unix_now, RunRow, RUNS_FILE};
+    let gen_s: f64 = rows.iter().filter_map(|r| r.gen_ms).sum::<f64>() / 1000.0;
+    let split = if a.limit.is_none() && a.db.is_empty() { "dev".to_string() } else { format!("dev-subset-{}", rows.len()) };
+    let model = crate::assets::model_label(model_path, a.int8);
+    let adapter = a.adapter.as_deref().map(crate::assets::file_label);
+    let hardness: serde_json::Map<String, serde_json::Value> = s
+        .by_hardness
+        .iter()
+        .map(|(h, acc)| (h.as_str().to_string(), serde_json::json!({"n": acc.n, "ex_seed": acc.seed(), "ex_official": acc.official()})))
+        .collect();
+    let metrics = serde_json::json!({
+        "ex_seed": s.all.seed(), "ex_official": s.all.official(), "executed": s.executed, "failed": s.failed,
+        "data_errors": s.data_errors, "dev972_ex_seed": s.exact_dbs.seed(), "dev972_ex_official": s.exact_dbs.official(),
+        "by_hardness": hardness,
+    });
+    let settings = serde_json::json!({
+        "prompt": "data/prompts/spider_3shot.txt", "chat": a.chat, "batch": a.batch, "max_tokens": a.max_tokens,
+        "int8": a.int8, "timeout_s": a.timeout_s, "model_path": model_path.display().to_string(),
+    });
+    let row = RunRow {
+        run_id: run_id("spider", &split, &model, adapter.as_deref()),
+        task: "spider".into(),
+        split,
+        model,
+        adapter,
+        metric: "ex_official".into(),
+        score: s.all.official(),
+        n: rows.len() as i64,
+        metrics: Some(metrics.to_string()),
+        settings: Some(settings.to_string()),
+        finished_unix: Some(unix_now()),
+        // Generation time from the rows themselves (each holds its share of its batch's time), so a
+        // run resumed from its checkpoint still reports the time its answers took.
+        wall_s: Some(gen_s),
+        per_s: (gen_s > 0.0).then(|| rows.len() as f64 / gen_s),
+        sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),
+    };
+    record_runs(&a.out_dir.join(RUNS_FILE), vec![row])
 }
 
 fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArgs, ckpt: &Path, done: &mut BTreeMap<i64, PredictionRow>) -> Result<()> {
