@@ -44,15 +44,17 @@ pub fn rope(x: &mut [f32], m: usize, n_heads: usize, head_dim: usize, positions:
 
 pub fn swiglu(gate: &[f32], up: &[f32], n: usize, out: &mut [f32]) {
     out[..n].par_chunks_mut(4096).zip(gate[..n].par_chunks(4096).zip(up[..n].par_chunks(4096))).for_each(|(o, (g, u))| {
-        for ((oi, gi), ui) in o.iter_mut().zip(g).zip(u) {
-            *oi = gi / (1.0 + (-gi).exp()) * ui;
-        }
+        super::simd::swiglu(g, u, o);
     });
 }
 
 /// Query rows per attention task: long enough that the score and value products run as small
 /// GEMMs, short enough that a 512-token prompt gives every core several tasks.
 const ATTN_ROWS: usize = 32;
+
+/// Up to this many new rows per sequence (decode) go through `attend_row` instead of small GEMMs,
+/// whose per-call cost dominates at one row.
+const FEW_ROWS: usize = 4;
 
 /// Causal grouped-query attention over key/value segments. One task per (sequence, head, block of
 /// query rows): S = Q·Kᵀ·scale per segment (GEMM), a causal softmax per row, O = P·V per segment.
@@ -76,6 +78,16 @@ pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &
         let past = total - seq.n_new;
         let rows = ATTN_ROWS.min(seq.n_new - j0);
         let g = h / group;
+        if rows <= FEW_ROWS && super::simd::has_avx512() && hd % 16 == 0 && hd <= 128 {
+            for j in j0..j0 + rows {
+                // SAFETY: AVX-512 checked; this task owns output row row0 + j, columns h·hd .. (h+1)·hd.
+                unsafe {
+                    let o = optr.0.add((seq.row0 + j) * qrow + h * hd);
+                    attend_row(&q[(seq.row0 + j) * qrow + h * hd..][..hd], &seq.segments, past + j + 1, kvrow, g * hd, scale, o);
+                }
+            }
+            return;
+        }
         // Row r (query j0 + r) sees positions < past + j0 + r + 1; the block's widest row sets the width.
         let width = past + j0 + rows;
         let mut p = vec![0f32; rows * width];
@@ -123,4 +135,81 @@ pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &
             o.iter_mut().for_each(|x| *x *= iv);
         }
     });
+}
+
+/// One query row against its visible keys: scores by register dot products, a softmax, and P·V
+/// accumulated in registers; writes the head's `hd` outputs at `out`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `hd` must be a multiple of 16 up to 128; `out` must be valid for `hd` writes.
+#[cfg(target_arch = "x86_64")]
+unsafe fn attend_row(q: &[f32], segments: &[(&Vec<f32>, &Vec<f32>, usize)], visible: usize, kvrow: usize, goff: usize, scale: f32, out: *mut f32) {
+    match q.len() / 16 {
+        1 => attend_row_avx512::<1>(q, segments, visible, kvrow, goff, scale, out),
+        2 => attend_row_avx512::<2>(q, segments, visible, kvrow, goff, scale, out),
+        3 => attend_row_avx512::<3>(q, segments, visible, kvrow, goff, scale, out),
+        4 => attend_row_avx512::<4>(q, segments, visible, kvrow, goff, scale, out),
+        5 => attend_row_avx512::<5>(q, segments, visible, kvrow, goff, scale, out),
+        6 => attend_row_avx512::<6>(q, segments, visible, kvrow, goff, scale, out),
+        7 => attend_row_avx512::<7>(q, segments, visible, kvrow, goff, scale, out),
+        _ => attend_row_avx512::<8>(q, segments, visible, kvrow, goff, scale, out),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn attend_row(_: &[f32], _: &[(&Vec<f32>, &Vec<f32>, usize)], _: usize, _: usize, _: usize, _: f32, _: *mut f32) {
+    unreachable!("only called when AVX-512 is present")
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn attend_row_avx512<const C: usize>(
+    q: &[f32],
+    segments: &[(&Vec<f32>, &Vec<f32>, usize)],
+    visible: usize,
+    kvrow: usize,
+    goff: usize,
+    scale: f32,
+    out: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    let qv: [__m512; C] = std::array::from_fn(|c| _mm512_loadu_ps(q.as_ptr().add(16 * c)));
+    let mut scores = vec![0f32; visible];
+    let mut max = f32::NEG_INFINITY;
+    let mut pos = 0;
+    for &(k, _, len) in segments {
+        let n = len.min(visible.saturating_sub(pos));
+        assert!(n == 0 || k.len() >= (n - 1) * kvrow + goff + 16 * C);
+        for t in 0..n {
+            let kp = k.as_ptr().add(t * kvrow + goff);
+            let mut acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
+            for (c, qc) in qv.iter().enumerate().skip(1) {
+                acc = _mm512_fmadd_ps(*qc, _mm512_loadu_ps(kp.add(16 * c)), acc);
+            }
+            let sc = _mm512_reduce_add_ps(acc) * scale;
+            scores[pos + t] = sc;
+            max = max.max(sc);
+        }
+        pos += len;
+    }
+    let inv = 1.0 / super::simd::exp_sub_sum(&mut scores, max);
+    let mut acc = [_mm512_setzero_ps(); C];
+    let mut pos = 0;
+    for &(_, v, len) in segments {
+        let n = len.min(visible.saturating_sub(pos));
+        assert!(n == 0 || v.len() >= (n - 1) * kvrow + goff + 16 * C);
+        for t in 0..n {
+            let vp = v.as_ptr().add(t * kvrow + goff);
+            let p = _mm512_set1_ps(scores[pos + t]);
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_fmadd_ps(p, _mm512_loadu_ps(vp.add(16 * c)), *a);
+            }
+        }
+        pos += len;
+    }
+    let iv = _mm512_set1_ps(inv);
+    for (c, a) in acc.iter().enumerate() {
+        _mm512_storeu_ps(out.add(16 * c), _mm512_mul_ps(*a, iv));
+    }
 }

@@ -87,30 +87,64 @@ pub fn exp_sub_sum(v: &mut [f32], max: f32) -> f32 {
 }
 
 /// exp by range reduction: x = n·ln2 + r with |r| ≤ ln2/2, exp(r) by its Taylor polynomial of degree 7
-/// (relative error below 1e-7, about one f32 ulp), then scaled by 2ⁿ. Inputs are ≤ 0 here.
+/// (relative error below 1e-7, about one f32 ulp), then scaled by 2ⁿ. Inputs below −104 give 0 and
+/// above 88 give +inf, as expf.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn exp_avx512(x: __m512) -> __m512 {
+    const C: [f32; 8] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0];
+    let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0)), _mm512_set1_ps(89.0));
+    let k = _mm512_roundscale_ps::<0>(_mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)));
+    let r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428_606_8e-6), _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693_145_75), x));
+    let mut p = _mm512_set1_ps(C[7]);
+    for c in C[..7].iter().rev() {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(*c));
+    }
+    _mm512_scalef_ps(p, k)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn exp_sub_sum_avx512(v: &mut [f32], max: f32) -> f32 {
     let mx = _mm512_set1_ps(max);
-    let log2e = _mm512_set1_ps(std::f32::consts::LOG2_E);
-    let (ln2_hi, ln2_lo) = (_mm512_set1_ps(0.693_145_75), _mm512_set1_ps(1.428_606_8e-6));
-    let c: [__m512; 8] = std::array::from_fn(|i| _mm512_set1_ps([1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0][i]));
     let mut acc = _mm512_setzero_ps();
     for ch in v.chunks_mut(16) {
         let n = ch.len();
         let mask: __mmask16 = if n == 16 { 0xFFFF } else { ((1u32 << n) - 1) as __mmask16 };
-        let x = _mm512_max_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, ch.as_ptr()), mx), _mm512_set1_ps(-104.0));
-        let k = _mm512_roundscale_ps::<0>(_mm512_mul_ps(x, log2e));
-        let r = _mm512_fnmadd_ps(k, ln2_lo, _mm512_fnmadd_ps(k, ln2_hi, x));
-        let mut p = c[7];
-        for ci in c[..7].iter().rev() {
-            p = _mm512_fmadd_ps(p, r, *ci);
-        }
-        let e = _mm512_scalef_ps(p, k);
+        let e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, ch.as_ptr()), mx));
         _mm512_mask_storeu_ps(ch.as_mut_ptr(), mask, e);
         acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(mask, e));
     }
     _mm512_reduce_add_ps(acc)
+}
+
+/// out = silu(gate)·up = gate / (1 + exp(−gate)) · up, elementwise.
+pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512F checked; the three slices have equal lengths (asserted inside).
+        return unsafe { swiglu_avx512(gate, up, out) };
+    }
+    for ((o, g), u) in out.iter_mut().zip(gate).zip(up) {
+        *o = g / (1.0 + (-g).exp()) * u;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn swiglu_avx512(gate: &[f32], up: &[f32], out: &mut [f32]) {
+    assert!(gate.len() == out.len() && up.len() == out.len());
+    let one = _mm512_set1_ps(1.0);
+    for i in (0..out.len()).step_by(16) {
+        let n = (out.len() - i).min(16);
+        let mask: __mmask16 = if n == 16 { 0xFFFF } else { ((1u32 << n) - 1) as __mmask16 };
+        let g = _mm512_maskz_loadu_ps(mask, gate.as_ptr().add(i));
+        let u = _mm512_maskz_loadu_ps(mask, up.as_ptr().add(i));
+        let e = exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        let o = _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), u);
+        _mm512_mask_storeu_ps(out.as_mut_ptr().add(i), mask, o);
+    }
 }
 
 /// A dense weight matrix, borrowed for a product.
@@ -253,5 +287,19 @@ mod tests {
         }
         let want_sum: f64 = want.iter().map(|&x| x as f64).sum();
         assert!((sum as f64 - want_sum).abs() < 1e-6 * want_sum);
+    }
+
+    /// The vector SwiGLU against the scalar formula, across the range the MLP sees and past where
+    /// exp(−g) overflows (g < −88: silu → −0).
+    #[test]
+    fn swiglu_matches_scalar() {
+        let gate: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.21).collect();
+        let up: Vec<f32> = (0..1000).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        let mut out = vec![0f32; 1000];
+        swiglu(&gate, &up, &mut out);
+        for ((o, g), u) in out.iter().zip(&gate).zip(&up) {
+            let want = (*g as f64 / (1.0 + (-*g as f64).exp()) * *u as f64) as f32;
+            assert!((o - want).abs() <= 4e-7 * want.abs() + 1e-30, "g={g}: {o} vs {want}");
+        }
     }
 }
