@@ -1,6 +1,7 @@
 //! `sqlora baseline` end to end on the real model and databases, on a few dev questions: the outputs
 //! (predictions Parquet with every column, a runs.parquet row) and resumption after an interruption —
 //! no example generated twice, none lost, a torn checkpoint line regenerated.
+mod mmlu_support;
 mod spider_support;
 
 use sqlora::results::predictions::read_predictions;
@@ -21,9 +22,7 @@ fn baseline(out: &std::path::Path, limit: usize) -> String {
 #[test]
 fn baseline_writes_scored_predictions_and_resumes_without_repeating_work() {
     let _data = require_data!();
-    if spider_support::model().is_none() {
-        return;
-    }
+    let _model = require!(mmlu_support::model());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path();
     let first = baseline(out, 3);

@@ -33,16 +33,3 @@ macro_rules! require_data {
         }
     };
 }
-
-/// The default model, or `None` (after printing why) when it is absent outside CI.
-pub fn model() -> Option<PathBuf> {
-    match sqlora::assets::resolve_model(None) {
-        Ok(p) => Some(p),
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI=true and the model is missing: {e:#}"),
-        Err(e) => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED: model not found ({e:#})");
-            None
-        }
-    }
-}

@@ -122,7 +122,7 @@ impl CpuMatrix {
         (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
             let optr = &optr;
             // SAFETY: tasks cover disjoint weight rows, so they write disjoint output cells.
-            unsafe { simd::rows_matmul(simd::RowsRef::F32 { w }, k, c * chunk..((c + 1) * chunk).min(n), x, m, optr.0, n) };
+            unsafe { simd::rows_matmul(w, k, c * chunk..((c + 1) * chunk).min(n), x, m, optr.0, n) };
         });
     }
 }

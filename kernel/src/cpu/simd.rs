@@ -147,39 +147,24 @@ unsafe fn swiglu_avx512(gate: &[f32], up: &[f32], out: &mut [f32]) {
     }
 }
 
-/// A dense weight matrix, borrowed for a product.
-#[derive(Clone, Copy)]
-pub enum RowsRef<'a> {
-    F32 { w: &'a [f32] },
-}
-
-/// out[i·ld + j] = Σ_k x[i·k + kk]·W[j, kk] for activation rows i < m and weight rows j in `rows`;
-/// `k` is the row length. Few activation rows: each weight row is decoded once per tile of up to four
-/// activation rows, in registers.
+/// out[i·ld + j] = Σ_k x[i·k + kk]·W[j, kk] for activation rows i < m and weight rows j in `rows` of the
+/// dense row-major `w`; `k` is the row length. Few activation rows: each weight row is loaded once per
+/// tile of up to eight activation rows, in registers.
 ///
 /// # Safety
 /// `out` must be valid for writes at every (i, j) cell named above, and no other thread may write them.
-pub unsafe fn rows_matmul(w: RowsRef<'_>, k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
+pub unsafe fn rows_matmul(w: &[f32], k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
     assert!(x.len() >= m * k && k % 32 == 0);
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
-        let RowsRef::F32 { w } = w;
         assert!(w.len() >= rows.end * k);
         return f32_rows_avx512(w, k, rows, x, m, out, ld);
     }
-    let mut buf = vec![0f32; k];
     for j in rows {
-        decode_row(w, k, j, &mut buf);
         for i in 0..m {
-            *out.add(i * ld + j) = dot_portable(&buf, &x[i * k..(i + 1) * k]);
+            *out.add(i * ld + j) = dot_portable(&w[j * k..(j + 1) * k], &x[i * k..(i + 1) * k]);
         }
     }
-}
-
-/// Writes weight row `j` as f32 (portable path).
-fn decode_row(w: RowsRef<'_>, k: usize, j: usize, o: &mut [f32]) {
-    let RowsRef::F32 { w } = w;
-    o.copy_from_slice(&w[j * k..(j + 1) * k]);
 }
 
 /// One kernel body per encoding: `$decode` yields block `b` of weight row `j` as two vectors of 16
