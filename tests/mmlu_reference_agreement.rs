@@ -4,8 +4,11 @@
 //!   every question, letter logits within 1e-3.
 //! - llama.cpp (make_mmlu_llamacpp.py, f32 KV cache): it rounds activations to 8 bits, which moves
 //!   this model's letter logits by up to ≈ 0.4, so it can only agree where the exact top two letters
-//!   are not a near-tie. Required: ≥ 93% agreement, and every disagreement a near-tie in PyTorch's
-//!   logits (top-two gap < 0.15). Measured 142/150 = 94.7%.
+//!   are not a near-tie. Required: ≥ 93% agreement, at least as many letters as llama.cpp shares
+//!   with itself at its default f16 KV cache (llamacpp_f16kv_sample150.jsonl: 134/150), and every
+//!   disagreement a near-tie in PyTorch's logits (top-two gap < 0.15). Measured 142/150 = 94.7%.
+//!   Why 95% is out of reach for any exact implementation: tests/fixtures/ref/mmlu_agreement_noise.py
+//!   (expected agreement under llama.cpp's measured noise) and llamacpp_layer_trace.py.
 //! Also prints the time of the 150 questions (the target is under 3 minutes on the 2-core machine).
 mod mmlu_support;
 
@@ -45,6 +48,8 @@ fn letters_agree_with_pytorch_and_with_llamacpp_outside_near_ties() {
     let model = require!(mmlu_support::model());
     let torch = load("torch_sample150.jsonl");
     let llama = load("llamacpp_sample150.jsonl");
+    let llama_f16kv = load("llamacpp_f16kv_sample150.jsonl");
+    let llama_self = llama.iter().zip(&llama_f16kv).filter(|(a, b)| a.pred == b.pred).count();
 
     let cats = Categories::original();
     let (questions, shots) = load_questions(&dir, &cats, SplitArg::Sample150).unwrap();
@@ -90,7 +95,7 @@ fn letters_agree_with_pytorch_and_with_llamacpp_outside_near_ties() {
     }
     let acc = |p: &dyn Fn(usize) -> bool| (0..150).filter(|&i| p(i)).count() as f64 / 150.0;
     println!(
-        "agreement: PyTorch {agree_torch}/150 (max |Δ logit| {max_dlogit:.2e}), llama.cpp {agree_llama}/150 = {:.1}%; accuracy ours {:.4}, PyTorch {:.4}, llama.cpp {:.4}",
+        "agreement: PyTorch {agree_torch}/150 (max |Δ logit| {max_dlogit:.2e}), llama.cpp {agree_llama}/150 = {:.1}% (llama.cpp f32 vs f16 KV cache: {llama_self}/150); accuracy ours {:.4}, PyTorch {:.4}, llama.cpp {:.4}",
         agree_llama as f64 / 1.5,
         acc(&|i| out.rows[i].correct),
         acc(&|i| torch[i].pred == torch[i].gold),
@@ -99,5 +104,6 @@ fn letters_agree_with_pytorch_and_with_llamacpp_outside_near_ties() {
     assert_eq!(agree_torch, 150, "letters differ from PyTorch fp32");
     assert!(max_dlogit <= 1e-3, "letter logits differ from PyTorch by {max_dlogit}");
     assert!(agree_llama * 100 >= 93 * 150, "only {agree_llama}/150 letters agree with llama.cpp");
+    assert!(agree_llama >= llama_self, "ours agree with llama.cpp less ({agree_llama}) than llama.cpp with itself ({llama_self})");
     assert!(unexplained.is_empty(), "llama.cpp differs where PyTorch has no near-tie: {unexplained:?}");
 }
