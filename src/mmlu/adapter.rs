@@ -6,12 +6,17 @@ use sqlora_kernel::Engine;
 use std::path::Path;
 use std::sync::Arc;
 
-/// `Some(dir)`: load the adapter and put it on the model; `None`: the base model alone.
-pub fn attach(engine: &mut Engine, dir: Option<&Path>) -> Result<()> {
-    let adapter = match dir {
-        Some(d) => Some(Arc::new(Adapter::load(d).with_context(|| format!("loading the adapter {}", d.display()))?)),
-        None => None,
-    };
-    engine.model.set_adapter(adapter).context("attaching the adapter to the model")?;
+/// Loads the adapter in `dir` and checks that it fits the engine's model (it is put on the model and
+/// taken off again), so a bad adapter fails before any scoring starts.
+pub fn load(engine: &mut Engine, dir: &Path) -> Result<Arc<Adapter>> {
+    let adapter = Arc::new(Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?);
+    engine.model.set_adapter(Some(adapter.clone())).with_context(|| format!("the adapter {} does not fit the model", dir.display()))?;
+    engine.model.set_adapter(None).context("detaching the adapter")?;
+    Ok(adapter)
+}
+
+/// `Some(adapter)`: put it on the model; `None`: the base model alone.
+pub fn attach(engine: &mut Engine, adapter: Option<&Arc<Adapter>>) -> Result<()> {
+    engine.model.set_adapter(adapter.cloned()).context("attaching the adapter to the model")?;
     Ok(())
 }

@@ -91,10 +91,13 @@ pub fn run_mmlu(a: MmluArgs) -> Result<()> {
     let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
     let model = crate::assets::model_label(&model_path, a.int8);
-    let mut targets: Vec<Option<&PathBuf>> = if a.no_base { vec![] } else { vec![None] };
-    targets.extend(a.adapter.iter().map(Some));
-    for target in targets {
-        super::adapter::attach(&mut engine, target.map(PathBuf::as_path))?;
+    // Every adapter is loaded and checked first: a wrong path fails now, not after the base model's run.
+    let adapters = a.adapter.iter().map(|d| Ok((d, super::adapter::load(&mut engine, d)?))).collect::<Result<Vec<_>>>()?;
+    let mut targets: Vec<Option<&(&PathBuf, _)>> = if a.no_base { vec![] } else { vec![None] };
+    targets.extend(adapters.iter().map(Some));
+    for entry in targets {
+        super::adapter::attach(&mut engine, entry.map(|(_, adapter)| adapter))?;
+        let target = entry.map(|(dir, _)| *dir);
         let scorer = Scorer::new(&engine, a.batch_tokens)?;
         let id = RunId { model: model.clone(), adapter: target.map(|p| crate::assets::file_label(p)), split: split.label().to_string() };
         let settings = serde_json::json!({
