@@ -161,6 +161,24 @@ unsafe fn attend_row(_: &[f32], _: &[(&Vec<f32>, &Vec<f32>, usize)], _: usize, _
     unreachable!("only called when AVX-512 is present")
 }
 
+/// Per key/value segment: its K and V caches, the position of its first row, and how many of its rows
+/// a query seeing `visible` positions reads; checks that those rows' `need` values (from the head's
+/// offset on, row stride `kvrow`) lie inside both caches.
+#[cfg(target_arch = "x86_64")]
+fn visible_runs<'a>(
+    segments: &'a [(&'a Vec<f32>, &'a Vec<f32>, usize)],
+    visible: usize,
+    kvrow: usize,
+    need: usize,
+) -> impl Iterator<Item = (&'a Vec<f32>, &'a Vec<f32>, usize, usize)> {
+    segments.iter().scan(0, move |pos, &(k, v, len)| {
+        let (first, n) = (*pos, len.min(visible.saturating_sub(*pos)));
+        assert!(n == 0 || (k.len().min(v.len()) >= (n - 1) * kvrow + need), "attention: cache shorter than its rows");
+        *pos += len;
+        Some((k, v, first, n))
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
@@ -177,10 +195,7 @@ unsafe fn attend_row_avx512<const C: usize>(
     let qv: [__m512; C] = std::array::from_fn(|c| _mm512_loadu_ps(q.as_ptr().add(16 * c)));
     let mut scores = vec![0f32; visible];
     let mut max = f32::NEG_INFINITY;
-    let mut pos = 0;
-    for &(k, _, len) in segments {
-        let n = len.min(visible.saturating_sub(pos));
-        assert!(n == 0 || k.len() >= (n - 1) * kvrow + goff + 16 * C);
+    for (k, _, pos, n) in visible_runs(segments, visible, kvrow, goff + 16 * C) {
         for t in 0..n {
             let kp = k.as_ptr().add(t * kvrow + goff);
             let mut acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
@@ -191,14 +206,10 @@ unsafe fn attend_row_avx512<const C: usize>(
             scores[pos + t] = sc;
             max = max.max(sc);
         }
-        pos += len;
     }
     let inv = 1.0 / super::simd::exp_sub_sum(&mut scores, max);
     let mut acc = [_mm512_setzero_ps(); C];
-    let mut pos = 0;
-    for &(_, v, len) in segments {
-        let n = len.min(visible.saturating_sub(pos));
-        assert!(n == 0 || v.len() >= (n - 1) * kvrow + goff + 16 * C);
+    for (_, v, pos, n) in visible_runs(segments, visible, kvrow, goff + 16 * C) {
         for t in 0..n {
             let vp = v.as_ptr().add(t * kvrow + goff);
             let p = _mm512_set1_ps(scores[pos + t]);
@@ -206,7 +217,6 @@ unsafe fn attend_row_avx512<const C: usize>(
                 *a = _mm512_fmadd_ps(p, _mm512_loadu_ps(vp.add(16 * c)), *a);
             }
         }
-        pos += len;
     }
     let iv = _mm512_set1_ps(inv);
     for (c, a) in acc.iter().enumerate() {

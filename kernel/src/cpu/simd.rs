@@ -167,94 +167,91 @@ pub unsafe fn rows_matmul(w: &[f32], k: usize, rows: std::ops::Range<usize>, x: 
     }
 }
 
-/// One kernel body per encoding: `$decode` yields block `b` of weight row `j` as two vectors of 16
-/// (w0, w1); the loops over weight rows and activation tiles are shared. Each activation row keeps
+/// Dense weight rows against activation rows, tiles of up to eight activation rows per weight row.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn f32_rows_avx512(w: &[f32], k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
+    for j in rows {
+        let mut i0 = 0;
+        while i0 < m {
+            let t = (m - i0).min(8);
+            let xp = x.as_ptr().add(i0 * k);
+            let o = out.add(i0 * ld + j);
+            match t {
+                1 => f32_tile::<1>(w, k, j, xp, o, ld),
+                2 => f32_tile::<2>(w, k, j, xp, o, ld),
+                3 => f32_tile::<3>(w, k, j, xp, o, ld),
+                4 => f32_tile::<4>(w, k, j, xp, o, ld),
+                5 => f32_tile::<5>(w, k, j, xp, o, ld),
+                6 => f32_tile::<6>(w, k, j, xp, o, ld),
+                7 => f32_tile::<7>(w, k, j, xp, o, ld),
+                _ => f32_tile::<8>(w, k, j, xp, o, ld),
+            }
+            i0 += t;
+        }
+    }
+}
+
+/// Block `b` (32 values) of weight row `j` as two vectors of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn f32_block(w: &[f32], j: usize, b: usize, nb: usize) -> (__m512, __m512) {
+    let p = w.as_ptr().add((j * nb + b) * 32);
+    (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
+}
+
+/// Weight row `j` against T consecutive activation rows starting at `xp`. Each activation row keeps
 /// separate accumulators for the two halves of a block, and single rows also alternate between two
 /// pairs by block parity, so no FMA waits on the previous one (the latency, not the throughput, bounds
 /// a dot product with one accumulator).
 #[cfg(target_arch = "x86_64")]
-macro_rules! rows_kernel {
-    ($name:ident, $tile:ident, ($($arg:ident : $ty:ty),*), |$j:ident, $b:ident, $nb:ident| $decode:block) => {
-        #[target_feature(enable = "avx512f")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $name($($arg: $ty,)* k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
-            for j in rows {
-                let mut i0 = 0;
-                while i0 < m {
-                    let t = (m - i0).min(8);
-                    let xp = x.as_ptr().add(i0 * k);
-                    let o = out.add(i0 * ld + j);
-                    match t {
-                        1 => $tile::<1>($($arg,)* k, j, xp, o, ld),
-                        2 => $tile::<2>($($arg,)* k, j, xp, o, ld),
-                        3 => $tile::<3>($($arg,)* k, j, xp, o, ld),
-                        4 => $tile::<4>($($arg,)* k, j, xp, o, ld),
-                        5 => $tile::<5>($($arg,)* k, j, xp, o, ld),
-                        6 => $tile::<6>($($arg,)* k, j, xp, o, ld),
-                        7 => $tile::<7>($($arg,)* k, j, xp, o, ld),
-                        _ => $tile::<8>($($arg,)* k, j, xp, o, ld),
-                    }
-                    i0 += t;
-                }
-            }
-        }
-
-        /// Weight row `j` against T consecutive activation rows starting at `xp`.
-        #[target_feature(enable = "avx512f")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $tile<const T: usize>($($arg: $ty,)* k: usize, $j: usize, xp: *const f32, o: *mut f32, ld: usize) {
-            let $nb = k / 32;
-            let z = _mm512_setzero_ps();
-            let (mut a0, mut a1) = ([z; T], [z; T]);
-            if T <= 2 {
-                let (mut c0, mut c1) = ([z; T], [z; T]);
-                let mut $b = 0;
-                while $b + 1 < $nb {
-                    let (w0, w1): (__m512, __m512) = $decode;
-                    let (v0, v1): (__m512, __m512) = { let $b = $b + 1; $decode };
-                    for q in 0..T {
-                        let p = xp.add(q * k + 32 * $b);
-                        a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
-                        a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
-                        c0[q] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(p.add(32)), c0[q]);
-                        c1[q] = _mm512_fmadd_ps(v1, _mm512_loadu_ps(p.add(48)), c1[q]);
-                    }
-                    $b += 2;
-                }
-                if $b < $nb {
-                    let (w0, w1): (__m512, __m512) = $decode;
-                    for q in 0..T {
-                        let p = xp.add(q * k + 32 * $b);
-                        a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
-                        a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
-                    }
-                }
-                for q in 0..T {
-                    a0[q] = _mm512_add_ps(a0[q], c0[q]);
-                    a1[q] = _mm512_add_ps(a1[q], c1[q]);
-                }
-            } else {
-                for $b in 0..$nb {
-                    let (w0, w1): (__m512, __m512) = $decode;
-                    for q in 0..T {
-                        let p = xp.add(q * k + 32 * $b);
-                        a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
-                        a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
-                    }
-                }
-            }
+#[target_feature(enable = "avx512f")]
+unsafe fn f32_tile<const T: usize>(w: &[f32], k: usize, j: usize, xp: *const f32, o: *mut f32, ld: usize) {
+    let nb = k / 32;
+    let z = _mm512_setzero_ps();
+    let (mut a0, mut a1) = ([z; T], [z; T]);
+    if T <= 2 {
+        let (mut c0, mut c1) = ([z; T], [z; T]);
+        let mut b = 0;
+        while b + 1 < nb {
+            let (w0, w1) = f32_block(w, j, b, nb);
+            let (v0, v1) = f32_block(w, j, b + 1, nb);
             for q in 0..T {
-                *o.add(q * ld) = _mm512_reduce_add_ps(_mm512_add_ps(a0[q], a1[q]));
+                let p = xp.add(q * k + 32 * b);
+                a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
+                a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
+                c0[q] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(p.add(32)), c0[q]);
+                c1[q] = _mm512_fmadd_ps(v1, _mm512_loadu_ps(p.add(48)), c1[q]);
+            }
+            b += 2;
+        }
+        if b < nb {
+            let (w0, w1) = f32_block(w, j, b, nb);
+            for q in 0..T {
+                let p = xp.add(q * k + 32 * b);
+                a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
+                a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
             }
         }
-    };
+        for q in 0..T {
+            a0[q] = _mm512_add_ps(a0[q], c0[q]);
+            a1[q] = _mm512_add_ps(a1[q], c1[q]);
+        }
+    } else {
+        for b in 0..nb {
+            let (w0, w1) = f32_block(w, j, b, nb);
+            for q in 0..T {
+                let p = xp.add(q * k + 32 * b);
+                a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
+                a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
+            }
+        }
+    }
+    for q in 0..T {
+        *o.add(q * ld) = _mm512_reduce_add_ps(_mm512_add_ps(a0[q], a1[q]));
+    }
 }
-
-#[cfg(target_arch = "x86_64")]
-rows_kernel!(f32_rows_avx512, f32_tile, (w: &[f32]), |j, b, nb| {
-    let p = w.as_ptr().add((j * nb + b) * 32);
-    (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
-});
 
 #[cfg(test)]
 mod tests {
