@@ -201,6 +201,18 @@ unsafe fn f32_block(w: &[f32], j: usize, b: usize, nb: usize) -> (__m512, __m512
     (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
 }
 
+/// acc0/acc1[q] += the two halves of weight block `b` times those of activation row q (row stride `k`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn fma_block<const T: usize>((w0, w1): (__m512, __m512), xp: *const f32, k: usize, b: usize, acc0: &mut [__m512; T], acc1: &mut [__m512; T]) {
+    for q in 0..T {
+        let p = xp.add(q * k + 32 * b);
+        acc0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), acc0[q]);
+        acc1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), acc1[q]);
+    }
+}
+
 /// Weight row `j` against T consecutive activation rows starting at `xp`. Each activation row keeps
 /// separate accumulators for the two halves of a block, and single rows also alternate between two
 /// pairs by block parity, so no FMA waits on the previous one (the latency, not the throughput, bounds
@@ -215,24 +227,12 @@ unsafe fn f32_tile<const T: usize>(w: &[f32], k: usize, j: usize, xp: *const f32
         let (mut c0, mut c1) = ([z; T], [z; T]);
         let mut b = 0;
         while b + 1 < nb {
-            let (w0, w1) = f32_block(w, j, b, nb);
-            let (v0, v1) = f32_block(w, j, b + 1, nb);
-            for q in 0..T {
-                let p = xp.add(q * k + 32 * b);
-                a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
-                a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
-                c0[q] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(p.add(32)), c0[q]);
-                c1[q] = _mm512_fmadd_ps(v1, _mm512_loadu_ps(p.add(48)), c1[q]);
-            }
+            fma_block(f32_block(w, j, b, nb), xp, k, b, &mut a0, &mut a1);
+            fma_block(f32_block(w, j, b + 1, nb), xp, k, b + 1, &mut c0, &mut c1);
             b += 2;
         }
         if b < nb {
-            let (w0, w1) = f32_block(w, j, b, nb);
-            for q in 0..T {
-                let p = xp.add(q * k + 32 * b);
-                a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
-                a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
-            }
+            fma_block(f32_block(w, j, b, nb), xp, k, b, &mut a0, &mut a1);
         }
         for q in 0..T {
             a0[q] = _mm512_add_ps(a0[q], c0[q]);
@@ -240,12 +240,7 @@ unsafe fn f32_tile<const T: usize>(w: &[f32], k: usize, j: usize, xp: *const f32
         }
     } else {
         for b in 0..nb {
-            let (w0, w1) = f32_block(w, j, b, nb);
-            for q in 0..T {
-                let p = xp.add(q * k + 32 * b);
-                a0[q] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(p), a0[q]);
-                a1[q] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(p.add(16)), a1[q]);
-            }
+            fma_block(f32_block(w, j, b, nb), xp, k, b, &mut a0, &mut a1);
         }
     }
     for q in 0..T {
