@@ -4,6 +4,8 @@ use sqlora_kernel::backend::HostMatrix;
 use sqlora_kernel::cpu::CpuMatrix;
 use sqlora_kernel::formats::quant::{dequantize, GgmlType};
 
+mod common;
+
 fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;
     let mut b: Vec<u8> = (0..ty.row_bytes(cols) * rows)
@@ -29,8 +31,13 @@ fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     b
 }
 
+/// On every ISA level this CPU has (tiles of every height, partial last panel).
 #[test]
 fn cpu_matmul_matches_reference_for_every_encoding() {
+    common::for_each_isa(|_| exact_matmul_matches_reference());
+}
+
+fn exact_matmul_matches_reference() {
     let (rows, cols) = (70, 512);
     for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K] {
         let bytes = random_bytes(ty, rows, cols, 7);
@@ -39,7 +46,7 @@ fn cpu_matmul_matches_reference_for_every_encoding() {
             dequantize(ty, b, o);
         }
         let mat = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
-        for m in [1, 3, 5, 23, 40] {
+        for m in [1, 3, 4, 5, 7, 16, 17, 23, 40] {
             let x: Vec<f32> = (0..m * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
             let mut out = vec![0f32; m * rows];
             mat.matmul(&x, m, &mut out);
@@ -55,18 +62,26 @@ fn cpu_matmul_matches_reference_for_every_encoding() {
 }
 
 /// The 8-bit-activation path: against a triple loop over the dequantized weights and the activations
-/// after the same 8-bit rounding (llama.cpp's Q8_1), for every quantized encoding and tile shape.
+/// after the same 8-bit rounding (llama.cpp's Q8_1), for every quantized encoding and tile shape, on
+/// every ISA level this CPU has. Q8_0 weights include −128 (the AVX2 `vpmaddubsw` sign trick's edge).
 #[test]
 fn int8_matmul_matches_reference_on_quantized_activations() {
-    use sqlora_kernel::cpu::int8::{has_vnni, quantize_rows};
+    common::for_each_isa(|_| int8_matmul_matches_reference());
+}
+
+fn int8_matmul_matches_reference() {
+    use sqlora_kernel::cpu::int8::quantize_rows;
     use sqlora_kernel::cpu::CpuMatrix::Quant;
-    if !has_vnni() {
-        eprintln!("SKIPPED: this CPU has no AVX512-VNNI; the 8-bit path falls back to the exact one");
-        return;
-    }
     let (rows, cols) = (70, 512);
     for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K] {
-        let bytes = random_bytes(ty, rows, cols, 11);
+        let mut bytes = random_bytes(ty, rows, cols, 11);
+        if ty == GgmlType::Q8_0 {
+            // Saturate a few weights at both ends of the signed byte range.
+            for blk in bytes.chunks_exact_mut(ty.block_bytes()).step_by(3) {
+                blk[2] = 0x80;
+                blk[3] = 0x7F;
+            }
+        }
         let mut w = vec![0f32; rows * cols];
         for (o, b) in w.chunks_exact_mut(cols).zip(bytes.chunks_exact(ty.row_bytes(cols))) {
             dequantize(ty, b, o);
@@ -74,7 +89,7 @@ fn int8_matmul_matches_reference_on_quantized_activations() {
         let Quant(panels) = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap() else {
             panic!("{ty:?} should be kept quantized");
         };
-        for m in [1, 2, 3, 5, 8, 9, 23] {
+        for m in [1, 2, 3, 4, 5, 8, 9, 23] {
             let x: Vec<f32> = (0..m * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
             let xq = quantize_rows(&x, m, cols);
             let xr: Vec<f32> = xq.q.iter().enumerate().map(|(i, &q)| q as f32 * xq.d[i / 32]).collect();

@@ -1,16 +1,17 @@
 //! The 8-bit-activation path (opt-in: `Numerics::Int8`). As llama.cpp does, each activation row is
-//! quantized per block of 32 to signed bytes with one scale (its Q8_1: d = max|x|/127, q = round(x/d)), and weight × activation products run in integers with AVX512-VNNI: 64
-//! multiply-adds per instruction instead of 16 for f32 FMAs. Per (weight row, activation row, block):
+//! quantized per block of 32 to signed bytes with one scale (its Q8_1: d = max|x|/127, q = round(x/d)),
+//! and weight × activation products run in integers: four u8×i8 products per 32-bit lane and
+//! instruction (AVX512-VNNI / AVX-VNNI `vpdpbusd`, AVX2 `vpmaddubsw`+`vpmaddwd`, NEON `sdot`; see the
+//! SIMD layer). Per (weight row, activation row, block):
 //!
 //!   Σ w·x ≈ d_w·d_x·Σ q_w·q_x + m_w·s_x,   s_x = d_x·Σ q_x
 //!
-//! Q4 weights (w = q_w·d_w + m_w, q_w in 0..15) are already unsigned; Q8 weights are offset by +128 to
-//! be unsigned and their m_w = −128·d_w takes the offset back out. The result is approximate (the
-//! activations are rounded): kernel/tests/smollm2_teacher_forced.rs measures it against PyTorch and
-//! llama.cpp.
-#[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::*;
-
+//! Q4 weights (w = q_w·d_w + m_w, q_w in 0..15) are unsigned; Q8 weights are signed and, where the ISA
+//! multiplies unsigned by signed bytes (VNNI), offset by Q8_BIAS = 128, which an m_w = −128·d_w takes
+//! back out. The result is approximate (the activations are rounded):
+//! kernel/tests/smollm2_teacher_forced.rs measures it against PyTorch and llama.cpp.
+use super::simd::Simd;
+use crate::simd_fn;
 use crate::formats::quant::QK;
 
 /// Activation rows quantized per block of 32: bytes row-major, and per (row, block) the scale d and the
@@ -33,136 +34,140 @@ pub fn quantize_rows(x: &[f32], m: usize, k: usize) -> QuantRows {
     q.par_chunks_mut(rows_per_task * k)
         .zip(d.par_chunks_mut(rows_per_task * nb).zip(s.par_chunks_mut(rows_per_task * nb)))
         .enumerate()
-        .for_each(|(c, (qc, (dc, sc)))| {
-            let x0 = c * rows_per_task * k;
-            for (bi, qb) in qc.chunks_exact_mut(QK).enumerate() {
-                let xb = &x[x0 + bi * QK..][..QK];
-                let (dd, sum) = quantize_block(xb, qb);
-                dc[bi] = dd;
-                sc[bi] = dd * sum as f32;
-            }
-        });
+        .for_each(|(c, (qc, (dc, sc)))| quantize_run(&x[c * rows_per_task * k..][..qc.len()], qc, dc, sc));
     QuantRows { q, d, s }
+}
+
+simd_fn! {
+    /// Quantizes whole blocks of 32: x → q, and per block d and s = d·Σq.
+    fn quantize_run(x: &[f32], q: &mut [i8], d: &mut [f32], s: &mut [f32]) => quantize_run_k
+}
+
+#[inline(always)]
+unsafe fn quantize_run_k<S: Simd>(x: &[f32], q: &mut [i8], d: &mut [f32], s: &mut [f32]) {
+    for (bi, (xb, qb)) in x.chunks_exact(QK).zip(q.chunks_exact_mut(QK)).enumerate() {
+        let (dd, sum) = quantize_block::<S>(xb, qb);
+        d[bi] = dd;
+        s[bi] = dd * sum as f32;
+    }
 }
 
 /// One block: q = round(x/d) with d = max|x|/127 (halves rounded away from zero, as C's roundf in
 /// llama.cpp); returns (d, Σq).
-fn quantize_block(xb: &[f32], qb: &mut [i8]) -> (f32, i32) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::cpu::simd::has_avx512() {
-        // SAFETY: AVX-512F checked; both blocks hold 32 values.
-        return unsafe { quantize_block_avx512(xb, qb) };
-    }
-    let amax = xb.iter().fold(0f32, |a, v| a.max(v.abs()));
+#[inline(always)]
+unsafe fn quantize_block<S: Simd>(xb: &[f32], qb: &mut [i8]) -> (f32, i32) {
+    assert!(xb.len() == QK && qb.len() == QK);
+    let (v0, v1) = (S::load(xb.as_ptr()), S::load(xb.as_ptr().add(16)));
+    let amax = S::reduce_max(S::max(S::abs(v0), S::abs(v1)));
     let dd = amax / 127.0;
-    let id = if dd > 0.0 { 1.0 / dd } else { 0.0 };
-    let mut sum = 0i32;
-    for (o, v) in qb.iter_mut().zip(xb) {
-        let r = (v * id).round() as i32;
-        *o = r as i8;
-        sum += r;
-    }
-    (dd, sum)
+    let id = S::splat(if dd > 0.0 { 1.0 / dd } else { 0.0 });
+    let (r0, r1) = (S::round_away(S::mul(v0, id)), S::round_away(S::mul(v1, id)));
+    S::store_i8(qb.as_mut_ptr(), r0);
+    S::store_i8(qb.as_mut_ptr().add(16), r1);
+    // The lanes are integers of at most 127: their f32 sum is exact.
+    (dd, S::reduce_add(S::add(r0, r1)) as i32)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn quantize_block_avx512(xb: &[f32], qb: &mut [i8]) -> (f32, i32) {
-    let (v0, v1) = (_mm512_loadu_ps(xb.as_ptr()), _mm512_loadu_ps(xb.as_ptr().add(16)));
-    let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-    let dd = amax / 127.0;
-    let id = _mm512_set1_ps(if dd > 0.0 { 1.0 / dd } else { 0.0 });
-    let sign = _mm512_set1_epi32(i32::MIN);
-    let half = _mm512_set1_ps(0.5);
-    let mut sum = _mm512_setzero_si512();
-    for (h, v) in [v0, v1].into_iter().enumerate() {
-        let y = _mm512_mul_ps(v, id);
-        // roundf: truncate |y| + 0.5 and put the sign back.
-        let a = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm512_add_ps(_mm512_abs_ps(y), half));
-        let r = _mm512_or_si512(_mm512_castps_si512(a), _mm512_and_si512(_mm512_castps_si512(y), sign));
-        let qi = _mm512_cvttps_epi32(_mm512_castsi512_ps(r));
-        sum = _mm512_add_epi32(sum, qi);
-        _mm_storeu_si128(qb.as_mut_ptr().add(16 * h) as *mut __m128i, _mm512_cvtepi32_epi8(qi));
-    }
-    (dd, _mm512_reduce_add_epi32(sum))
+/// One 16-row panel's part of an 8-bit product: weight codes, scales `d` and offsets `mn` (16 per block,
+/// Q4 only), `nb` blocks, activation row stride `k`, and where the `valid` outputs of each row go.
+pub struct Tile {
+    pub codes: *const u8,
+    pub d: *const f32,
+    pub mn: *const f32,
+    pub nb: usize,
+    pub k: usize,
+    pub out: *mut f32,
+    pub ld: usize,
+    pub valid: usize,
 }
 
-pub fn has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+simd_fn! {
+    [int]
+    /// Activation rows per tile of the 8-bit kernel on the current ISA.
+    pub fn tile_rows() -> usize => tile_rows_k
 }
 
-/// One 16-row panel against `T` quantized activation rows: out[i·ld + 0..valid]. `Q4` picks the
-/// weight encoding (nibbles, or signed bytes); see `panel.rs` for the layout.
-///
-/// # Safety
-/// The CPU must have AVX-512F and AVX512-VNNI; pointers must cover `nb` blocks of the panel and of each
-/// of the `T` rows (row stride `k` bytes for `xq`, `nb` values for `xd`/`xs`), and `out` the cells written.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vnni")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn panel_tile<const T: usize, const Q4: bool>(
-    codes: *const u8,
-    d: *const f32,
-    mn: *const f32,
-    nb: usize,
-    xq: *const i8,
-    xd: *const f32,
-    xs: *const f32,
-    k: usize,
-    out: *mut f32,
-    ld: usize,
-    valid: usize,
-) {
-    // Independent integer chains per row: VNNI has ≈ 5 cycles of latency; short tiles need several.
+#[inline(always)]
+unsafe fn tile_rows_k<S: Simd>() -> usize {
+    S::TILE_INT8
+}
+
+simd_fn! {
+    [int]
+    /// One panel against `t` ≤ `tile_rows()` quantized activation rows (bytes `xq`, row stride `k`;
+    /// `xd`/`xs` with row stride `nb`); `q4` picks the weight encoding (nibbles or signed bytes).
+    ///
+    /// # Safety
+    /// The pointers must cover `nb` blocks of the panel and of each of the `t` rows, and `out` the cells
+    /// written.
+    pub unsafe fn panel_tile(tile: &Tile, q4: bool, xq: *const i8, xd: *const f32, xs: *const f32, t: usize) => panel_tile_k
+}
+
+#[inline(always)]
+unsafe fn panel_tile_k<S: Simd>(tile: &Tile, q4: bool, xq: *const i8, xd: *const f32, xs: *const f32, t: usize) {
+    macro_rules! go {
+        ($($n:literal)*) => {
+            match (t, q4) {
+                $(($n, true) => int8_panel::<S, $n, true>(tile, xq, xd, xs),
+                  ($n, false) => int8_panel::<S, $n, false>(tile, xq, xd, xs),)*
+                _ => unreachable!("tiles have 1..=8 rows"),
+            }
+        };
+    }
+    go!(1 2 3 4 5 6 7 8)
+}
+
+#[inline(always)]
+unsafe fn int8_panel<S: Simd, const T: usize, const Q4: bool>(tile: &Tile, xq: *const i8, xd: *const f32, xs: *const f32) {
+    if T > S::TILE_INT8 {
+        return;
+    }
+    let (nb, k) = (tile.nb, tile.k);
+    // Independent integer chains per row: the dot instructions have ≈ 5 cycles of latency.
     let na = if T >= 4 { 1 } else if T >= 2 { 2 } else { 4 };
-    let mut acc = [_mm512_setzero_ps(); T];
-    let nib = _mm512_set1_epi8(0x0F);
-    let off = _mm512_set1_epi8(-128);
+    let mut acc = [S::zero(); T];
+    // Whether a per-block offset term is needed at all: Q4's m, or Q8's bias on VNNI.
+    let offset = Q4 || S::Q8_BIAS != 0.0;
     for b in 0..nb {
-        let dv = _mm512_loadu_ps(d.add(b * 16));
-        let mv = _mm512_loadu_ps(mn.add(b * 16));
-        // w[g]: columns 4g..4g+4 of the block for the 16 rows, as unsigned bytes.
-        let mut w = [_mm512_setzero_si512(); 8];
+        let dv = S::load(tile.d.add(b * 16));
+        let mv = if Q4 { S::load(tile.mn.add(b * 16)) } else { S::mul(dv, S::splat(-S::Q8_BIAS)) };
+        // w[g]: columns 4g..4g+4 of the block for the 16 rows.
+        let mut w = [S::qzero(); 8];
         if Q4 {
             for g in 0..4 {
-                let v = _mm512_loadu_si512(codes.add((b * 4 + g) * 64) as *const _);
-                w[g] = _mm512_and_si512(v, nib);
-                w[g + 4] = _mm512_and_si512(_mm512_srli_epi32::<4>(v), nib);
+                let v = S::loadq(tile.codes.add((b * 4 + g) * 64));
+                w[g] = S::low_nibbles(v);
+                w[g + 4] = S::high_nibbles(v);
             }
         } else {
             for (g, wg) in w.iter_mut().enumerate() {
-                *wg = _mm512_xor_si512(_mm512_loadu_si512(codes.add((b * 8 + g) * 64) as *const _), off);
+                *wg = S::prep_s8(S::loadq(tile.codes.add((b * 8 + g) * 64)));
             }
         }
         for (i, a) in acc.iter_mut().enumerate() {
             let xb = xq.add(i * k + b * QK) as *const i32;
-            let mut isum = [_mm512_setzero_si512(); 4];
+            let mut isum = [S::qzero(); 4];
             for (g, wg) in w.iter().enumerate() {
-                let xv = _mm512_set1_epi32(xb.add(g).read_unaligned());
-                isum[g % na] = _mm512_dpbusd_epi32(isum[g % na], *wg, xv);
+                let x4 = xb.add(g).read_unaligned();
+                isum[g % na] = if Q4 { S::dot_u4(isum[g % na], *wg, x4) } else { S::dot_s8(isum[g % na], *wg, x4) };
             }
             let mut t = isum[0];
             for v in &isum[1..na] {
-                t = _mm512_add_epi32(t, *v);
+                t = S::qadd(t, *v);
             }
-            let scale = _mm512_mul_ps(dv, _mm512_set1_ps(*xd.add(i * nb + b)));
-            *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, *a);
-            *a = _mm512_fmadd_ps(mv, _mm512_set1_ps(*xs.add(i * nb + b)), *a);
+            let scale = S::mul(dv, S::splat(*xd.add(i * nb + b)));
+            *a = S::fma(S::q_to_f32(t), scale, *a);
+            if offset {
+                *a = S::fma(mv, S::splat(*xs.add(i * nb + b)), *a);
+            }
         }
     }
     for (i, a) in acc.iter().enumerate() {
-        let o = out.add(i * ld);
-        if valid == 16 {
-            _mm512_storeu_ps(o, *a);
+        let o = tile.out.add(i * tile.ld);
+        if tile.valid == 16 {
+            S::store(o, *a);
         } else {
-            _mm512_mask_storeu_ps(o, ((1u32 << valid) - 1) as __mmask16, *a);
+            S::store_n(o, tile.valid, *a);
         }
     }
 }
@@ -186,7 +191,9 @@ mod tests {
             for (o, v) in a.iter_mut().zip(xb) {
                 *o = (v * id).round() as i8;
             }
-            let (_, sum) = quantize_block(xb, &mut b);
+            let (mut d, mut s) = ([0f32], [0f32]);
+            quantize_run(xb, &mut b, &mut d, &mut s);
+            let sum = (s[0] / d[0]).round() as i32;
             assert_eq!(a, b);
             assert_eq!(sum, a.iter().map(|&v| v as i32).sum::<i32>());
         }

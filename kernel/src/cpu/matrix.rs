@@ -8,7 +8,7 @@
 //! register kernel for few rows and a blocked GEMM for many. All compute with the exact dequantized
 //! values (x = q·d + m in f32): no activation rounding.
 use super::panel::Panels;
-use super::simd;
+use super::vector;
 use super::SyncPtr;
 use crate::backend::HostMatrix;
 use crate::formats::quant::{self, GgmlType, QK, QK_K};
@@ -122,7 +122,7 @@ impl CpuMatrix {
         (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
             let optr = &optr;
             // SAFETY: tasks cover disjoint weight rows, so they write disjoint output cells.
-            unsafe { simd::rows_matmul(w, k, c * chunk..((c + 1) * chunk).min(n), x, m, optr.0, n) };
+            unsafe { vector::rows_matmul(w, k, c * chunk..((c + 1) * chunk).min(n), x, m, optr.0, n) };
         });
     }
 }

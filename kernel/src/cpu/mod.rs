@@ -1,10 +1,13 @@
-//! The CPU backend: AVX-512 where the processor has it (checked at run time), portable code otherwise;
-//! work is split over all cores with rayon.
+//! The CPU backend: kernels written once over a small SIMD layer (`simd/`) and compiled for AVX-512,
+//! AVX2 (+AVX-VNNI), NEON (+dotprod) and portable code; the best the processor has is chosen at run
+//! time (`isa.rs`, capped by `SQLORA_ISA`). Work is split over all cores with rayon.
 pub mod int8;
+pub mod isa;
 pub mod matrix;
 pub mod ops;
 pub mod panel;
 pub mod simd;
+pub mod vector;
 
 use crate::backend::{AttnSeq, AttnShape, Backend, HostMatrix, RopeStyle};
 use crate::Result;
@@ -22,8 +25,8 @@ pub enum Numerics {
     /// f32 activations times the exactly dequantized weights (the reference path).
     #[default]
     Exact,
-    /// Activations quantized to 8 bits per block of 32, integer products (AVX512-VNNI), as llama.cpp
-    /// computes; approximate and faster (see `int8.rs`).
+    /// Activations quantized to 8 bits per block of 32, integer products (VNNI, AVX2 `vpmaddubsw`, NEON
+    /// `sdot`), as llama.cpp computes; approximate and faster (see `int8.rs`).
     Int8,
 }
 
@@ -45,14 +48,10 @@ impl Backend for CpuBackend {
     fn name(&self) -> String {
         let numerics = match self.numerics {
             Numerics::Exact => "exact f32",
-            Numerics::Int8 if int8::has_vnni() => "8-bit activations, VNNI",
-            Numerics::Int8 => "exact f32: no AVX512-VNNI for the 8-bit path",
+            Numerics::Int8 => "8-bit activations",
         };
-        format!(
-            "cpu ({} threads, {}, {numerics})",
-            rayon::current_num_threads(),
-            if simd::has_avx512() { "AVX-512" } else { "portable SIMD" }
-        )
+        let isa = isa::current();
+        format!("cpu ({} threads, ISA {isa}: {}, {numerics})", rayon::current_num_threads(), isa.describe())
     }
     fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         // From a thread outside the pool every parallel op is injected into it and waited for (a

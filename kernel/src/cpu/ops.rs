@@ -1,17 +1,13 @@
 //! Elementwise and attention ops of the CPU backend, parallel over rows or heads.
-use super::simd::{dot, exp_sub_sum};
+use super::simd::Simd;
+use super::vector::{exp_sub_sum, rmsnorm_row, rope_row};
 use super::SyncPtr;
+use crate::simd_fn;
 use crate::backend::{AttnSeq, AttnShape, RopeStyle};
 use rayon::prelude::*;
 
 pub fn rmsnorm(x: &[f32], w: &[f32], m: usize, n: usize, eps: f32, out: &mut [f32]) {
-    out[..m * n].par_chunks_mut(n).zip(x[..m * n].par_chunks(n)).for_each(|(o, xr)| {
-        let ss = dot(xr, xr) / n as f32;
-        let inv = 1.0 / (ss + eps).sqrt();
-        for ((oi, xi), wi) in o.iter_mut().zip(xr).zip(w) {
-            *oi = xi * inv * wi;
-        }
-    });
+    out[..m * n].par_chunks_mut(n).zip(x[..m * n].par_chunks(n)).for_each(|(o, xr)| rmsnorm_row(xr, w, eps, o));
 }
 
 /// The inverse frequencies θ^(−2i/d), computed in f32 as the reference implementations do.
@@ -23,28 +19,24 @@ pub fn rope(x: &mut [f32], m: usize, n_heads: usize, head_dim: usize, positions:
     let inv = rope_inv_freq(head_dim, theta);
     let row = n_heads * head_dim;
     let half = head_dim / 2;
+    let pairs: Vec<(usize, usize)> = (0..half)
+        .map(|i| match style {
+            RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+            RopeStyle::Half => (i, i + half),
+        })
+        .collect();
     x[..m * row].par_chunks_mut(row).zip(positions).for_each(|(xr, &p)| {
         let cs: Vec<(f32, f32)> = inv.iter().map(|f| {
             let a = p as f32 * f;
             (a.cos(), a.sin())
         }).collect();
-        for h in xr.chunks_exact_mut(head_dim) {
-            for (i, &(c, s)) in cs.iter().enumerate() {
-                let (a, b) = match style {
-                    RopeStyle::Interleaved => (2 * i, 2 * i + 1),
-                    RopeStyle::Half => (i, i + half),
-                };
-                let (x0, x1) = (h[a], h[b]);
-                h[a] = x0 * c - x1 * s;
-                h[b] = x0 * s + x1 * c;
-            }
-        }
+        rope_row(xr, head_dim, &pairs, &cs);
     });
 }
 
 pub fn swiglu(gate: &[f32], up: &[f32], n: usize, out: &mut [f32]) {
     out[..n].par_chunks_mut(4096).zip(gate[..n].par_chunks(4096).zip(up[..n].par_chunks(4096))).for_each(|(o, (g, u))| {
-        super::simd::swiglu(g, u, o);
+        super::vector::swiglu(g, u, o);
     });
 }
 
@@ -78,9 +70,9 @@ pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &
         let past = total - seq.n_new;
         let rows = ATTN_ROWS.min(seq.n_new - j0);
         let g = h / group;
-        if rows <= FEW_ROWS && super::simd::has_avx512() && hd % 16 == 0 && hd <= 128 {
+        if rows <= FEW_ROWS && hd % 16 == 0 && hd <= 128 {
             for j in j0..j0 + rows {
-                // SAFETY: AVX-512 checked; this task owns output row row0 + j, columns h·hd .. (h+1)·hd.
+                // SAFETY: this task owns output row row0 + j, columns h·hd .. (h+1)·hd.
                 unsafe {
                     let o = optr.0.add((seq.row0 + j) * qrow + h * hd);
                     attend_row(&q[(seq.row0 + j) * qrow + h * hd..][..hd], &seq.segments, past + j + 1, kvrow, g * hd, scale, o);
@@ -137,34 +129,32 @@ pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &
     });
 }
 
-/// One query row against its visible keys: scores by register dot products, a softmax, and P·V
-/// accumulated in registers; writes the head's `hd` outputs at `out`.
-///
-/// # Safety
-/// The CPU must have AVX-512F; `hd` must be a multiple of 16 up to 128; `out` must be valid for `hd` writes.
-#[cfg(target_arch = "x86_64")]
-unsafe fn attend_row(q: &[f32], segments: &[(&Vec<f32>, &Vec<f32>, usize)], visible: usize, kvrow: usize, goff: usize, scale: f32, out: *mut f32) {
-    match q.len() / 16 {
-        1 => attend_row_avx512::<1>(q, segments, visible, kvrow, goff, scale, out),
-        2 => attend_row_avx512::<2>(q, segments, visible, kvrow, goff, scale, out),
-        3 => attend_row_avx512::<3>(q, segments, visible, kvrow, goff, scale, out),
-        4 => attend_row_avx512::<4>(q, segments, visible, kvrow, goff, scale, out),
-        5 => attend_row_avx512::<5>(q, segments, visible, kvrow, goff, scale, out),
-        6 => attend_row_avx512::<6>(q, segments, visible, kvrow, goff, scale, out),
-        7 => attend_row_avx512::<7>(q, segments, visible, kvrow, goff, scale, out),
-        _ => attend_row_avx512::<8>(q, segments, visible, kvrow, goff, scale, out),
-    }
+simd_fn! {
+    /// One query row against its visible keys: scores by register dot products, a softmax, and P·V
+    /// accumulated in registers; writes the head's `hd` outputs at `out`.
+    ///
+    /// # Safety
+    /// `hd = q.len()` must be a multiple of 16 up to 128; `out` must be valid for `hd` writes.
+    unsafe fn attend_row(q: &[f32], segments: &[(&Vec<f32>, &Vec<f32>, usize)], visible: usize, kvrow: usize, goff: usize, scale: f32, out: *mut f32) => attend_row_k
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn attend_row(_: &[f32], _: &[(&Vec<f32>, &Vec<f32>, usize)], _: usize, _: usize, _: usize, _: f32, _: *mut f32) {
-    unreachable!("only called when AVX-512 is present")
+#[inline(always)]
+unsafe fn attend_row_k<S: Simd>(q: &[f32], segments: &[(&Vec<f32>, &Vec<f32>, usize)], visible: usize, kvrow: usize, goff: usize, scale: f32, out: *mut f32) {
+    match q.len() / 16 {
+        1 => attend_row_c::<S, 1>(q, segments, visible, kvrow, goff, scale, out),
+        2 => attend_row_c::<S, 2>(q, segments, visible, kvrow, goff, scale, out),
+        3 => attend_row_c::<S, 3>(q, segments, visible, kvrow, goff, scale, out),
+        4 => attend_row_c::<S, 4>(q, segments, visible, kvrow, goff, scale, out),
+        5 => attend_row_c::<S, 5>(q, segments, visible, kvrow, goff, scale, out),
+        6 => attend_row_c::<S, 6>(q, segments, visible, kvrow, goff, scale, out),
+        7 => attend_row_c::<S, 7>(q, segments, visible, kvrow, goff, scale, out),
+        _ => attend_row_c::<S, 8>(q, segments, visible, kvrow, goff, scale, out),
+    }
 }
 
 /// Per key/value segment: its K and V caches, the position of its first row, and how many of its rows
 /// a query seeing `visible` positions reads; checks that those rows' `need` values (from the head's
 /// offset on, row stride `kvrow`) lie inside both caches.
-#[cfg(target_arch = "x86_64")]
 fn visible_runs<'a>(
     segments: &'a [(&'a Vec<f32>, &'a Vec<f32>, usize)],
     visible: usize,
@@ -179,10 +169,10 @@ fn visible_runs<'a>(
     })
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+/// `attend_row` for a head of C·16 values: q, the score accumulators and the output in registers.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn attend_row_avx512<const C: usize>(
+unsafe fn attend_row_c<S: Simd, const C: usize>(
     q: &[f32],
     segments: &[(&Vec<f32>, &Vec<f32>, usize)],
     visible: usize,
@@ -191,35 +181,37 @@ unsafe fn attend_row_avx512<const C: usize>(
     scale: f32,
     out: *mut f32,
 ) {
-    use std::arch::x86_64::*;
-    let qv: [__m512; C] = std::array::from_fn(|c| _mm512_loadu_ps(q.as_ptr().add(16 * c)));
+    let mut qv = [S::zero(); C];
+    for (c, v) in qv.iter_mut().enumerate() {
+        *v = S::load(q.as_ptr().add(16 * c));
+    }
     let mut scores = vec![0f32; visible];
     let mut max = f32::NEG_INFINITY;
     for (k, _, pos, n) in visible_runs(segments, visible, kvrow, goff + 16 * C) {
         for t in 0..n {
             let kp = k.as_ptr().add(t * kvrow + goff);
-            let mut acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kp));
+            let mut acc = S::mul(qv[0], S::load(kp));
             for (c, qc) in qv.iter().enumerate().skip(1) {
-                acc = _mm512_fmadd_ps(*qc, _mm512_loadu_ps(kp.add(16 * c)), acc);
+                acc = S::fma(*qc, S::load(kp.add(16 * c)), acc);
             }
-            let sc = _mm512_reduce_add_ps(acc) * scale;
+            let sc = S::reduce_add(acc) * scale;
             scores[pos + t] = sc;
             max = max.max(sc);
         }
     }
-    let inv = 1.0 / super::simd::exp_sub_sum(&mut scores, max);
-    let mut acc = [_mm512_setzero_ps(); C];
+    let inv = 1.0 / super::vector::exp_sub_sum(&mut scores, max);
+    let mut acc = [S::zero(); C];
     for (_, v, pos, n) in visible_runs(segments, visible, kvrow, goff + 16 * C) {
         for t in 0..n {
             let vp = v.as_ptr().add(t * kvrow + goff);
-            let p = _mm512_set1_ps(scores[pos + t]);
+            let p = S::splat(scores[pos + t]);
             for (c, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_fmadd_ps(p, _mm512_loadu_ps(vp.add(16 * c)), *a);
+                *a = S::fma(p, S::load(vp.add(16 * c)), *a);
             }
         }
     }
-    let iv = _mm512_set1_ps(inv);
+    let iv = S::splat(inv);
     for (c, a) in acc.iter().enumerate() {
-        _mm512_storeu_ps(out.add(16 * c), _mm512_mul_ps(*a, iv));
+        S::store(out.add(16 * c), S::mul(*a, iv));
     }
 }

@@ -5,30 +5,25 @@
 //! so at 16 activation rows it was bound by loads (≈ 20 GMAC/s per core of a possible ≈ 67). Here the 16
 //! lanes of a vector are 16 consecutive weight rows: a weight vector is decoded once (x = q·d + m, in
 //! registers, exact in f32) and multiplied with a broadcast activation value for every activation row,
-//! and 16 outputs are stored at once. The same kernel serves decode (1–16 rows) and prefill (tiles of 16).
+//! and 16 outputs are stored at once. The same kernel serves decode and prefill (tiles of `S::TILE`
+//! rows: 16 on AVX-512, 4 where registers are fewer), on every ISA through the SIMD layer (`simd/`).
 //!
 //! Layout. Per (panel, block of 32 columns), groups of 64 bytes, each 16 rows × 4 bytes (row r's bytes at
 //! 4r..4r+4, one 32-bit lane per row). Q4: 4 groups; group g holds the original block bytes 4g..4g+4 of
 //! each row (low nibble = column 4g + j, high nibble = column 16 + 4g + j). Q8: 8 groups; group g holds
-//! columns 4g..4g+4 as signed bytes. Then the 16 scales d and 16 offsets m of the (panel, block); for
-//! Q8, m = −128·d serves the 8-bit-activation path (see `int8.rs`). Rows past the end are zero.
-//! Four consecutive columns per 32-bit lane is what AVX512-VNNI multiplies; the f32 kernel takes the
-//! columns out with shifts.
-#[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::*;
-
+//! columns 4g..4g+4 as signed bytes. Scales d (and for Q4 offsets m) are kept per (panel, block), 16
+//! each. Rows past the end are zero. Four consecutive columns per 32-bit lane is what the integer dot
+//! products (VNNI, `vpmaddubsw`, SDOT) multiply; the f32 kernel takes the columns out with shifts.
 use super::int8;
-use super::simd;
+use super::simd::Simd;
 use super::SyncPtr;
+use crate::simd_fn;
 use crate::formats::quant::QK;
 use rayon::prelude::*;
 
-/// Rows per panel: the f32 lanes of one AVX-512 vector.
+/// Rows per panel: the 16 f32 lanes of the SIMD layer's vector (one AVX-512 register, two AVX2, four
+/// NEON).
 pub const PANEL: usize = 16;
-/// Activation rows per tile (one accumulator vector per row).
-const TILE: usize = 16;
-/// Activation rows per tile on the 8-bit path (each row also holds integer partial sums).
-const TILE_INT8: usize = 8;
 
 pub enum Codes {
     Q4(Vec<u8>),
@@ -83,7 +78,7 @@ impl Panels {
         let nb = cols / QK;
         let np = rows.div_ceil(PANEL);
         let mut codes = vec![0i8; np * nb * QK * PANEL];
-        let (mut d, mut m) = (vec![0f32; np * nb * PANEL], vec![0f32; np * nb * PANEL]);
+        let mut d = vec![0f32; np * nb * PANEL];
         for r in 0..rows {
             let (p, rr) = (r / PANEL, r % PANEL);
             for b in 0..nb {
@@ -92,10 +87,9 @@ impl Panels {
                     codes[q8_index(pb, rr, t)] = qs[(r * nb + b) * QK + t];
                 }
                 d[pb * PANEL + rr] = scales[r * nb + b];
-                m[pb * PANEL + rr] = -128.0 * scales[r * nb + b];
             }
         }
-        Panels { rows, cols, codes: Codes::Q8(codes), d, m }
+        Panels { rows, cols, codes: Codes::Q8(codes), d, m: Vec::new() }
     }
 
     /// Writes row `r` dequantized into `out` (`cols` values).
@@ -128,46 +122,35 @@ impl Panels {
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
         let k = self.cols;
         assert!(x.len() >= m * k && out.len() >= m * self.rows && k % QK == 0, "matmul: bad shapes");
+        let tile = f32_tile_rows();
         // SAFETY: x and the panel data are in bounds by the assert above and the layout.
-        self.for_tiles(m, TILE, out, |p, i0, t, o| unsafe { self.panel_tile(p, &x[i0 * k..], t, o, self.rows) });
+        self.for_tiles(m, tile, out, |p, i0, t, o| unsafe { self.panel_tile(p, &x[i0 * k..], t, o, self.rows) });
     }
 
-    /// out[m × rows] ≈ x[m × cols] · Wᵀ with the activations quantized to 8 bits (`int8.rs`); falls
-    /// back to the exact product on CPUs without AVX512-VNNI.
+    /// out[m × rows] ≈ x[m × cols] · Wᵀ with the activations quantized to 8 bits (`int8.rs`).
     pub fn matmul_int8(&self, x: &[f32], m: usize, out: &mut [f32]) {
         let k = self.cols;
         assert!(x.len() >= m * k && out.len() >= m * self.rows && k % QK == 0, "matmul: bad shapes");
-        if !int8::has_vnni() {
-            return self.matmul(x, m, out);
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            let q4 = matches!(self.codes, Codes::Q4(_));
-            let xq = int8::quantize_rows(x, m, k);
-            let nb = k / QK;
-            let codes: &[u8] = match &self.codes {
-                Codes::Q4(c) => c,
-                // SAFETY: i8 and u8 have the same size and alignment.
-                Codes::Q8(c) => unsafe { std::slice::from_raw_parts(c.as_ptr() as *const u8, c.len()) },
-            };
-            let panel_bytes = if q4 { nb * 16 * PANEL } else { nb * QK * PANEL };
-            self.for_tiles(m, TILE_INT8, out, |p, i0, t, o| {
-                let valid = PANEL.min(self.rows - p * PANEL);
-                let (c, d, mn) = unsafe { (codes.as_ptr().add(p * panel_bytes), self.d.as_ptr().add(p * nb * PANEL), self.m.as_ptr().add(p * nb * PANEL)) };
-                let (xq_, xd, xs) = unsafe { (xq.q.as_ptr().add(i0 * k), xq.d.as_ptr().add(i0 * nb), xq.s.as_ptr().add(i0 * nb)) };
-                macro_rules! go {
-                    ($($n:literal)*) => {
-                        match (t, q4) {
-                            $(($n, true) => int8::panel_tile::<$n, true>(c, d, mn, nb, xq_, xd, xs, k, o, self.rows, valid),
-                              ($n, false) => int8::panel_tile::<$n, false>(c, d, mn, nb, xq_, xd, xs, k, o, self.rows, valid),)*
-                            _ => unreachable!("tiles have 1..=8 rows"),
-                        }
-                    };
-                }
-                // SAFETY: VNNI checked above; the pointers cover this panel and tile (layout, shapes asserted).
-                unsafe { go!(1 2 3 4 5 6 7 8) }
-            });
-        }
+        let q4 = matches!(self.codes, Codes::Q4(_));
+        let xq = int8::quantize_rows(x, m, k);
+        let nb = k / QK;
+        let codes: &[u8] = match &self.codes {
+            Codes::Q4(c) => c,
+            // SAFETY: i8 and u8 have the same size and alignment.
+            Codes::Q8(c) => unsafe { std::slice::from_raw_parts(c.as_ptr() as *const u8, c.len()) },
+        };
+        let panel_bytes = if q4 { nb * 16 * PANEL } else { nb * QK * PANEL };
+        self.for_tiles(m, int8::tile_rows(), out, |p, i0, t, o| {
+            let valid = PANEL.min(self.rows - p * PANEL);
+            // SAFETY: the pointers cover this panel and tile (layout, shapes asserted); Q8 panels have no
+            // offsets and their kernel does not read `mn`.
+            unsafe {
+                let d = self.d.as_ptr().add(p * nb * PANEL);
+                let mn = if q4 { self.m.as_ptr().add(p * nb * PANEL) } else { d };
+                let tile = int8::Tile { codes: codes.as_ptr().add(p * panel_bytes), d, mn, nb, k, out: o, ld: self.rows, valid };
+                int8::panel_tile(&tile, q4, xq.q.as_ptr().add(i0 * k), xq.d.as_ptr().add(i0 * nb), xq.s.as_ptr().add(i0 * nb), t)
+            }
+        });
     }
 
     /// Runs `f(panel, first row, rows, out at (first row, panel's first column))` over every (tile of
@@ -193,115 +176,112 @@ impl Panels {
         });
     }
 
-    /// Panel `p` against `t` ≤ 16 activation rows starting at `x`; writes out[i·ld + 0..valid].
+    /// Panel `p` against `t` activation rows starting at `x`; writes out[i·ld + 0..valid].
     unsafe fn panel_tile(&self, p: usize, x: &[f32], t: usize, out: *mut f32, ld: usize) {
-        let k = self.cols;
-        let nb = k / QK;
-        let valid = PANEL.min(self.rows - p * PANEL);
-        #[cfg(target_arch = "x86_64")]
-        if simd::has_avx512() {
-            let d = self.d.as_ptr().add(p * nb * PANEL);
-            macro_rules! dispatch {
-                ($f:ident, $codes:expr, $($extra:expr),*) => {
-                    match t {
-                        1 => $f::<1>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        2 => $f::<2>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        3 => $f::<3>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        4 => $f::<4>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        5 => $f::<5>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        6 => $f::<6>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        7 => $f::<7>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        8 => $f::<8>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        9 => $f::<9>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        10 => $f::<10>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        11 => $f::<11>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        12 => $f::<12>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        13 => $f::<13>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        14 => $f::<14>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        15 => $f::<15>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                        _ => $f::<16>($codes, d, $($extra,)* nb, x.as_ptr(), k, out, ld, valid),
-                    }
-                };
-            }
-            match &self.codes {
-                Codes::Q4(c) => dispatch!(q4_panel, c.as_ptr().add(p * nb * 16 * PANEL), self.m.as_ptr().add(p * nb * PANEL)),
-                Codes::Q8(c) => dispatch!(q8_panel, c.as_ptr().add(p * nb * QK * PANEL),),
-            }
-            return;
-        }
-        let mut w = vec![0f32; k];
-        for r in 0..valid {
-            self.dequant_row(p * PANEL + r, &mut w);
-            for i in 0..t {
-                *out.add(i * ld + r) = simd::dot(&w, &x[i * k..(i + 1) * k]);
-            }
+        let nb = self.cols / QK;
+        let d = self.d.as_ptr().add(p * nb * PANEL);
+        let tile = F32Tile { d, nb, x: x.as_ptr(), k: self.cols, out, ld, valid: PANEL.min(self.rows - p * PANEL) };
+        match &self.codes {
+            Codes::Q4(c) => q4_tile(&tile, c.as_ptr().add(p * nb * 16 * PANEL), self.m.as_ptr().add(p * nb * PANEL), t),
+            Codes::Q8(c) => q8_tile(&tile, c.as_ptr().add(p * nb * QK * PANEL), t),
         }
     }
 }
 
-/// Accumulators per activation row: enough independent FMA chains to cover the FMA latency
-/// (≈ 4 cycles, 2 per cycle) when the tile is short, one when it is long (registers run out).
-#[cfg(target_arch = "x86_64")]
-const fn chains(t: usize) -> usize {
-    if t >= 8 {
-        1
-    } else if t >= 4 {
-        2
-    } else {
-        4
-    }
-}
-
-/// Sums a row's accumulators and stores its 16 outputs (fewer for the last, partial panel).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn store_row(acc: &[__m512; 4], na: usize, o: *mut f32, valid: usize) {
-    let mut s = acc[0];
-    for a in &acc[1..na] {
-        s = _mm512_add_ps(s, *a);
-    }
-    if valid == PANEL {
-        _mm512_storeu_ps(o, s);
-    } else {
-        _mm512_mask_storeu_ps(o, ((1u32 << valid) - 1) as __mmask16, s);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn q4_panel<const T: usize>(
-    codes: *const u8,
+/// One panel's part of an f32 product: its scales `d` (16 per block), `nb` blocks, the activation rows
+/// `x` (row stride `k`), and where the 16 (`valid` of them) outputs of each row go (row stride `ld`).
+struct F32Tile {
     d: *const f32,
-    mn: *const f32,
     nb: usize,
     x: *const f32,
     k: usize,
     out: *mut f32,
     ld: usize,
     valid: usize,
-) {
-    let na = chains(T);
-    let z = _mm512_setzero_ps();
-    let mut acc = [[z; 4]; T];
-    let low = _mm512_set1_epi32(0xF);
-    for b in 0..nb {
-        let dv = _mm512_loadu_ps(d.add(b * PANEL));
-        let mv = _mm512_loadu_ps(mn.add(b * PANEL));
+}
+
+simd_fn! {
+    /// Activation rows per tile of the f32 panel kernel on the current ISA.
+    fn f32_tile_rows() -> usize => tile_rows_k
+}
+
+#[inline(always)]
+unsafe fn tile_rows_k<S: Simd>() -> usize {
+    S::TILE
+}
+
+/// Calls `$f::<S, t>(args)` for the tile height `t` (a constant for the register arrays).
+macro_rules! by_height {
+    ($t:expr, $f:ident::<$s:ty>($($a:expr),*)) => {
+        match $t {
+            1 => $f::<$s, 1>($($a),*), 2 => $f::<$s, 2>($($a),*), 3 => $f::<$s, 3>($($a),*),
+            4 => $f::<$s, 4>($($a),*), 5 => $f::<$s, 5>($($a),*), 6 => $f::<$s, 6>($($a),*),
+            7 => $f::<$s, 7>($($a),*), 8 => $f::<$s, 8>($($a),*), 9 => $f::<$s, 9>($($a),*),
+            10 => $f::<$s, 10>($($a),*), 11 => $f::<$s, 11>($($a),*), 12 => $f::<$s, 12>($($a),*),
+            13 => $f::<$s, 13>($($a),*), 14 => $f::<$s, 14>($($a),*), 15 => $f::<$s, 15>($($a),*),
+            _ => $f::<$s, 16>($($a),*),
+        }
+    };
+}
+
+simd_fn! {
+    unsafe fn q4_tile(tile: &F32Tile, codes: *const u8, mn: *const f32, t: usize) => q4_tile_k
+}
+
+#[inline(always)]
+unsafe fn q4_tile_k<S: Simd>(tile: &F32Tile, codes: *const u8, mn: *const f32, t: usize) {
+    debug_assert!(t <= S::TILE);
+    by_height!(t, q4_panel::<S>(tile, codes, mn))
+}
+
+simd_fn! {
+    unsafe fn q8_tile(tile: &F32Tile, codes: *const i8, t: usize) => q8_tile_k
+}
+
+#[inline(always)]
+unsafe fn q8_tile_k<S: Simd>(tile: &F32Tile, codes: *const i8, t: usize) {
+    by_height!(t, q8_panel::<S>(tile, codes))
+}
+
+/// Sums a row's accumulators and stores its 16 outputs (fewer for the last, partial panel).
+#[inline(always)]
+unsafe fn store_row<S: Simd>(acc: &[S::V; 4], na: usize, o: *mut f32, valid: usize) {
+    let mut s = acc[0];
+    for a in &acc[1..na] {
+        s = S::add(s, *a);
+    }
+    if valid == PANEL {
+        S::store(o, s);
+    } else {
+        S::store_n(o, valid, s);
+    }
+}
+
+#[inline(always)]
+unsafe fn q4_panel<S: Simd, const T: usize>(tile: &F32Tile, codes: *const u8, mn: *const f32) {
+    if T > S::TILE {
+        return;
+    }
+    let (x, k) = (tile.x, tile.k);
+    let na = S::chains(T);
+    let mut acc = [[S::zero(); 4]; T];
+    for b in 0..tile.nb {
+        let dv = S::load(tile.d.add(b * PANEL));
+        let mv = S::load(mn.add(b * PANEL));
         for g in 0..4 {
-            let v = _mm512_loadu_si512(codes.add((b * 4 + g) * 64) as *const _);
+            let v = S::loadq(codes.add((b * 4 + g) * 64));
             // Byte j of each lane: columns 4g + j (low nibble) and 16 + 4g + j (high nibble). The j loop
             // is unrolled, so every accumulator index is a compile-time constant (a run-time index
             // would put the accumulators on the stack).
             macro_rules! column_pair {
                 ($j:literal) => {{
-                    let wl = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32::<{ 8 * $j }>(v), low)), dv, mv);
-                    let wh = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32::<{ 8 * $j + 4 }>(v), low)), dv, mv);
+                    let wl = S::fma(S::nibble(v, 8 * $j), dv, mv);
+                    let wh = S::fma(S::nibble(v, 8 * $j + 4), dv, mv);
                     let (cl, ch) = (b * QK + 4 * g + $j, b * QK + 16 + 4 * g + $j);
                     for (i, a) in acc.iter_mut().enumerate() {
                         let xi = x.add(i * k);
-                        a[(2 * $j) % na] = _mm512_fmadd_ps(_mm512_set1_ps(*xi.add(cl)), wl, a[(2 * $j) % na]);
-                        a[(2 * $j + 1) % na] = _mm512_fmadd_ps(_mm512_set1_ps(*xi.add(ch)), wh, a[(2 * $j + 1) % na]);
+                        a[(2 * $j) % na] = S::fma(S::splat(*xi.add(cl)), wl, a[(2 * $j) % na]);
+                        a[(2 * $j + 1) % na] = S::fma(S::splat(*xi.add(ch)), wh, a[(2 * $j + 1) % na]);
                     }
                 }};
             }
@@ -312,39 +292,29 @@ unsafe fn q4_panel<const T: usize>(
         }
     }
     for (i, a) in acc.iter().enumerate() {
-        store_row(a, na, out.add(i * ld), valid);
+        store_row::<S>(a, na, tile.out.add(i * tile.ld), tile.valid);
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn q8_panel<const T: usize>(
-    codes: *const i8,
-    d: *const f32,
-    nb: usize,
-    x: *const f32,
-    k: usize,
-    out: *mut f32,
-    ld: usize,
-    valid: usize,
-) {
-    let na = chains(T);
-    let z = _mm512_setzero_ps();
-    let mut acc = [[z; 4]; T];
-    for b in 0..nb {
-        let dv = _mm512_loadu_ps(d.add(b * PANEL));
+#[inline(always)]
+unsafe fn q8_panel<S: Simd, const T: usize>(tile: &F32Tile, codes: *const i8) {
+    if T > S::TILE {
+        return;
+    }
+    let (x, k) = (tile.x, tile.k);
+    let na = S::chains(T);
+    let mut acc = [[S::zero(); 4]; T];
+    for b in 0..tile.nb {
+        let dv = S::load(tile.d.add(b * PANEL));
         for g in 0..8 {
-            let v = _mm512_loadu_si512(codes.add((b * 8 + g) * 64) as *const _);
-            // Column 4g + j is byte j of each lane: shift it to the top, then arithmetic-shift down
-            // (sign extension). Unrolled for constant accumulator indices.
+            let v = S::loadq(codes.add((b * 8 + g) * 64) as *const u8);
+            // Column 4g + j is the signed byte j of each lane. Unrolled for constant accumulator indices.
             macro_rules! column {
                 ($j:literal) => {{
-                    let q = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<{ 24 - 8 * $j }>(v));
-                    let w = _mm512_mul_ps(_mm512_cvtepi32_ps(q), dv);
+                    let w = S::mul(S::sbyte(v, $j), dv);
                     let c = b * QK + 4 * g + $j;
                     for (i, a) in acc.iter_mut().enumerate() {
-                        a[$j % na] = _mm512_fmadd_ps(_mm512_set1_ps(*x.add(i * k + c)), w, a[$j % na]);
+                        a[$j % na] = S::fma(S::splat(*x.add(i * k + c)), w, a[$j % na]);
                     }
                 }};
             }
@@ -355,6 +325,6 @@ unsafe fn q8_panel<const T: usize>(
         }
     }
     for (i, a) in acc.iter().enumerate() {
-        store_row(a, na, out.add(i * ld), valid);
+        store_row::<S>(a, na, tile.out.add(i * tile.ld), tile.valid);
     }
 }

@@ -29,3 +29,22 @@ pub fn smollm2() -> Option<PathBuf> {
     eprintln!("SKIPPED: SmolLM2 GGUF not found (run `sqlora setup`, or set SQLORA_MODEL)");
     None
 }
+
+/// Runs `f` once per ISA level this CPU supports (`SQLORA_ISA` levels, best first), each with every
+/// kernel switched to it, and prints which levels ran and which this CPU cannot run. The level is one
+/// process-wide setting: callers in the same test binary take turns through a lock.
+pub fn for_each_isa(mut f: impl FnMut(sqlora_kernel::cpu::isa::Isa)) {
+    use sqlora_kernel::cpu::isa::{self, Isa};
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let before = isa::current();
+    let levels = isa::supported();
+    for &level in &levels {
+        isa::set(level).unwrap();
+        eprintln!("-- ISA {level} ({})", level.describe());
+        f(level);
+    }
+    let skipped: Vec<&str> = Isa::ALL.iter().filter(|i| !levels.contains(i)).map(|i| i.name()).collect();
+    eprintln!("ISA levels tested: {levels:?}; not on this CPU (not tested here): {skipped:?}");
+    isa::set(before).unwrap();
+}
