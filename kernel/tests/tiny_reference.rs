@@ -69,12 +69,12 @@ fn check(name: &str) {
 
 #[test]
 fn tiny_llama_logits_match_transformers() {
-    check("llama");
+    common::for_each_isa(|_| check("llama"));
 }
 
 #[test]
 fn tiny_qwen2_logits_match_transformers() {
-    check("qwen2");
+    common::for_each_isa(|_| check("qwen2"));
 }
 
 #[test]

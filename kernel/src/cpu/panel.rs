@@ -118,19 +118,48 @@ impl Panels {
         }
     }
 
-    /// out[m × rows] = x[m × cols] · Wᵀ, exact in f32.
+    /// out[m × rows] = x[m × cols] · Wᵀ, exact in f32. Few rows (decode): the panel kernel decodes the
+    /// weights in registers. Many rows (prefill, from `dequant_min_rows()`): each panel is decoded once
+    /// into f32 (the same values: x = q·d + m, one rounding) and multiplied with a whole chunk of rows,
+    /// so decoding costs 1/chunk of the products instead of 1/tile — what makes AVX2, whose tiles hold
+    /// only 4 rows, compute-bound.
     pub fn matmul(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        let k = self.cols;
-        assert!(x.len() >= m * k && out.len() >= m * self.rows && k % QK == 0, "matmul: bad shapes");
+        let (n, k) = (self.rows, self.cols);
+        assert!(x.len() >= m * k && out.len() >= m * n && k % QK == 0, "matmul: bad shapes");
+        let optr = SyncPtr(out.as_mut_ptr());
+        let optr = &optr;
+        if m >= dequant_min_rows() {
+            let tile = f32_dense_tile_rows();
+            return self.for_blocks(m, DEQUANT_ROW_CHUNK, |p, r0, r1| {
+                DEQUANT_SCRATCH.with_borrow_mut(|w| {
+                    w.resize(k * PANEL, 0.0);
+                    self.dequant_panel(p, w);
+                    let valid = PANEL.min(n - p * PANEL);
+                    for (i0, t) in tiles(r0, r1, tile) {
+                        // SAFETY: w holds k × 16 values; x rows i0..i0 + t exist (asserted); this task
+                        // alone writes rows r0..r1 × this panel's columns of out.
+                        unsafe {
+                            let ft = F32Tile { d: w.as_ptr(), nb: k, x: x.as_ptr().add(i0 * k), k, out: optr.0.add(i0 * n + p * PANEL), ld: n, valid };
+                            f32_panel_tile(&ft, t);
+                        }
+                    }
+                })
+            });
+        }
         let tile = f32_tile_rows();
-        // SAFETY: x and the panel data are in bounds by the assert above and the layout.
-        self.for_tiles(m, tile, out, |p, i0, t, o| unsafe { self.panel_tile(p, &x[i0 * k..], t, o, self.rows) });
+        self.for_blocks(m, ROW_CHUNK, |p, r0, r1| {
+            for (i0, t) in tiles(r0, r1, tile) {
+                // SAFETY: x and the panel data are in bounds by the assert above and the layout; this
+                // task alone writes these rows × this panel's columns.
+                unsafe { self.panel_tile(p, &x[i0 * k..], t, optr.0.add(i0 * n + p * PANEL), n) }
+            }
+        });
     }
 
     /// out[m × rows] ≈ x[m × cols] · Wᵀ with the activations quantized to 8 bits (`int8.rs`).
     pub fn matmul_int8(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        let k = self.cols;
-        assert!(x.len() >= m * k && out.len() >= m * self.rows && k % QK == 0, "matmul: bad shapes");
+        let (n, k) = (self.rows, self.cols);
+        assert!(x.len() >= m * k && out.len() >= m * n && k % QK == 0, "matmul: bad shapes");
         let q4 = matches!(self.codes, Codes::Q4(_));
         let xq = int8::quantize_rows(x, m, k);
         let nb = k / QK;
@@ -140,40 +169,55 @@ impl Panels {
             Codes::Q8(c) => unsafe { std::slice::from_raw_parts(c.as_ptr() as *const u8, c.len()) },
         };
         let panel_bytes = if q4 { nb * 16 * PANEL } else { nb * QK * PANEL };
-        self.for_tiles(m, int8::tile_rows(), out, |p, i0, t, o| {
-            let valid = PANEL.min(self.rows - p * PANEL);
-            // SAFETY: the pointers cover this panel and tile (layout, shapes asserted); Q8 panels have no
-            // offsets and their kernel does not read `mn`.
-            unsafe {
-                let d = self.d.as_ptr().add(p * nb * PANEL);
-                let mn = if q4 { self.m.as_ptr().add(p * nb * PANEL) } else { d };
-                let tile = int8::Tile { codes: codes.as_ptr().add(p * panel_bytes), d, mn, nb, k, out: o, ld: self.rows, valid };
-                int8::panel_tile(&tile, q4, xq.q.as_ptr().add(i0 * k), xq.d.as_ptr().add(i0 * nb), xq.s.as_ptr().add(i0 * nb), t)
+        let optr = SyncPtr(out.as_mut_ptr());
+        let optr = &optr;
+        let tile = int8::tile_rows();
+        self.for_blocks(m, ROW_CHUNK, |p, r0, r1| {
+            let valid = PANEL.min(n - p * PANEL);
+            for (i0, t) in tiles(r0, r1, tile) {
+                // SAFETY: the pointers cover this panel and tile (layout, shapes asserted); Q8 panels have
+                // no offsets and their kernel does not read `mn`; this task alone writes these cells.
+                unsafe {
+                    let d = self.d.as_ptr().add(p * nb * PANEL);
+                    let mn = if q4 { self.m.as_ptr().add(p * nb * PANEL) } else { d };
+                    let o = optr.0.add(i0 * n + p * PANEL);
+                    let tl = int8::Tile { codes: codes.as_ptr().add(p * panel_bytes), d, mn, nb, k, out: o, ld: n, valid };
+                    int8::panel_tile(&tl, q4, xq.q.as_ptr().add(i0 * k), xq.d.as_ptr().add(i0 * nb), xq.s.as_ptr().add(i0 * nb), t)
+                }
             }
         });
     }
 
-    /// Runs `f(panel, first row, rows, out at (first row, panel's first column))` over every (tile of
-    /// up to `tile` activation rows, panel), in parallel. Tasks take (tile, run of panels), so a tile
-    /// stays in L1 while the panels stream past it.
-    fn for_tiles(&self, m: usize, tile: usize, out: &mut [f32], f: impl Fn(usize, usize, usize, *mut f32) + Sync) {
-        let n = self.rows;
+    /// Runs `f(panel, r0, r1)` for every (chunk of up to `chunk` activation rows r0..r1, panel), in
+    /// parallel. A task takes one chunk and a run of panels and goes panel by panel, so the panel stays
+    /// in L1 while the chunk's rows (in L2) go past it; with few rows (decode) there is one chunk and
+    /// the panels are split finely enough to keep every core busy.
+    fn for_blocks(&self, m: usize, chunk: usize, f: impl Fn(usize, usize, usize) + Sync) {
         let np = self.n_panels();
-        let tiles = m.div_ceil(tile);
+        let chunks = m.div_ceil(chunk);
         let want = 8 * rayon::current_num_threads();
-        let per_tile = want.div_ceil(tiles).clamp(1, np);
-        let run = np.div_ceil(per_tile);
+        let run = np.div_ceil(want.div_ceil(chunks).clamp(1, np));
         let runs = np.div_ceil(run);
-        let optr = SyncPtr(out.as_mut_ptr());
-        (0..tiles * runs).into_par_iter().for_each(|task| {
-            let optr = &optr;
-            let (ti, ri) = (task / runs, task % runs);
-            let (i0, t) = (ti * tile, tile.min(m - ti * tile));
+        (0..chunks * runs).into_par_iter().for_each(|task| {
+            let (ci, ri) = (task / runs, task % runs);
+            let r0 = ci * chunk;
             for p in ri * run..((ri + 1) * run).min(np) {
-                // SAFETY: each task writes only its tile's rows × its panels' columns of out (m × n).
-                f(p, i0, t, unsafe { optr.0.add(i0 * n + p * PANEL) });
+                f(p, r0, (r0 + chunk).min(m));
             }
         });
+    }
+
+    /// Panel `p` decoded into `w` as k columns of 16 rows (column-major: w[c·16 + r]).
+    fn dequant_panel(&self, p: usize, w: &mut [f32]) {
+        let nb = self.cols / QK;
+        // SAFETY: the panel's codes, scales and offsets lie at these offsets (layout); w holds k × 16.
+        unsafe {
+            let d = self.d.as_ptr().add(p * nb * PANEL);
+            match &self.codes {
+                Codes::Q4(c) => dequant_q4_panel(c.as_ptr().add(p * nb * 16 * PANEL), d, self.m.as_ptr().add(p * nb * PANEL), nb, w),
+                Codes::Q8(c) => dequant_q8_panel(c.as_ptr().add(p * nb * QK * PANEL), d, nb, w),
+            }
+        }
     }
 
     /// Panel `p` against `t` activation rows starting at `x`; writes out[i·ld + 0..valid].
@@ -185,6 +229,142 @@ impl Panels {
             Codes::Q4(c) => q4_tile(&tile, c.as_ptr().add(p * nb * 16 * PANEL), self.m.as_ptr().add(p * nb * PANEL), t),
             Codes::Q8(c) => q8_tile(&tile, c.as_ptr().add(p * nb * QK * PANEL), t),
         }
+    }
+}
+
+/// Calls `$f::<S, t>(args)` for the tile height `t` (a constant for the register arrays).
+macro_rules! by_height {
+    ($t:expr, $f:ident::<$s:ty>($($a:expr),*)) => {
+        match $t {
+            1 => $f::<$s, 1>($($a),*), 2 => $f::<$s, 2>($($a),*), 3 => $f::<$s, 3>($($a),*),
+            4 => $f::<$s, 4>($($a),*), 5 => $f::<$s, 5>($($a),*), 6 => $f::<$s, 6>($($a),*),
+            7 => $f::<$s, 7>($($a),*), 8 => $f::<$s, 8>($($a),*), 9 => $f::<$s, 9>($($a),*),
+            10 => $f::<$s, 10>($($a),*), 11 => $f::<$s, 11>($($a),*), 12 => $f::<$s, 12>($($a),*),
+            13 => $f::<$s, 13>($($a),*), 14 => $f::<$s, 14>($($a),*), 15 => $f::<$s, 15>($($a),*),
+            _ => $f::<$s, 16>($($a),*),
+        }
+    };
+}
+
+simd_fn! {
+    /// From this many activation rows on, exact quantized products decode each panel once per chunk of
+    /// rows (`S::DEQUANT_MIN_ROWS`).
+    fn dequant_min_rows() -> usize => dequant_min_rows_k
+}
+
+#[inline(always)]
+unsafe fn dequant_min_rows_k<S: Simd>() -> usize {
+    S::DEQUANT_MIN_ROWS
+}
+/// Activation rows per task of the decode-once product.
+const DEQUANT_ROW_CHUNK: usize = 96;
+/// Activation rows per task of the in-register product (more rows make one chunk per tile group).
+const ROW_CHUNK: usize = 64;
+
+/// The tiles (first row, rows) of up to `tile` rows that cover r0..r1.
+fn tiles(r0: usize, r1: usize, tile: usize) -> impl Iterator<Item = (usize, usize)> {
+    (r0..r1).step_by(tile).map(move |i0| (i0, tile.min(r1 - i0)))
+}
+
+thread_local! {
+    /// A task's decoded panel (k × 16 f32), reused across tasks of the same thread.
+    static DEQUANT_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+simd_fn! {
+    unsafe fn dequant_q4_panel(codes: *const u8, d: *const f32, mn: *const f32, nb: usize, w: &mut [f32]) => dequant_q4_panel_k
+}
+
+#[inline(always)]
+unsafe fn dequant_q4_panel_k<S: Simd>(codes: *const u8, d: *const f32, mn: *const f32, nb: usize, w: &mut [f32]) {
+    assert!(w.len() >= nb * QK * PANEL);
+    let o = w.as_mut_ptr();
+    for b in 0..nb {
+        let dv = S::load(d.add(b * PANEL));
+        let mv = S::load(mn.add(b * PANEL));
+        for g in 0..4 {
+            let v = S::loadq(codes.add((b * 4 + g) * 64));
+            for j in 0..4 {
+                S::store(o.add((b * QK + 4 * g + j) * PANEL), S::fma(S::nibble(v, 8 * j as u32), dv, mv));
+                S::store(o.add((b * QK + 16 + 4 * g + j) * PANEL), S::fma(S::nibble(v, 8 * j as u32 + 4), dv, mv));
+            }
+        }
+    }
+}
+
+simd_fn! {
+    unsafe fn dequant_q8_panel(codes: *const i8, d: *const f32, nb: usize, w: &mut [f32]) => dequant_q8_panel_k
+}
+
+#[inline(always)]
+unsafe fn dequant_q8_panel_k<S: Simd>(codes: *const i8, d: *const f32, nb: usize, w: &mut [f32]) {
+    assert!(w.len() >= nb * QK * PANEL);
+    let o = w.as_mut_ptr();
+    for b in 0..nb {
+        let dv = S::load(d.add(b * PANEL));
+        for g in 0..8 {
+            let v = S::loadq(codes.add((b * 8 + g) * 64) as *const u8);
+            for j in 0..4 {
+                S::store(o.add((b * QK + 4 * g + j) * PANEL), S::mul(S::sbyte(v, j as u32), dv));
+            }
+        }
+    }
+}
+
+simd_fn! {
+    /// Activation rows per tile of the kernel over decoded panels on the current ISA.
+    fn f32_dense_tile_rows() -> usize => dense_tile_rows_k
+}
+
+#[inline(always)]
+unsafe fn dense_tile_rows_k<S: Simd>() -> usize {
+    S::TILE_F32
+}
+
+simd_fn! {
+    /// A decoded panel (`tile.d` holds k columns of 16 f32, `tile.nb` = k) against `t` activation rows.
+    unsafe fn f32_panel_tile(tile: &F32Tile, t: usize) => f32_panel_tile_k
+}
+
+#[inline(always)]
+unsafe fn f32_panel_tile_k<S: Simd>(tile: &F32Tile, t: usize) {
+    by_height!(t, f32_panel::<S>(tile))
+}
+
+#[inline(always)]
+unsafe fn f32_panel<S: Simd, const T: usize>(tile: &F32Tile) {
+    if T > S::TILE_F32 {
+        return;
+    }
+    let (x, k, w) = (tile.x, tile.k, tile.d);
+    let na = S::chains(T);
+    let mut acc = [[S::zero(); 4]; T];
+    let mut c = 0;
+    while c + 4 <= k {
+        // Four columns per step, unrolled so accumulator indices are constants.
+        macro_rules! column {
+            ($j:literal) => {{
+                let wv = S::load(w.add((c + $j) * PANEL));
+                for (i, a) in acc.iter_mut().enumerate() {
+                    a[$j % na] = S::fma(S::splat(*x.add(i * k + c + $j)), wv, a[$j % na]);
+                }
+            }};
+        }
+        column!(0);
+        column!(1);
+        column!(2);
+        column!(3);
+        c += 4;
+    }
+    while c < k {
+        let wv = S::load(w.add(c * PANEL));
+        for (i, a) in acc.iter_mut().enumerate() {
+            a[0] = S::fma(S::splat(*x.add(i * k + c)), wv, a[0]);
+        }
+        c += 1;
+    }
+    for (i, a) in acc.iter().enumerate() {
+        store_row::<S>(a, na, tile.out.add(i * tile.ld), tile.valid);
     }
 }
 
@@ -208,20 +388,6 @@ simd_fn! {
 #[inline(always)]
 unsafe fn tile_rows_k<S: Simd>() -> usize {
     S::TILE
-}
-
-/// Calls `$f::<S, t>(args)` for the tile height `t` (a constant for the register arrays).
-macro_rules! by_height {
-    ($t:expr, $f:ident::<$s:ty>($($a:expr),*)) => {
-        match $t {
-            1 => $f::<$s, 1>($($a),*), 2 => $f::<$s, 2>($($a),*), 3 => $f::<$s, 3>($($a),*),
-            4 => $f::<$s, 4>($($a),*), 5 => $f::<$s, 5>($($a),*), 6 => $f::<$s, 6>($($a),*),
-            7 => $f::<$s, 7>($($a),*), 8 => $f::<$s, 8>($($a),*), 9 => $f::<$s, 9>($($a),*),
-            10 => $f::<$s, 10>($($a),*), 11 => $f::<$s, 11>($($a),*), 12 => $f::<$s, 12>($($a),*),
-            13 => $f::<$s, 13>($($a),*), 14 => $f::<$s, 14>($($a),*), 15 => $f::<$s, 15>($($a),*),
-            _ => $f::<$s, 16>($($a),*),
-        }
-    };
 }
 
 simd_fn! {

@@ -30,13 +30,19 @@ pub fn smollm2() -> Option<PathBuf> {
     None
 }
 
+static ISA_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Keeps the process-wide ISA level from being switched by another test of the same binary while held.
+pub fn hold_isa() -> std::sync::MutexGuard<'static, ()> {
+    ISA_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs `f` once per ISA level this CPU supports (`SQLORA_ISA` levels, best first), each with every
 /// kernel switched to it, and prints which levels ran and which this CPU cannot run. The level is one
 /// process-wide setting: callers in the same test binary take turns through a lock.
 pub fn for_each_isa(mut f: impl FnMut(sqlora_kernel::cpu::isa::Isa)) {
     use sqlora_kernel::cpu::isa::{self, Isa};
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = hold_isa();
     let before = isa::current();
     let levels = isa::supported();
     for &level in &levels {

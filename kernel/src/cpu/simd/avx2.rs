@@ -98,6 +98,8 @@ unsafe fn signed4(w: __m256i, xv: __m256i) -> __m256i {
 impl<const VNNI: bool> Simd for Avx2<VNNI> {
     const TILE: usize = 4;
     const TILE_INT8: usize = 4;
+    const TILE_F32: usize = 6;
+    const DEQUANT_MIN_ROWS: usize = 8;
     const Q8_BIAS: f32 = if VNNI { 128.0 } else { 0.0 };
     type V = F2;
     type Q = I2;

@@ -8,6 +8,8 @@ pub struct Avx512;
 impl Simd for Avx512 {
     const TILE: usize = 16;
     const TILE_INT8: usize = 8;
+    const TILE_F32: usize = 16;
+    const DEQUANT_MIN_ROWS: usize = 32;
     const Q8_BIAS: f32 = 128.0;
     type V = __m512;
     type Q = __m512i;

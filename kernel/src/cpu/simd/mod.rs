@@ -43,6 +43,12 @@ pub trait Simd: Copy + Send + Sync + 'static {
     /// Activation rows per tile of the f32 panel kernel and of the 8-bit one (register budget).
     const TILE: usize;
     const TILE_INT8: usize;
+    /// Activation rows per tile of the kernel over dequantized (f32) panels, which has no decoding to
+    /// hold registers and so takes more rows.
+    const TILE_F32: usize;
+    /// From this many activation rows on, a quantized product decodes each weight panel to f32 once
+    /// per chunk of rows instead of in registers per tile (measured per ISA: README "Speed").
+    const DEQUANT_MIN_ROWS: usize;
     /// `dot_s8` computes Σ (w + Q8_BIAS)·x; the caller takes Q8_BIAS·Σx back out.
     const Q8_BIAS: f32;
 

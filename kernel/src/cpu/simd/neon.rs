@@ -73,6 +73,8 @@ unsafe fn dot4<const DOT: bool>(acc: int32x4_t, w: int32x4_t, x: int8x16_t) -> i
 impl<const DOT: bool> Simd for Neon<DOT> {
     const TILE: usize = 4;
     const TILE_INT8: usize = 4;
+    const TILE_F32: usize = 6;
+    const DEQUANT_MIN_ROWS: usize = 8;
     const Q8_BIAS: f32 = 0.0;
     type V = F4;
     type Q = I4;

@@ -39,6 +39,8 @@ fn dot4(w: u32, x: i32, signed_w: bool) -> i32 {
 impl Simd for Scalar {
     const TILE: usize = 4;
     const TILE_INT8: usize = 4;
+    const TILE_F32: usize = 4;
+    const DEQUANT_MIN_ROWS: usize = 8;
     const Q8_BIAS: f32 = 0.0;
     type V = V;
     type Q = Q;
