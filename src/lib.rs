@@ -7,6 +7,7 @@ pub mod metric;
 pub mod mmlu;
 pub mod report;
 pub mod results;
-pub mod rng;
+pub use sqlora_results::rng;
 pub mod spider;
 pub mod sqllex;
+pub mod viewer;

@@ -26,6 +26,8 @@ enum Command {
     Mmlu(sqlora::mmlu::cli::MmluArgs),
     /// Regression report: MMLU per category vs the base with bootstrap intervals and McNemar p, Spider beside it.
     Report(sqlora::report::cli::ReportArgs),
+    /// The results viewer: serve the page with a results folder on 127.0.0.1, or --export a static folder.
+    View(sqlora::viewer::cli::ViewArgs),
 }
 
 fn main() {
@@ -38,6 +40,7 @@ fn main() {
         Command::Bench(a) => sqlora::bench_cmd::run(a),
         Command::Mmlu(a) => sqlora::mmlu::cli::run_mmlu(a),
         Command::Report(a) => sqlora::report::cli::run_report(a),
+        Command::View(a) => sqlora::viewer::cli::run_view(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

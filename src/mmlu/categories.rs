@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 pub const CATEGORIES_TSV: &str = include_str!("../../data/mmlu/categories.tsv");
 
-/// The four categories in report order.
-pub const CATEGORIES: [&str; 4] = ["STEM", "Humanities", "Social Sciences", "Other"];
+/// The four categories in report order (defined with the `category` column of the results layer).
+pub use sqlora_results::mmlu_answers::CATEGORIES;
 
 #[derive(Clone, Debug)]
 pub struct Categories {

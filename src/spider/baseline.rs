@@ -102,24 +102,44 @@ pub fn run(a: BaselineArgs) -> Result<()> {
         println!("generated {} answers in {:.1} s ({:.2} questions/s)", todo.len(), secs, todo.len() as f64 / secs);
     }
     let rows: Vec<PredictionRow> = examples.iter().map(|e| done[&(e.index as i64)].clone()).collect();
-    let rows = score_rows(&data, rows, a.timeout_s)?;
+    let mut rows = score_rows(&data, rows, a.timeout_s)?;
+    // Each row names its run, so predictions of several runs can be read (and compared) together.
+    let id = RunIdentity::of(&a, &model_path, rows.len());
+    for r in &mut rows {
+        r.run_id = Some(id.run_id());
+    }
     let out = a.out_dir.join(SPIDER_PREDICTIONS_FILE);
     write_predictions(&out, &rows)?;
     println!("wrote {}", out.display());
     let summary = summarize(&rows);
     print!("{summary}");
-    record_run(&a, &model_path, &rows, &summary)?;
+    record_run(&a, &model_path, &id, &rows, &summary)?;
     Ok(())
 }
 
+/// Which run a baseline is: a subset (--limit, --db) is its own split, never mistaken for dev.
+struct RunIdentity {
+    split: String,
+    model: String,
+    adapter: Option<String>,
+}
+
+impl RunIdentity {
+    fn of(a: &BaselineArgs, model_path: &Path, n: usize) -> RunIdentity {
+        let split = if a.limit.is_none() && a.db.is_empty() { "dev".to_string() } else { format!("dev-subset-{n}") };
+        RunIdentity { split, model: crate::assets::model_label(model_path, a.int8), adapter: a.adapter.as_deref().map(crate::assets::file_label) }
+    }
+
+    fn run_id(&self) -> String {
+        crate::results::runs::run_id("spider", &self.split, &self.model, self.adapter.as_deref())
+    }
+}
+
 /// One row in runs.parquet (task "spider"), so `sqlora report` shows what fine-tuning gained on Spider
-/// beside what it cost on MMLU. A subset (--limit, --db) is its own split, never mistaken for dev.
-fn record_run(a: &BaselineArgs, model_path: &Path, rows: &[PredictionRow], s: &Summary) -> Result<()> {
-    use crate::results::runs::{record_runs, run_id, unix_now, RunRow, RUNS_FILE};
+/// beside what it cost on MMLU.
+fn record_run(a: &BaselineArgs, model_path: &Path, id: &RunIdentity, rows: &[PredictionRow], s: &Summary) -> Result<()> {
+    use crate::results::runs::{record_runs, unix_now, RunRow, RUNS_FILE};
     let gen_s: f64 = rows.iter().filter_map(|r| r.gen_ms).sum::<f64>() / 1000.0;
-    let split = if a.limit.is_none() && a.db.is_empty() { "dev".to_string() } else { format!("dev-subset-{}", rows.len()) };
-    let model = crate::assets::model_label(model_path, a.int8);
-    let adapter = a.adapter.as_deref().map(crate::assets::file_label);
     let hardness: serde_json::Map<String, serde_json::Value> = s
         .by_hardness
         .iter()
@@ -135,11 +155,11 @@ fn record_run(a: &BaselineArgs, model_path: &Path, rows: &[PredictionRow], s: &S
         "int8": a.int8, "timeout_s": a.timeout_s, "model_path": model_path.display().to_string(),
     });
     let row = RunRow {
-        run_id: run_id("spider", &split, &model, adapter.as_deref()),
+        run_id: id.run_id(),
         task: "spider".into(),
-        split,
-        model,
-        adapter,
+        split: id.split.clone(),
+        model: id.model.clone(),
+        adapter: id.adapter.clone(),
         metric: "ex_official".into(),
         score: s.all.official(),
         n: rows.len() as i64,

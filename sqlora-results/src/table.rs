@@ -3,13 +3,18 @@
 //! and back; the column types come from a preferred schema where the values fit, else from the input
 //! file, else from the values.
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Schema, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::ChunkReader;
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -25,6 +30,8 @@ pub struct Table {
     pub rows: Vec<Map<String, Json>>,
     /// Where each row came from, for messages: `file:line` (JSONL) or `file:row N` (Parquet).
     pub origins: Vec<String>,
+    /// File-level key-value metadata of a Parquet input (the results kind and schema version).
+    pub metadata: HashMap<String, String>,
 }
 
 impl Table {
@@ -110,18 +117,31 @@ fn write_jsonl(path: &Path, table: &Table) -> Result<()> {
 
 fn read_parquet(path: &Path) -> Result<Table> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    read_parquet_from(file, &path.display().to_string())
+}
+
+/// A Parquet file already in memory (the viewer's fetched or dropped files); `origin` names it in
+/// messages.
+pub fn read_parquet_bytes(bytes: Vec<u8>, origin: &str) -> Result<Table> {
+    read_parquet_from(bytes::Bytes::from(bytes), origin)
+}
+
+fn read_parquet_from<R: ChunkReader + 'static>(input: R, origin: &str) -> Result<Table> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input).with_context(|| format!("{origin}: not a readable Parquet file"))?;
     let mut t = Table::default();
-    for batch in reader {
-        let batch = batch.with_context(|| format!("reading {}", path.display()))?;
-        if t.columns.is_empty() {
-            for f in batch.schema().fields() {
-                t.columns.push(f.name().clone());
-                t.input_types.insert(f.name().clone(), f.data_type().clone());
-            }
+    for kv in builder.metadata().file_metadata().key_value_metadata().into_iter().flatten() {
+        if let Some(v) = &kv.value {
+            t.metadata.insert(kv.key.clone(), v.clone());
         }
+    }
+    // The columns come from the file's schema, so a file with no rows still says what it holds.
+    for f in builder.schema().fields() {
+        t.columns.push(f.name().clone());
+        t.input_types.insert(f.name().clone(), f.data_type().clone());
+    }
+    let reader = builder.build().with_context(|| format!("{origin}: not a readable Parquet file"))?;
+    for batch in reader {
+        let batch = batch.with_context(|| format!("reading {origin}"))?;
         let cols: Vec<Vec<Json>> = batch
             .columns()
             .iter()
@@ -129,38 +149,48 @@ fn read_parquet(path: &Path) -> Result<Table> {
             .map(|(a, f)| column_to_json(a, f.name()))
             .collect::<Result<_>>()?;
         for r in 0..batch.num_rows() {
-            t.origins.push(format!("{}: row {}", path.display(), t.rows.len() + 1));
+            t.origins.push(format!("{origin}: row {}", t.rows.len() + 1));
             t.rows.push(t.columns.iter().zip(&cols).map(|(c, vals)| (c.clone(), vals[r].clone())).collect());
         }
     }
     Ok(t)
 }
 
+/// A primitive column's values as JSON through `f`.
+fn primitive<T: ArrowPrimitiveType>(a: &ArrayRef, f: impl Fn(T::Native) -> Json) -> Vec<Json> {
+    a.as_primitive::<T>().iter().map(|v| v.map_or(Json::Null, &f)).collect()
+}
+
+fn strings<'a>(it: impl Iterator<Item = Option<&'a str>>) -> Vec<Json> {
+    it.map(|v| v.map_or(Json::Null, Json::from)).collect()
+}
+
+fn float(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+}
+
 /// One Arrow column as JSON values (strings, integers, floats, booleans; others are refused).
+/// Each type is read directly rather than through `arrow::compute::cast`, whose kernels for every
+/// pair of types would otherwise be most of the viewer's wasm.
 fn column_to_json(a: &ArrayRef, name: &str) -> Result<Vec<Json>> {
-    let dt = a.data_type();
-    let unsupported = || anyhow::anyhow!("column {name:?} has type {dt}, which sqlora score does not read");
-    let vals: Vec<Json> = if dt.is_integer() {
-        let a = cast(a, &DataType::Int64)?;
-        let a = a.as_any().downcast_ref::<Int64Array>().ok_or_else(unsupported)?;
-        a.iter().map(|v| v.map_or(Json::Null, Json::from)).collect()
-    } else if dt.is_floating() {
-        let a = cast(a, &DataType::Float64)?;
-        let a = a.as_any().downcast_ref::<Float64Array>().ok_or_else(unsupported)?;
-        a.iter().map(|v| v.and_then(serde_json::Number::from_f64).map_or(Json::Null, Json::Number)).collect()
-    } else if matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
-        let a = cast(a, &DataType::Utf8)?;
-        let a = a.as_any().downcast_ref::<StringArray>().ok_or_else(unsupported)?;
-        a.iter().map(|v| v.map_or(Json::Null, Json::from)).collect()
-    } else if dt == &DataType::Boolean {
-        let a = a.as_any().downcast_ref::<BooleanArray>().ok_or_else(unsupported)?;
-        a.iter().map(|v| v.map_or(Json::Null, Json::Bool)).collect()
-    } else if dt == &DataType::Null {
-        vec![Json::Null; a.len()]
-    } else {
-        return Err(unsupported());
-    };
-    Ok(vals)
+    Ok(match a.data_type() {
+        DataType::Int8 => primitive::<Int8Type>(a, Json::from),
+        DataType::Int16 => primitive::<Int16Type>(a, Json::from),
+        DataType::Int32 => primitive::<Int32Type>(a, Json::from),
+        DataType::Int64 => primitive::<Int64Type>(a, Json::from),
+        DataType::UInt8 => primitive::<UInt8Type>(a, Json::from),
+        DataType::UInt16 => primitive::<UInt16Type>(a, Json::from),
+        DataType::UInt32 => primitive::<UInt32Type>(a, Json::from),
+        DataType::UInt64 => primitive::<UInt64Type>(a, Json::from),
+        DataType::Float32 => primitive::<Float32Type>(a, |x| float(f64::from(x))),
+        DataType::Float64 => primitive::<Float64Type>(a, float),
+        DataType::Utf8 => strings(a.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => strings(a.as_string::<i64>().iter()),
+        DataType::Utf8View => strings(a.as_string_view().iter()),
+        DataType::Boolean => a.as_boolean().iter().map(|v| v.map_or(Json::Null, Json::Bool)).collect(),
+        DataType::Null => vec![Json::Null; a.len()],
+        dt => bail!("column {name:?} has type {dt}, which the results reader does not read"),
+    })
 }
 
 /// Can every value of a column be stored as `dt` (nulls only where `nullable`)?
@@ -241,7 +271,13 @@ pub fn to_batch(table: &Table, preferred: &Schema) -> Result<RecordBatch> {
 fn write_parquet(path: &Path, table: &Table, preferred: &Schema) -> Result<()> {
     let batch = to_batch(table, preferred)?;
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    // The kind and schema version go in the file's own key-value metadata, where pyarrow
+    // (`read_metadata().metadata`) and DuckDB (`parquet_kv_metadata`) see them too.
+    let kv: Vec<KeyValue> = preferred.metadata().iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_key_value_metadata((!kv.is_empty()).then_some(kv))
+        .build();
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
     w.write(&batch)?;
     w.close().with_context(|| format!("writing {}", path.display()))?;

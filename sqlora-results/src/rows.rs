@@ -1,7 +1,9 @@
 //! Typed rows ↔ files: any serde struct written as Parquet (snappy) or JSONL under a given Arrow
 //! schema, read back, and replaced in place by key — so each results file keeps one definition of
 //! its columns and needs no reader or writer code of its own.
-use super::table::{read_table, write_table, Table};
+use super::check::check_table;
+use super::schema::Kind;
+use super::table::{is_parquet, read_table, write_table, Table};
 use anyhow::{Context, Result};
 use arrow::datatypes::Schema;
 use serde::de::DeserializeOwned;
@@ -20,17 +22,27 @@ pub fn write_rows<T: Serialize>(path: &Path, rows: &[T], schema: &Schema) -> Res
     }
     t.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
     let name = path.file_name().context("results path without a file name")?.to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", if super::table::is_parquet(path) { "parquet" } else { "jsonl" }));
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", if is_parquet(path) { "parquet" } else { "jsonl" }));
     write_table(&tmp, &t, schema)?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
-/// Rows of a file written by [`write_rows`]; a missing file is no rows.
-pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+/// Rows of a file written by [`write_rows`]; a missing file is no rows. A Parquet file is first
+/// checked against `kind` (a newer schema, another kind or missing required columns are errors).
+pub fn read_rows<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<Vec<T>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
     let t = read_table(path)?;
+    if is_parquet(path) {
+        let found = check_table(&t, &path.display().to_string())?;
+        anyhow::ensure!(found.kind == kind, "{}: a {} file, expected {}", path.display(), found.kind.name(), kind.name());
+    }
+    rows_of(t)
+}
+
+/// Typed rows of a table (each from its JSON object; missing nullable fields become None).
+pub fn rows_of<T: DeserializeOwned>(t: Table) -> Result<Vec<T>> {
     t.rows
         .into_iter()
         .zip(&t.origins)
@@ -39,8 +51,8 @@ pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
 }
 
 /// Replace the rows of `path` for which `replaced` holds by `new` (appended), keeping the others.
-pub fn upsert_rows<T: Serialize + DeserializeOwned>(path: &Path, new: Vec<T>, replaced: impl Fn(&T) -> bool, schema: &Schema) -> Result<()> {
-    let mut rows: Vec<T> = read_rows::<T>(path)?.into_iter().filter(|r| !replaced(r)).collect();
+pub fn upsert_rows<T: Serialize + DeserializeOwned>(path: &Path, new: Vec<T>, replaced: impl Fn(&T) -> bool, kind: Kind) -> Result<()> {
+    let mut rows: Vec<T> = read_rows::<T>(path, kind)?.into_iter().filter(|r| !replaced(r)).collect();
     rows.extend(new);
-    write_rows(path, &rows, schema)
+    write_rows(path, &rows, &kind.arrow_schema())
 }

@@ -5,13 +5,13 @@
 use super::compare::{groups, Delta, GroupStat};
 use std::fmt::Write;
 
-const PALETTE: [&str; 8] = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"];
+pub(crate) const PALETTE: [&str; 8] = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"];
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn open(w: f64, h: f64, title: &str) -> String {
+pub(crate) fn open(w: f64, h: f64, title: &str) -> String {
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
          font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
@@ -145,7 +145,7 @@ pub fn delta_chart(title: &str, adapters: &[(String, Vec<Delta>)]) -> String {
     for (i, (ai, label, d)) in rows.iter().enumerate() {
         let yc = top + (i as f64 + 0.5) * row_h;
         let color = PALETTE[(ai + 1) % PALETTE.len()];
-        let weight = if d.group == super::compare::OVERALL { " font-weight=\"bold\"" } else { "" };
+        let weight = if d.group == crate::compare::OVERALL { " font-weight=\"bold\"" } else { "" };
         let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\"{weight}>{} · {}</text>", left - 8.0, yc + 4.0, esc(label), d.group);
         let p = &d.paired;
         let _ = writeln!(
@@ -175,8 +175,8 @@ pub fn delta_chart(title: &str, adapters: &[(String, Vec<Delta>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::compare::{arms, deltas, group_stats};
-    use crate::results::mmlu_answers::AnswerRow;
+    use crate::compare::{arms, deltas, group_stats};
+    use crate::mmlu_answers::{AnswerRow, CATEGORIES};
 
     fn rows() -> Vec<AnswerRow> {
         let mut v = Vec::new();
@@ -187,7 +187,7 @@ mod tests {
                     adapter: adapter.clone(),
                     split: "sample150".into(),
                     subject: "s".into(),
-                    category: crate::mmlu::CATEGORIES[i % 4].into(),
+                    category: CATEGORIES[i % 4].into(),
                     row: i as i64,
                     correct: (i + shift) % 3 == 0,
                     p_gold: 0.25,

@@ -3,49 +3,36 @@
 //! report` reads it to put what fine-tuning gained (Spider) beside what it cost (MMLU). This is the
 //! one definition of the file's columns.
 //!
-//! | column         | type    | null | meaning                                                          |
-//! |----------------|---------|------|------------------------------------------------------------------|
-//! | run_id         | Utf8    | no   | `task/split/model/adapter` ([`run_id`]); a rerun replaces its row |
-//! | task           | Utf8    | no   | `mmlu`, `spider`                                                  |
-//! | split          | Utf8    | no   | `sample150`, `test`, `val` (MMLU); `dev` (Spider)                 |
-//! | model          | Utf8    | no   | base model file or directory name                                 |
-//! | adapter        | Utf8    | yes  | adapter directory name; null = the base model alone               |
-//! | metric         | Utf8    | no   | what `score` is: `accuracy` (MMLU), `ex_official` (Spider)        |
-//! | score          | Float64 | no   | the headline metric, 0..1                                         |
-//! | n              | Int64   | no   | examples scored                                                   |
-//! | metrics        | Utf8    | yes  | JSON object of further metrics (per category, mean gold prob, …)  |
-//! | settings       | Utf8    | yes  | JSON object of the settings (shots, seed, batch tokens, paths, …) |
-//! | finished_unix  | Int64   | yes  | when the run finished, seconds since 1970-01-01 UTC               |
-//! | wall_s         | Float64 | yes  | wall time of the (last resumed part of the) run                   |
-//! | per_s          | Float64 | yes  | examples per second over `wall_s`                                 |
-//! | sqlora_version | Utf8    | yes  | crate version that wrote the row                                  |
+//! The columns are in [`COLUMNS`] (and `sqlora-results/SCHEMA.md`).
 use super::rows::{read_rows, upsert_rows};
+use super::schema::{col, Column, Kind, Ty::*};
 use anyhow::Result;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::Schema;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub const RUNS_FILE: &str = "runs.parquet";
 
+pub const COLUMNS: &[Column] = &[
+    col("run_id", Utf8, false, "", "`task/split/model/adapter` (`run_id()`); a rerun replaces its row"),
+    col("task", Utf8, false, "", "`mmlu`, `spider`, `train`"),
+    col("split", Utf8, false, "", "`sample150`, `test`, `val` (MMLU); `dev`, `dev-subset-N` (Spider)"),
+    col("model", Utf8, false, "", "base model file or directory name (`… (int8)` for the 8-bit path)"),
+    col("adapter", Utf8, true, "", "adapter directory name; null = the base model alone"),
+    col("metric", Utf8, false, "", "what `score` is: `accuracy` (MMLU), `ex_official` (Spider)"),
+    col("score", Float64, false, "fraction 0..1", "the headline metric"),
+    col("n", Int64, false, "examples", "examples scored"),
+    col("metrics", Utf8, true, "JSON", "object of further metrics (Spider: ex_seed, ex_official, by_hardness; MMLU: categories, mean_p_gold)"),
+    col("settings", Utf8, true, "JSON", "object of the settings (shots, seed, batch, paths; adapters: rank, alpha, lr, targets, steps)"),
+    col("finished_unix", Int64, true, "s since 1970 UTC", "when the run finished"),
+    col("wall_s", Float64, true, "s", "wall time of the (last resumed part of the) run"),
+    col("per_s", Float64, true, "examples/s", "examples per second over `wall_s`"),
+    col("sqlora_version", Utf8, true, "", "crate version that wrote the row"),
+];
+
 /// The Arrow schema of `runs.parquet`.
 pub fn runs_schema() -> Schema {
-    let f = |name: &str, dt: DataType, nullable: bool| Field::new(name, dt, nullable);
-    Schema::new(vec![
-        f("run_id", DataType::Utf8, false),
-        f("task", DataType::Utf8, false),
-        f("split", DataType::Utf8, false),
-        f("model", DataType::Utf8, false),
-        f("adapter", DataType::Utf8, true),
-        f("metric", DataType::Utf8, false),
-        f("score", DataType::Float64, false),
-        f("n", DataType::Int64, false),
-        f("metrics", DataType::Utf8, true),
-        f("settings", DataType::Utf8, true),
-        f("finished_unix", DataType::Int64, true),
-        f("wall_s", DataType::Float64, true),
-        f("per_s", DataType::Float64, true),
-        f("sqlora_version", DataType::Utf8, true),
-    ])
+    Kind::Runs.arrow_schema()
 }
 
 /// One row of `runs.parquet`.
@@ -73,20 +60,20 @@ pub fn run_id(task: &str, split: &str, model: &str, adapter: Option<&str>) -> St
     format!("{task}/{split}/{model}/{}", adapter.unwrap_or("-"))
 }
 
-/// All rows of a runs file (none when it does not exist yet).
 /// Seconds since the Unix epoch (the `finished_unix` column).
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
+/// All rows of a runs file (none when it does not exist yet).
 pub fn read_runs(path: &Path) -> Result<Vec<RunRow>> {
-    read_rows(path)
+    read_rows(path, Kind::Runs)
 }
 
 /// Add `rows` to the runs file, replacing earlier rows with the same `run_id`.
 pub fn record_runs(path: &Path, rows: Vec<RunRow>) -> Result<()> {
     let ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
-    upsert_rows(path, rows, |r: &RunRow| ids.contains(&r.run_id), &runs_schema())
+    upsert_rows(path, rows, |r: &RunRow| ids.contains(&r.run_id), Kind::Runs)
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! category with its Wilson interval, and each adapter against its base on the same questions —
 //! paired difference, bootstrap interval, exact McNemar p, change in mean gold-letter probability.
 use super::stats::{paired_diff, wilson, Z95};
-use crate::mmlu::CATEGORIES;
-use crate::results::mmlu_answers::AnswerRow;
+use crate::mmlu_answers::{AnswerRow, CATEGORIES};
 use std::collections::{BTreeMap, HashMap};
 
 pub const BOOTSTRAP_RESAMPLES: usize = 10_000;

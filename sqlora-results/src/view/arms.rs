@@ -1,0 +1,163 @@
+//! The viewer's rows: one per arm (a base model alone, or with one adapter — the report's unit),
+//! gathering that arm's Spider run, MMLU answers and settings from every file of the folder.
+use super::folder::Folder;
+use crate::compare::{arms as mmlu_arms, group_stats, Arm, GroupStat};
+use crate::runs::RunRow;
+use crate::stats::{wilson, Z95};
+use std::collections::BTreeMap;
+
+/// The MMLU split the viewer compares: the frozen sample when present (as `sqlora report`), else
+/// the first split in the answers.
+pub fn mmlu_split(folder: &Folder) -> Option<String> {
+    let has = |s: &str| folder.answers.iter().any(|a| a.split == s);
+    if has("sample150") {
+        Some("sample150".into())
+    } else {
+        folder.answers.first().map(|a| a.split.clone())
+    }
+}
+
+/// An accuracy with its Wilson 95% interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub value: f64,
+    pub n: usize,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Rate {
+    pub fn of(value: f64, n: usize) -> Rate {
+        let k = (value * n as f64).round() as usize;
+        let (lo, hi) = wilson(k, n, Z95);
+        Rate { value, n, lo, hi }
+    }
+}
+
+/// Everything recorded about one arm.
+#[derive(Clone, Debug)]
+pub struct ArmRuns {
+    pub model: String,
+    pub adapter: Option<String>,
+    /// Its Spider run: the full dev split when there is one, else its largest subset.
+    pub spider: Option<RunRow>,
+    pub ex_official: Option<Rate>,
+    pub ex_seed: Option<Rate>,
+    /// Its MMLU answers on [`mmlu_split`], with the report's per-group statistics.
+    pub mmlu: Option<(Arm, Vec<GroupStat>)>,
+    /// Settings of its runs, flattened: a training run's keys as they are (rank, alpha, lr, …),
+    /// others as `task.key`.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl ArmRuns {
+    pub fn label(&self) -> String {
+        match &self.adapter {
+            Some(a) => format!("{} + {a}", self.model),
+            None => self.model.clone(),
+        }
+    }
+
+    pub fn is_base(&self) -> bool {
+        self.adapter.is_none()
+    }
+}
+
+fn flatten(settings: &str, prefix: &str, out: &mut BTreeMap<String, String>) {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(settings) else { return };
+    for (k, v) in m {
+        let text = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        out.insert(format!("{prefix}{k}"), text);
+    }
+}
+
+fn spider_metric(run: &RunRow, key: &str) -> Option<Rate> {
+    let m: serde_json::Value = serde_json::from_str(run.metrics.as_deref()?).ok()?;
+    Some(Rate::of(m.get(key)?.as_f64()?, run.n.max(0) as usize))
+}
+
+/// The arms of a folder: those with any run, MMLU answers or training log; per model the base
+/// first, then its adapters by name.
+pub fn arms(folder: &Folder) -> Vec<ArmRuns> {
+    let mut keys: Vec<(String, Option<String>)> = folder.runs.iter().map(|r| (r.model.clone(), r.adapter.clone())).collect();
+    keys.extend(folder.answers.iter().map(|a| (a.model.clone(), a.adapter.clone())));
+    keys.extend(folder.train_log.iter().map(|t| (t.model.clone(), Some(t.adapter.clone()))));
+    keys.sort();
+    keys.dedup();
+    let split = mmlu_split(folder);
+    let answers = split.as_deref().map(|s| mmlu_arms(folder.answers.clone(), s)).unwrap_or_default();
+    keys.into_iter()
+        .map(|(model, adapter)| {
+            let mine: Vec<&RunRow> = folder.runs.iter().filter(|r| r.model == model && r.adapter == adapter).collect();
+            let spider = mine
+                .iter()
+                .filter(|r| r.task == "spider")
+                .max_by_key(|r| (r.split == "dev", r.n))
+                .map(|r| (*r).clone());
+            let mut settings = BTreeMap::new();
+            for r in &mine {
+                let prefix = if r.task == "train" { String::new() } else { format!("{}.", r.task) };
+                flatten(r.settings.as_deref().unwrap_or(""), &prefix, &mut settings);
+            }
+            let mmlu = answers.iter().find(|a| a.model == model && a.adapter == adapter).map(|a| (a.clone(), group_stats(a)));
+            ArmRuns {
+                ex_official: spider.as_ref().and_then(|r| spider_metric(r, "ex_official")),
+                ex_seed: spider.as_ref().and_then(|r| spider_metric(r, "ex_seed")),
+                spider,
+                mmlu,
+                settings,
+                model,
+                adapter,
+            }
+        })
+        .collect()
+}
+
+/// The default reference: the first base model, else the first arm.
+pub fn default_reference(arms: &[ArmRuns]) -> usize {
+    arms.iter().position(ArmRuns::is_base).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::run_id;
+
+    #[test]
+    fn an_arm_gathers_its_spider_run_and_settings_and_prefers_the_full_split() {
+        let spider = |split: &str, n: i64, ex: f64| RunRow {
+            run_id: run_id("spider", split, "m", None),
+            task: "spider".into(),
+            split: split.into(),
+            model: "m".into(),
+            n,
+            score: ex,
+            metrics: Some(format!(r#"{{"ex_official": {ex}, "ex_seed": 0.5}}"#)),
+            settings: Some(r#"{"batch": 16, "chat": false}"#.into()),
+            ..Default::default()
+        };
+        let train = RunRow {
+            run_id: run_id("train", "train", "m", Some("r8")),
+            task: "train".into(),
+            model: "m".into(),
+            adapter: Some("r8".into()),
+            settings: Some(r#"{"rank": 8, "alpha": 16, "targets": "q,v"}"#.into()),
+            ..Default::default()
+        };
+        let folder = Folder { runs: vec![spider("dev-subset-8", 8, 0.25), spider("dev", 1034, 0.3), train], ..Default::default() };
+        let a = arms(&folder);
+        assert_eq!(a.iter().map(ArmRuns::label).collect::<Vec<_>>(), vec!["m", "m + r8"]);
+        assert_eq!(a[0].spider.as_ref().unwrap().split, "dev");
+        let ex = a[0].ex_official.unwrap();
+        assert_eq!((ex.value, ex.n), (0.3, 1034));
+        assert!(ex.lo < 0.3 && 0.3 < ex.hi);
+        assert_eq!(a[0].settings["spider.batch"], "16");
+        assert_eq!(a[1].settings["rank"], "8");
+        assert_eq!(a[1].settings["targets"], "q,v");
+        assert_eq!(default_reference(&a), 0);
+    }
+}
