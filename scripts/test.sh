@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The test command (README): fetches the default model if missing, builds, runs every Rust test and the
 # DeepEval + pytest suite. Needs: Rust (cargo), Python 3 with pip, the data directory
-# (SQLORA_DATA, default ../shared/data). Under CI=true a missing model or data set fails the run.
+# (SQLORA_DATA, default ../shared/data), and for the viewer's build and browser test what
+# scripts/viewer_tools.sh installs. Under CI=true a missing model, data set or tool fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
 echo "== data: $SQLORA_DATA"
 cargo build --release --workspace --all-targets
+echo "== viewer: the wasm page (wasm/build.sh)"
+bash wasm/build.sh
 echo "== setup: model + data checksums"
 ./target/release/sqlora setup --data-dir "$SQLORA_DATA"
 echo "== cargo test"
