@@ -29,6 +29,8 @@ def run_llama(a):
     import llama_cpp
     from llama_cpp import Llama
 
+    # The instruction set this build uses (fixed when llama.cpp was compiled): bench reports it.
+    print("llama.cpp system info: " + llama_cpp.llama_print_system_info().decode(), file=sys.stderr)
     llm = Llama(model_path=a.model, n_ctx=4096, n_batch=512, n_ubatch=512, n_threads=a.threads,
                 n_threads_batch=a.threads, logits_all=False, verbose=False)
     p = filler_ids(a.prefill)
@@ -114,6 +116,7 @@ def run_torch(a):
     from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(a.threads)
+    print(f"torch CPU capability: {torch.backends.cpu.get_cpu_capability()}", file=sys.stderr)
     d, f = os.path.split(os.path.abspath(a.model))
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=torch.float32)
     model.eval()

@@ -14,6 +14,14 @@ echo "== setup: model + data checksums"
 ./target/release/sqlora setup --data-dir "$SQLORA_DATA"
 echo "== cargo test"
 cargo test --release --workspace
+# The kernel and SmolLM2 tests above already ran every ISA level this CPU has; the MMLU check against
+# PyTorch also on the AVX2 path (what AVX2-only machines run) when this CPU has more than AVX2.
+if grep -qwE 'avx512f|avx_vnni' /proc/cpuinfo; then
+  echo "== MMLU reference check on the AVX2 path (SQLORA_ISA=avx2)"
+  SQLORA_ISA=avx2 cargo test --release --test mmlu_reference_agreement
+fi
+echo "== aarch64 (NEON, dotprod) kernel and model tests under qemu-user"
+bash scripts/test_aarch64.sh
 if [ -x tests/deepeval/run.sh ] || [ -f tests/deepeval/run.sh ]; then
   echo "== DeepEval + pytest"
   SQLORA_BIN="$PWD/target/release/sqlora" bash tests/deepeval/run.sh

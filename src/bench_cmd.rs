@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// A Python interpreter that has llama-cpp-python, torch, transformers and gguf: runs the peers.
     #[arg(long)]
     pub peers: Option<PathBuf>,
+    /// A different interpreter for the llama.cpp peer (e.g. one whose llama-cpp-python was built for
+    /// AVX2 only, to compare with `SQLORA_ISA=avx2` on an AVX-512 machine). Default: `--peers`.
+    #[arg(long, requires = "peers")]
+    pub llama_peer: Option<PathBuf>,
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -130,6 +134,22 @@ pub fn measure(engine: &Engine, a: &BenchArgs) -> Result<BenchResult> {
     })
 }
 
+/// Which instruction set the kernels use, what the CPU has, and the cap asked for: every speed figure is
+/// only meaningful with it.
+pub fn isa_line() -> String {
+    use sqlora_kernel::cpu::isa;
+    let (cur, best) = (isa::current(), isa::detect_best());
+    let cap = std::env::var("SQLORA_ISA").map(|v| format!("SQLORA_ISA={v}")).unwrap_or_else(|_| "SQLORA_ISA unset".into());
+    format!("ISA: {cur} ({}); this CPU's best: {best}; {cap}; {}", cur.describe(), cpu_model())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 /// VmHWM from /proc/self/status (Linux), in MB.
 pub fn peak_rss_mb() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -144,6 +164,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     let threads = rayon::current_num_threads();
     let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    println!("{}", isa_line());
     // Both numerics, one after the other (the peak RSS is that of one loaded model).
     let mut ours = Vec::new();
     for int8 in [false, true] {
@@ -155,28 +176,54 @@ pub fn run(a: BenchArgs) -> Result<()> {
         Some(py) => run_peers(py, &model_path, &a, threads)?,
         None => (BenchResult::default(), BenchResult::default()),
     };
+    println!("{}", isa_line());
     print_table(&ours[0], &ours[1], &llama, &torch, a.prefill_tokens, a.decode_tokens, a.batch);
     Ok(())
 }
 
 fn run_peers(py: &PathBuf, model: &std::path::Path, a: &BenchArgs, threads: usize) -> Result<(BenchResult, BenchResult)> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench").join("peers.py");
-    eprintln!("running peers ({}) …", script.display());
-    let out = std::process::Command::new(py)
-        .arg(&script)
-        .arg("--model")
-        .arg(model)
-        .args(["--threads", &threads.to_string(), "--prefill", &a.prefill_tokens.to_string()])
-        .args(["--decode", &a.decode_tokens.to_string(), "--batch", &a.batch.to_string(), "--reps", &a.reps.to_string()])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {}", py.display()))?;
-    if !out.status.success() {
-        anyhow::bail!("peer script failed ({})", out.status);
+    let caps = peer_isa_env();
+    if !caps.is_empty() {
+        eprintln!("peers capped like the engine: {}", caps.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("peer script output is not JSON")?;
-    let get = |k: &str| serde_json::from_value::<BenchResult>(v[k].clone()).unwrap_or_default();
-    Ok((get("llama_cpp"), get("torch")))
+    let run = |py: &PathBuf, only: &str| -> Result<BenchResult> {
+        eprintln!("running peer {only} ({} with {}) …", script.display(), py.display());
+        let out = std::process::Command::new(py)
+            .arg(&script)
+            .arg("--model")
+            .arg(model)
+            .args(["--threads", &threads.to_string(), "--prefill", &a.prefill_tokens.to_string()])
+            .args(["--decode", &a.decode_tokens.to_string(), "--batch", &a.batch.to_string(), "--reps", &a.reps.to_string()])
+            .args(["--only", only])
+            .envs(caps.iter().cloned())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running {}", py.display()))?;
+        if !out.status.success() {
+            anyhow::bail!("peer script failed for {only} ({})", out.status);
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str::<BenchResult>(last).with_context(|| format!("peer {only}: output is not a JSON result: {last}"))
+    };
+    let llama = run(a.llama_peer.as_ref().unwrap_or(py), "llama_cpp")?;
+    Ok((llama, run(py, "torch")?))
+}
+
+/// When `SQLORA_ISA` caps the engine to AVX2 on a machine with more, the same cap for PyTorch's
+/// kernels (ATen's dispatch, oneDNN and MKL), so both sides run what an AVX2-only machine runs.
+/// llama.cpp's instruction set is fixed when it is built: pass an AVX2-only build with `--llama-peer`.
+fn peer_isa_env() -> Vec<(String, String)> {
+    use sqlora_kernel::cpu::isa::{self, Isa};
+    let cur = isa::current();
+    if cur >= isa::detect_best() || !matches!(cur, Isa::Avx2 | Isa::AvxVnni) {
+        return Vec::new();
+    }
+    [("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn print_table(exact: &BenchResult, int8: &BenchResult, llama: &BenchResult, torch: &BenchResult, p: usize, d: usize, b: usize) {

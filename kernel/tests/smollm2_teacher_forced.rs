@@ -142,23 +142,28 @@ fn smollm2_teacher_forced_matches_pytorch_and_llama_cpp() {
 }
 
 /// The same thresholds on every ISA level this CPU has (each level's own kernels, both numerics), over
-/// the first `SUBSET_TEXTS` texts (2,000 positions), so that a machine with AVX-512 also checks its AVX2 and
-/// portable paths against the references, not only against each other.
+/// the first `SQLORA_TF_TEXTS` texts (default 8: 1,582 positions), so that a machine with AVX-512 also
+/// checks its AVX2 and portable paths against the references, not only against each other. Under an
+/// emulator (qemu, CI's aarch64 run) fewer texts keep it short; the 8-bit path's agreement needs
+/// 1,500+ positions to be measured (on 790 it read 0.967 against llama.cpp), so with fewer only the
+/// exact path is checked there, and the test says so.
 #[test]
 fn smollm2_teacher_forced_holds_on_every_isa_level() {
     let Some(model) = common::smollm2() else { return };
+    let texts: usize = std::env::var("SQLORA_TF_TEXTS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
     common::for_each_isa(|isa| {
-        let (exact, _) = measure(&model, Numerics::Exact, SUBSET_TEXTS);
-        let (int8_torch, int8_llama) = measure(&model, Numerics::Int8, SUBSET_TEXTS);
-        println!("{isa}: {} positions; exact vs PyTorch top-1 {:.4} KL {:.2e}; int8 top-1 {:.4} / {:.4}", exact.n, exact.top1(), exact.kl(), int8_torch.top1(), int8_llama.top1());
-        assert!(exact.n >= 1500);
+        let (exact, _) = measure(&model, Numerics::Exact, texts);
+        println!("{isa}: {} positions; exact vs PyTorch top-1 {:.4} KL {:.2e}", exact.n, exact.top1(), exact.kl());
+        assert!(exact.n >= 100);
         assert!(exact.top1() >= 0.99 && exact.kl() <= 1e-3, "{isa}: exact top-1 {} KL {}", exact.top1(), exact.kl());
+        if exact.n < 1500 {
+            println!("{isa}: 8-bit path not checked on {} positions (needs 1,500+; SQLORA_TF_TEXTS={texts})", exact.n);
+            return;
+        }
+        let (int8_torch, int8_llama) = measure(&model, Numerics::Int8, texts);
+        println!("{isa}: int8 top-1 {:.4} vs PyTorch, {:.4} vs llama.cpp", int8_torch.top1(), int8_llama.top1());
         for (name, a) in [("PyTorch", &int8_torch), ("llama.cpp", &int8_llama)] {
             assert!(a.top1() >= 0.97 && a.kl() <= 0.01, "{isa}: int8 vs {name} top-1 {} KL {}", a.top1(), a.kl());
         }
     });
 }
-
-/// Texts per ISA level in the check above: enough positions that the 8-bit path's top-1 agreement is
-/// measured to within about ±0.4% (four texts, 790 positions, were too few: 0.967 against llama.cpp).
-const SUBSET_TEXTS: usize = 8;
