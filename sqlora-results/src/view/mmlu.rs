@@ -37,3 +37,44 @@ pub fn mmlu_view(arms: &[ArmRuns], reference: usize, split: &str) -> Option<Mmlu
     });
     Some(MmluView { split: split.into(), reference: refa.map(ArmRuns::label), regressions, category_svg, delta_svg })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mmlu_answers::{AnswerRow, CATEGORIES};
+    use crate::view::arms::arms;
+    use crate::view::folder::Folder;
+
+    #[test]
+    fn every_other_arm_is_paired_against_the_chosen_reference() {
+        let row = |adapter: Option<&str>, i: usize, correct: bool| AnswerRow {
+            model: "m".into(),
+            adapter: adapter.map(Into::into),
+            split: "sample150".into(),
+            subject: "s".into(),
+            category: CATEGORIES[i % 4].into(),
+            row: i as i64,
+            correct,
+            p_gold: 0.25,
+            ..Default::default()
+        };
+        let mut answers = Vec::new();
+        for i in 0..40 {
+            answers.push(row(None, i, i % 3 == 0));
+            answers.push(row(Some("r8"), i, i % 2 == 0));
+        }
+        let a = arms(&Folder { answers, ..Default::default() });
+        let v = mmlu_view(&a, 0, "sample150").unwrap();
+        assert_eq!(v.reference.as_deref(), Some("m"));
+        assert_eq!(v.regressions.len(), 1);
+        let (label, deltas) = &v.regressions[0];
+        assert_eq!((label.as_str(), deltas.len()), ("m + r8", 5));
+        // The same numbers as the report's comparison of these two arms.
+        let base = &a[0].mmlu.as_ref().unwrap().0;
+        let other = &a[1].mmlu.as_ref().unwrap().0;
+        assert_eq!(deltas, &crate::compare::deltas(base, other));
+        assert!(v.delta_svg.is_some() && v.category_svg.starts_with("<svg"));
+        // Against itself there is nothing to pair; another reference swaps the roles.
+        assert_eq!(mmlu_view(&a, 1, "sample150").unwrap().regressions[0].0, "m");
+    }
+}
