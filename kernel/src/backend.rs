@@ -2,7 +2,8 @@
 //! once against it; the CPU backend lives in `cpu/`, a CUDA one can implement the same trait.
 //!
 //! Shapes are passed explicitly and buffers are flat row-major f32: a matrix of `m` rows of `n` columns
-//! is `m * n` values. Forward ops only for now; the backward ops join them with LoRA training.
+//! is `m * n` values. Each backward op (`*_bwd`) sits beside its forward; `crate::reference` holds the
+//! plain f64 versions every implementation is tested against.
 use crate::formats::quant::GgmlType;
 use crate::Result;
 
@@ -86,4 +87,44 @@ pub trait Backend: Send + Sync {
     /// Causal grouped-query attention: the new token j of a sequence with `past` earlier positions sees
     /// every key at position ≤ past + j. q and out are `[rows × n_heads·head_dim]`.
     fn attention(&self, q: &Self::Tensor, seqs: &[AttnSeq<'_, Self::Tensor>], shape: AttnShape, out: &mut Self::Tensor);
+
+    // Training: the backward ops, and the forwards that save what their backward needs.
+
+    /// dx[m × n] of out = rmsnorm(x)·w given dy; with `dw`, also dw[n] += the weight's gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn rmsnorm_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, w: &Self::Tensor, m: usize, n: usize, eps: f32, dx: &mut Self::Tensor, dw: Option<&mut Self::Tensor>);
+    /// In place, dy becomes dx: the inverse rotation of `rope`.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_bwd(&self, d: &mut Self::Tensor, m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle);
+    /// d gate and d up of out = silu(gate)·up over `n` values.
+    fn swiglu_bwd(&self, dy: &Self::Tensor, gate: &Self::Tensor, up: &Self::Tensor, n: usize, dgate: &mut Self::Tensor, dup: &mut Self::Tensor);
+    /// dx[m × cols] = dy[m × rows]·W through a frozen weight (`accumulate`: dx += instead).
+    fn matmul_bwd(&self, dy: &Self::Tensor, m: usize, w: &Self::Matrix, dx: &mut Self::Tensor, accumulate: bool);
+    /// The LoRA term for A (r × din) and B (dout × r): h[m × r] = x·Aᵀ (saved) and y[m × dout] += s·h·Bᵀ.
+    #[allow(clippy::too_many_arguments)]
+    fn lora_fwd(&self, x: &Self::Tensor, m: usize, a: &Self::Tensor, b: &Self::Tensor, lora: LoraShape, h: &mut Self::Tensor, y: &mut Self::Tensor);
+    /// From dy and the saved h: dA += its gradient, dB += its gradient, dx += the term's share.
+    #[allow(clippy::too_many_arguments)]
+    fn lora_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, h: &Self::Tensor, m: usize, a: &Self::Tensor, b: &Self::Tensor, lora: LoraShape, da: &mut Self::Tensor, db: &mut Self::Tensor, dx: &mut Self::Tensor);
+    /// Causal grouped-query attention over the sequences `(row0, len)` of a packed batch (q, out
+    /// `[rows × n_heads·head_dim]`, k, v `[rows × n_kv_heads·head_dim]`), saving lse `[rows × n_heads]`,
+    /// the log-sum-exp of each row's softmax (its max and sum), for `attention_bwd`.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_train(&self, q: &Self::Tensor, k: &Self::Tensor, v: &Self::Tensor, seqs: &[(usize, usize)], shape: AttnShape, out: &mut Self::Tensor, lse: &mut Self::Tensor);
+    /// dq, dk, dv (overwritten) of `attention_train` given dout; P is recomputed from lse.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_bwd(&self, dout: &Self::Tensor, q: &Self::Tensor, k: &Self::Tensor, v: &Self::Tensor, out: &Self::Tensor, lse: &Self::Tensor, seqs: &[(usize, usize)], shape: AttnShape, dq: &mut Self::Tensor, dk: &mut Self::Tensor, dv: &mut Self::Tensor);
+    /// Cross-entropy fused with the output head over the rows that carry a loss (hidden `[r × n]`,
+    /// final-normed): returns Σ weight_i·(−log softmax(hidden_i·Wᵀ)[target_i]) and writes dhidden
+    /// `[r × n]`, going over the vocabulary in chunks (no `r × vocab` logits tensor).
+    fn cross_entropy_fwd_bwd(&self, hidden: &Self::Tensor, targets: &[u32], weights: &[f32], head: &Self::Matrix, dhidden: &mut Self::Tensor) -> f64;
+}
+
+/// The shape of one LoRA term: rank, input and output features, and the scale s (α/r, or α/√r).
+#[derive(Debug, Clone, Copy)]
+pub struct LoraShape {
+    pub r: usize,
+    pub din: usize,
+    pub dout: usize,
+    pub scale: f32,
 }

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod loader;
 pub mod lora;
 pub mod model;
+pub mod reference;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

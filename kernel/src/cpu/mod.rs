@@ -1,6 +1,7 @@
 //! The CPU backend: kernels written once over a small SIMD layer (`simd/`) and compiled for AVX-512,
 //! AVX2 (+AVX-VNNI), NEON (+dotprod) and portable code; the best the processor has is chosen at run
 //! time (`isa.rs`, capped by `SQLORA_ISA`). Work is split over all cores with rayon.
+pub mod backward;
 pub mod int8;
 pub mod isa;
 pub mod matrix;
@@ -9,7 +10,7 @@ pub mod panel;
 pub mod simd;
 pub mod vector;
 
-use crate::backend::{AttnSeq, AttnShape, Backend, HostMatrix, RopeStyle};
+use crate::backend::{AttnSeq, AttnShape, Backend, HostMatrix, LoraShape, RopeStyle};
 use crate::Result;
 pub use matrix::CpuMatrix;
 use rayon::prelude::*;
@@ -128,5 +129,32 @@ impl Backend for CpuBackend {
     }
     fn attention(&self, q: &Vec<f32>, seqs: &[AttnSeq<'_, Vec<f32>>], shape: AttnShape, out: &mut Vec<f32>) {
         ops::attention(q, seqs, shape, out)
+    }
+    fn rmsnorm_bwd(&self, dy: &Vec<f32>, x: &Vec<f32>, w: &Vec<f32>, m: usize, n: usize, eps: f32, dx: &mut Vec<f32>, dw: Option<&mut Vec<f32>>) {
+        backward::rmsnorm_bwd(dy, x, w, m, n, eps, dx, dw.map(|d| d.as_mut_slice()))
+    }
+    fn rope_bwd(&self, d: &mut Vec<f32>, m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle) {
+        backward::rope_bwd(d, m, n_heads, head_dim, positions, theta, style)
+    }
+    fn swiglu_bwd(&self, dy: &Vec<f32>, gate: &Vec<f32>, up: &Vec<f32>, n: usize, dgate: &mut Vec<f32>, dup: &mut Vec<f32>) {
+        backward::swiglu_bwd(dy, gate, up, n, dgate, dup)
+    }
+    fn matmul_bwd(&self, dy: &Vec<f32>, m: usize, w: &CpuMatrix, dx: &mut Vec<f32>, accumulate: bool) {
+        backward::matmul_bwd(dy, m, w, dx, accumulate)
+    }
+    fn lora_fwd(&self, x: &Vec<f32>, m: usize, a: &Vec<f32>, b: &Vec<f32>, l: LoraShape, h: &mut Vec<f32>, y: &mut Vec<f32>) {
+        backward::lora_fwd(x, m, a, b, l.r, l.din, l.dout, l.scale, h, y)
+    }
+    fn lora_bwd(&self, dy: &Vec<f32>, x: &Vec<f32>, h: &Vec<f32>, m: usize, a: &Vec<f32>, b: &Vec<f32>, l: LoraShape, da: &mut Vec<f32>, db: &mut Vec<f32>, dx: &mut Vec<f32>) {
+        backward::lora_bwd(dy, x, h, m, a, b, l.r, l.din, l.dout, l.scale, da, db, dx)
+    }
+    fn attention_train(&self, q: &Vec<f32>, k: &Vec<f32>, v: &Vec<f32>, seqs: &[(usize, usize)], shape: AttnShape, out: &mut Vec<f32>, lse: &mut Vec<f32>) {
+        backward::attention_train(q, k, v, seqs, shape, out, lse)
+    }
+    fn attention_bwd(&self, dout: &Vec<f32>, q: &Vec<f32>, k: &Vec<f32>, v: &Vec<f32>, out: &Vec<f32>, lse: &Vec<f32>, seqs: &[(usize, usize)], shape: AttnShape, dq: &mut Vec<f32>, dk: &mut Vec<f32>, dv: &mut Vec<f32>) {
+        backward::attention_bwd(dout, q, k, v, out, lse, seqs, shape, dq, dk, dv)
+    }
+    fn cross_entropy_fwd_bwd(&self, hidden: &Vec<f32>, targets: &[u32], weights: &[f32], head: &CpuMatrix, dhidden: &mut Vec<f32>) -> f64 {
+        backward::cross_entropy(hidden, targets, weights, head, dhidden)
     }
 }

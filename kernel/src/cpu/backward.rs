@@ -1,0 +1,417 @@
+//! The backward ops of the CPU backend (and the two training forwards that save what they need:
+//! attention with its softmax log-sum-exp, the LoRA term with x·Aᵀ), one `*_bwd` beside each forward,
+//! llm.c style. The hot loops are written over the SIMD layer; `crate::reference` holds the f64
+//! versions they are tested against (kernel/tests/backward_ops.rs).
+use super::matrix::CpuMatrix;
+use super::simd::{math, Simd};
+use super::vector::{dot, exp_sub_sum, rope_row};
+use super::SyncPtr;
+use crate::backend::{AttnShape, RopeStyle};
+use crate::simd_fn;
+use rayon::prelude::*;
+
+simd_fn! {
+    /// y += a·x over the shorter of the two.
+    pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) => axpy_k
+}
+
+#[inline(always)]
+unsafe fn axpy_k<S: Simd>(a: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let av = S::splat(a);
+    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+    let mut i = 0;
+    while i + 16 <= n {
+        S::store(py.add(i), S::fma(av, S::load(px.add(i)), S::load(py.add(i))));
+        i += 16;
+    }
+    if i < n {
+        let r = n - i;
+        S::store_n(py.add(i), r, S::fma(av, S::load_n(px.add(i), r), S::load_n(py.add(i), r)));
+    }
+}
+
+simd_fn! {
+    /// One row of RMSNorm's backward: dx = inv·(dy⊙w) − inv³/n·x·Σ(dy⊙w⊙x), inv = 1/sqrt(mean(x²) + eps).
+    /// Returns inv (for dw).
+    pub fn rmsnorm_bwd_row(dy: &[f32], x: &[f32], w: &[f32], eps: f32, dx: &mut [f32]) -> f32 => rmsnorm_bwd_row_k
+}
+
+#[inline(always)]
+unsafe fn rmsnorm_bwd_row_k<S: Simd>(dy: &[f32], x: &[f32], w: &[f32], eps: f32, dx: &mut [f32]) -> f32 {
+    let n = x.len();
+    let inv = 1.0 / (dot(x, x) / n as f32 + eps).sqrt();
+    let mut acc = S::zero();
+    let mut i = 0;
+    while i < n {
+        let c = (n - i).min(16);
+        let g = S::mul(S::load_n(dy.as_ptr().add(i), c), S::load_n(w.as_ptr().add(i), c));
+        acc = S::fma(g, S::load_n(x.as_ptr().add(i), c), acc);
+        i += c;
+    }
+    let k = inv * inv * inv * S::reduce_add(acc) / n as f32;
+    let (iv, kv) = (S::splat(inv), S::splat(k));
+    let mut i = 0;
+    while i < n {
+        let c = (n - i).min(16);
+        let g = S::mul(S::load_n(dy.as_ptr().add(i), c), S::load_n(w.as_ptr().add(i), c));
+        let d = S::fnma(kv, S::load_n(x.as_ptr().add(i), c), S::mul(g, iv));
+        S::store_n(dx.as_mut_ptr().add(i), c, d);
+        i += c;
+    }
+    inv
+}
+
+/// dx [m × n] of out = rmsnorm(x)·w given dy; with `dw`, also dw[n] += Σ_rows dy⊙x·inv.
+#[allow(clippy::too_many_arguments)]
+pub fn rmsnorm_bwd(dy: &[f32], x: &[f32], w: &[f32], m: usize, n: usize, eps: f32, dx: &mut [f32], dw: Option<&mut [f32]>) {
+    let inv: Vec<f32> = dx[..m * n]
+        .par_chunks_mut(n)
+        .zip(x[..m * n].par_chunks(n).zip(dy[..m * n].par_chunks(n)))
+        .map(|(d, (xr, g))| rmsnorm_bwd_row(g, xr, w, eps, d))
+        .collect();
+    if let Some(dw) = dw {
+        let mut prod = vec![0f32; n];
+        for (i, iv) in inv.iter().enumerate() {
+            for ((p, g), xv) in prod.iter_mut().zip(&dy[i * n..(i + 1) * n]).zip(&x[i * n..(i + 1) * n]) {
+                *p = g * xv;
+            }
+            axpy(*iv, &prod, dw);
+        }
+    }
+}
+
+/// dx from dy in place: the inverse rotation (angles negated) of `ops::rope`.
+pub fn rope_bwd(d: &mut [f32], m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle) {
+    let inv = super::ops::rope_inv_freq(head_dim, theta);
+    let row = n_heads * head_dim;
+    let pairs = crate::reference::rope_pairs(head_dim, style);
+    d[..m * row].par_chunks_mut(row).zip(positions).for_each(|(dr, &p)| {
+        // The same f32 angles as the forward, the sine negated.
+        let cs: Vec<(f32, f32)> = inv.iter().map(|f| {
+            let a = p as f32 * f;
+            (a.cos(), -a.sin())
+        }).collect();
+        rope_row(dr, head_dim, &pairs, &cs);
+    });
+}
+
+simd_fn! {
+    /// d gate = dy·up·σ(g)·(1 + g·(1 − σ(g))), d up = dy·g·σ(g), elementwise.
+    pub fn swiglu_bwd_chunk(dy: &[f32], gate: &[f32], up: &[f32], dgate: &mut [f32], dup: &mut [f32]) => swiglu_bwd_k
+}
+
+#[inline(always)]
+unsafe fn swiglu_bwd_k<S: Simd>(dy: &[f32], gate: &[f32], up: &[f32], dgate: &mut [f32], dup: &mut [f32]) {
+    let n = dy.len().min(gate.len()).min(up.len()).min(dgate.len()).min(dup.len());
+    let one = S::splat(1.0);
+    let mut i = 0;
+    while i < n {
+        let c = (n - i).min(16);
+        let g = S::load_n(gate.as_ptr().add(i), c);
+        let u = S::load_n(up.as_ptr().add(i), c);
+        let dy = S::load_n(dy.as_ptr().add(i), c);
+        let sig = S::div(one, S::add(one, math::exp::<S>(S::sub(S::zero(), g))));
+        // 1 − σ(g) = σ(−g), from its own exp: no cancellation, and 0 (not NaN) where exp(g) overflows.
+        let sig_neg = S::div(one, S::add(one, math::exp::<S>(g)));
+        let gs = S::mul(g, sig);
+        let dsilu = S::mul(sig, S::fma(g, sig_neg, one));
+        S::store_n(dgate.as_mut_ptr().add(i), c, S::mul(S::mul(dy, u), dsilu));
+        S::store_n(dup.as_mut_ptr().add(i), c, S::mul(dy, gs));
+        i += c;
+    }
+}
+
+pub fn swiglu_bwd(dy: &[f32], gate: &[f32], up: &[f32], n: usize, dgate: &mut [f32], dup: &mut [f32]) {
+    const CH: usize = 4096;
+    dgate[..n]
+        .par_chunks_mut(CH)
+        .zip(dup[..n].par_chunks_mut(CH))
+        .enumerate()
+        .for_each(|(c, (dg, du))| {
+            let r = c * CH..(c * CH + dg.len());
+            swiglu_bwd_chunk(&dy[r.clone()], &gate[r.clone()], &up[r], dg, du);
+        });
+}
+
+/// Activation rows per task of the transposed product.
+const T_ROWS: usize = 8;
+/// Weight rows decoded to f32 at a time by `matmul_bwd` and `cross_entropy` (a multiple of 16, the
+/// panel height, so a chunk never splits a panel).
+const W_CHUNK: usize = 256;
+
+simd_fn! {
+    /// dx[i, :] += Σ_r dy[i·ldy + r]·w[r, :] for the activation rows i of `dx` (row length k) and the
+    /// `nr` row-major weight rows of `w`; the columns in register blocks of 64.
+    pub fn t_product_rows(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) => t_product_rows_k
+}
+
+#[inline(always)]
+unsafe fn t_product_rows_k<S: Simd>(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) {
+    let m = dx.len() / k;
+    assert!(w.len() >= nr * k && (m == 0 || dy.len() >= (m - 1) * ldy + nr));
+    let wp = w.as_ptr();
+    for i in 0..m {
+        let g = dy.as_ptr().add(i * ldy);
+        let o = dx.as_mut_ptr().add(i * k);
+        let mut c0 = 0;
+        while c0 + 64 <= k {
+            let mut acc = [S::load(o.add(c0)), S::load(o.add(c0 + 16)), S::load(o.add(c0 + 32)), S::load(o.add(c0 + 48))];
+            for r in 0..nr {
+                let a = S::splat(*g.add(r));
+                let wr = wp.add(r * k + c0);
+                for (j, v) in acc.iter_mut().enumerate() {
+                    *v = S::fma(a, S::load(wr.add(16 * j)), *v);
+                }
+            }
+            for (j, v) in acc.iter().enumerate() {
+                S::store(o.add(c0 + 16 * j), *v);
+            }
+            c0 += 64;
+        }
+        while c0 < k {
+            let c = (k - c0).min(16);
+            let mut acc = S::load_n(o.add(c0), c);
+            for r in 0..nr {
+                acc = S::fma(S::splat(*g.add(r)), S::load_n(wp.add(r * k + c0), c), acc);
+            }
+            S::store_n(o.add(c0), c, acc);
+            c0 += c;
+        }
+    }
+}
+
+/// dx[m × k] += dy[:, r0..r0 + nr]·w for `nr` row-major f32 weight rows (dy's row stride `ldy`).
+#[allow(clippy::too_many_arguments)]
+fn t_product(dy: &[f32], ldy: usize, r0: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32], m: usize) {
+    dx[..m * k].par_chunks_mut(T_ROWS * k).enumerate().for_each(|(t, d)| {
+        t_product_rows(&dy[t * T_ROWS * ldy + r0..], ldy, w, nr, k, d);
+    });
+}
+
+/// Weight rows r0..r1 of `w` decoded into `buf` (row-major, the exact dequantized values).
+fn decode_rows(w: &CpuMatrix, r0: usize, r1: usize, buf: &mut Vec<f32>) {
+    let k = w.cols();
+    buf.resize((r1 - r0) * k, 0.0);
+    buf.par_chunks_mut(k).enumerate().for_each(|(i, o)| w.dequant_row(r0 + i, o));
+}
+
+/// dx[m × cols] = dy[m × rows]·W (or += with `accumulate`), for any CPU encoding of W: a dense matrix
+/// directly, a quantized one decoded to f32 a chunk of rows (whole panels) at a time.
+pub fn matmul_bwd(dy: &[f32], m: usize, w: &CpuMatrix, dx: &mut [f32], accumulate: bool) {
+    let (n, k) = (w.rows(), w.cols());
+    assert!(dy.len() >= m * n && dx.len() >= m * k, "matmul_bwd: buffers too small");
+    if !accumulate {
+        dx[..m * k].fill(0.0);
+    }
+    match w {
+        CpuMatrix::Dense { w, .. } => t_product(dy, n, 0, w, n, k, dx, m),
+        CpuMatrix::Quant(_) => {
+            let mut buf = Vec::new();
+            for r0 in (0..n).step_by(W_CHUNK) {
+                let r1 = (r0 + W_CHUNK).min(n);
+                decode_rows(w, r0, r1, &mut buf);
+                t_product(dy, n, r0, &buf, r1 - r0, k, dx, m);
+            }
+        }
+    }
+}
+
+/// The LoRA term's forward: h[m × r] = x·Aᵀ (saved for the backward) and y[m × dout] += s·h·Bᵀ, for
+/// A (r × din) and B (dout × r) plain f32 tensors.
+#[allow(clippy::too_many_arguments)]
+pub fn lora_fwd(x: &[f32], m: usize, a: &[f32], b: &[f32], r: usize, din: usize, dout: usize, s: f32, h: &mut [f32], y: &mut [f32]) {
+    h[..m * r].par_chunks_mut(r).zip(y[..m * dout].par_chunks_mut(dout)).enumerate().for_each(|(i, (hi, yi))| {
+        let xi = &x[i * din..(i + 1) * din];
+        for (j, hv) in hi.iter_mut().enumerate() {
+            *hv = dot(xi, &a[j * din..(j + 1) * din]);
+        }
+        for (o, yv) in yi.iter_mut().enumerate() {
+            *yv += s * dot(hi, &b[o * r..(o + 1) * r]);
+        }
+    });
+}
+
+/// The LoRA term's backward from dy and the saved h = x·Aᵀ: dA += (s·dy·B)ᵀ·x, dB += s·dyᵀ·h (both
+/// accumulate, for gradient accumulation), and dx += (s·dy·B)·A, its share of the input gradient.
+#[allow(clippy::too_many_arguments)]
+pub fn lora_bwd(dy: &[f32], x: &[f32], h: &[f32], m: usize, a: &[f32], b: &[f32], r: usize, din: usize, dout: usize, s: f32, da: &mut [f32], db: &mut [f32], dx: &mut [f32]) {
+    let mut dh = vec![0f32; m * r];
+    dh.par_chunks_mut(r).enumerate().for_each(|(i, d)| {
+        for (o, &g) in dy[i * dout..(i + 1) * dout].iter().enumerate() {
+            axpy(s * g, &b[o * r..(o + 1) * r], d);
+        }
+    });
+    db[..dout * r].par_chunks_mut(r).enumerate().for_each(|(o, d)| {
+        for i in 0..m {
+            axpy(s * dy[i * dout + o], &h[i * r..(i + 1) * r], d);
+        }
+    });
+    da[..r * din].par_chunks_mut(din).enumerate().for_each(|(j, d)| {
+        for i in 0..m {
+            axpy(dh[i * r + j], &x[i * din..(i + 1) * din], d);
+        }
+    });
+    dx[..m * din].par_chunks_mut(din).enumerate().for_each(|(i, d)| {
+        for j in 0..r {
+            axpy(dh[i * r + j], &a[j * din..(j + 1) * din], d);
+        }
+    });
+}
+
+/// Causal grouped-query attention for training, over sequences `(row0, len)` of a packed batch (each
+/// row sees the rows of its own sequence up to itself): q, out `[rows × n_heads·hd]`, k, v
+/// `[rows × n_kv_heads·hd]`. Saves lse[row·n_heads + h], the log-sum-exp of the row's scaled scores
+/// (its softmax max and sum in one number), so the backward recomputes P without a max pass.
+pub fn attention_train(q: &[f32], k: &[f32], v: &[f32], seqs: &[(usize, usize)], s: AttnShape, out: &mut [f32], lse: &mut [f32]) {
+    let (hd, nh, nkv) = (s.head_dim, s.n_heads, s.n_kv_heads);
+    let (qrow, kvrow, group) = (nh * hd, nkv * hd, nh / nkv);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let (optr, lptr) = (SyncPtr(out.as_mut_ptr()), SyncPtr(lse.as_mut_ptr()));
+    let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|si| (0..nh).map(move |h| (si, h))).collect();
+    tasks.par_iter().for_each(|&(si, h)| {
+        let (optr, lptr) = (&optr, &lptr);
+        let (r0, len) = seqs[si];
+        assert!((r0 + len) * qrow <= q.len() && (r0 + len) * kvrow <= k.len().min(v.len()));
+        let g = h / group;
+        let mut p = vec![0f32; len];
+        for i in 0..len {
+            let qi = &q[(r0 + i) * qrow + h * hd..][..hd];
+            for (j, pj) in p[..=i].iter_mut().enumerate() {
+                *pj = scale * dot(qi, &k[(r0 + j) * kvrow + g * hd..][..hd]);
+            }
+            let mx = p[..=i].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let sum = exp_sub_sum(&mut p[..=i], mx);
+            // SAFETY: this task alone writes row r0 + i's head h of out and lse (disjoint per task).
+            let o = unsafe {
+                *lptr.0.add((r0 + i) * nh + h) = mx + sum.ln();
+                std::slice::from_raw_parts_mut(optr.0.add((r0 + i) * qrow + h * hd), hd)
+            };
+            o.fill(0.0);
+            let inv = 1.0 / sum;
+            for (j, &pj) in p[..=i].iter().enumerate() {
+                axpy(pj * inv, &v[(r0 + j) * kvrow + g * hd..][..hd], o);
+            }
+        }
+    });
+}
+
+/// The backward of `attention_train`: from dout, the inputs, its output and lse, writes dq, dk and dv
+/// (overwritten; rows outside every sequence get 0). P is recomputed from the scores and lse; one task
+/// per (sequence, kv head) owns that head's dk, dv rows and its query heads' dq rows.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_bwd(
+    dout: &[f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &[f32],
+    lse: &[f32],
+    seqs: &[(usize, usize)],
+    s: AttnShape,
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+) {
+    let (hd, nh, nkv) = (s.head_dim, s.n_heads, s.n_kv_heads);
+    let (qrow, kvrow, group) = (nh * hd, nkv * hd, nh / nkv);
+    let scale = 1.0 / (hd as f32).sqrt();
+    dq.fill(0.0);
+    dk.fill(0.0);
+    dv.fill(0.0);
+    let (qp, kp, vp) = (SyncPtr(dq.as_mut_ptr()), SyncPtr(dk.as_mut_ptr()), SyncPtr(dv.as_mut_ptr()));
+    let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|si| (0..nkv).map(move |g| (si, g))).collect();
+    tasks.par_iter().for_each(|&(si, g)| {
+        let (qp, kp, vp) = (&qp, &kp, &vp);
+        let (r0, len) = seqs[si];
+        assert!((r0 + len) * qrow <= q.len().min(dq.len()) && (r0 + len) * kvrow <= k.len().min(v.len()));
+        let mut dkl = vec![0f32; len * hd];
+        let mut dvl = vec![0f32; len * hd];
+        let mut ds = vec![0f32; len];
+        for h in g * group..(g + 1) * group {
+            for i in 0..len {
+                let qo = (r0 + i) * qrow + h * hd;
+                let (qi, doi) = (&q[qo..qo + hd], &dout[qo..qo + hd]);
+                let dd = dot(doi, &out[qo..qo + hd]);
+                let l = lse[(r0 + i) * nh + h];
+                for j in 0..=i {
+                    let ko = (r0 + j) * kvrow + g * hd;
+                    let p = (scale * dot(qi, &k[ko..ko + hd]) - l).exp();
+                    ds[j] = p * (dot(doi, &v[ko..ko + hd]) - dd);
+                    axpy(p, doi, &mut dvl[j * hd..(j + 1) * hd]);
+                    axpy(scale * ds[j], qi, &mut dkl[j * hd..(j + 1) * hd]);
+                }
+                // SAFETY: this task alone writes row r0 + i's head h of dq (h belongs to group g).
+                let dqi = unsafe { std::slice::from_raw_parts_mut(qp.0.add(qo), hd) };
+                for (j, &d) in ds[..=i].iter().enumerate() {
+                    axpy(scale * d, &k[(r0 + j) * kvrow + g * hd..][..hd], dqi);
+                }
+            }
+        }
+        for j in 0..len {
+            // SAFETY: this task alone writes rows r0.. r0 + len of kv head g in dk and dv.
+            unsafe {
+                let o = (r0 + j) * kvrow + g * hd;
+                std::slice::from_raw_parts_mut(kp.0.add(o), hd).copy_from_slice(&dkl[j * hd..(j + 1) * hd]);
+                std::slice::from_raw_parts_mut(vp.0.add(o), hd).copy_from_slice(&dvl[j * hd..(j + 1) * hd]);
+            }
+        }
+    });
+}
+
+/// Vocabulary rows per chunk of the fused cross-entropy (its logits buffer is rows × this).
+const CE_CHUNK: usize = 2048;
+
+/// Cross-entropy fused with the output head, for only the rows that carry a loss: hidden [r × n] (the
+/// final-normed hidden states of those positions), their targets and weights (e.g. 1 / tokens in the
+/// batch). Returns Σ_i weight_i·(−log softmax(hidden_i·Wᵀ)[target_i]) and writes dhidden [r × n]. The
+/// vocabulary goes by chunks of `CE_CHUNK` rows of W, each decoded once and used twice (logits, then
+/// dhidden), with an online softmax: per row a running max M and sum S, and dhidden holds
+/// Σ_v exp(l_v − M)·W_v, rescaled when M grows; at the end dhidden = weight·(that / S − W_target).
+/// No [r × vocab] tensor exists.
+pub fn cross_entropy(hidden: &[f32], targets: &[u32], weights: &[f32], head: &CpuMatrix, dhidden: &mut [f32]) -> f64 {
+    let (vocab, n) = (head.rows(), head.cols());
+    let r = targets.len();
+    assert!(hidden.len() >= r * n && dhidden.len() >= r * n && weights.len() == r, "cross_entropy: bad shapes");
+    assert!(targets.iter().all(|&t| (t as usize) < vocab), "cross_entropy: target outside the vocabulary");
+    dhidden[..r * n].fill(0.0);
+    let mut state = vec![(f32::NEG_INFINITY, 0f32, 0f32); r]; // (max, sum, target logit)
+    let mut buf = Vec::new();
+    let chunk = CE_CHUNK.min(vocab);
+    let mut logits = vec![0f32; r * chunk];
+    for v0 in (0..vocab).step_by(CE_CHUNK) {
+        let v1 = (v0 + CE_CHUNK).min(vocab);
+        let c = v1 - v0;
+        decode_rows(head, v0, v1, &mut buf);
+        let wc = CpuMatrix::Dense { rows: c, cols: n, w: std::mem::take(&mut buf) };
+        wc.matmul(hidden, r, &mut logits[..r * c]);
+        let CpuMatrix::Dense { w, .. } = wc else { unreachable!() };
+        buf = w;
+        logits[..r * c].par_chunks_mut(c).zip(state.par_iter_mut()).zip(dhidden[..r * n].par_chunks_mut(n)).enumerate().for_each(
+            |(i, ((l, st), dh))| {
+                let t = targets[i] as usize;
+                if (v0..v1).contains(&t) {
+                    st.2 = l[t - v0];
+                }
+                let mx = l.iter().fold(st.0, |a, &b| a.max(b));
+                let f = (st.0 - mx).exp();
+                if f != 1.0 {
+                    dh.iter_mut().for_each(|x| *x *= f);
+                }
+                st.1 = st.1 * f + exp_sub_sum(l, mx);
+                st.0 = mx;
+            },
+        );
+        t_product(&logits, c, 0, &buf, c, n, dhidden, r);
+    }
+    let losses: Vec<f64> = dhidden[..r * n].par_chunks_mut(n).zip(state.par_iter()).enumerate().map(|(i, (dh, &(mx, sum, lt)))| {
+        let mut wt = vec![0f32; n];
+        head.dequant_row(targets[i] as usize, &mut wt);
+        let (inv, w) = (1.0 / sum, weights[i]);
+        for (d, t) in dh.iter_mut().zip(&wt) {
+            *d = w * (*d * inv - t);
+        }
+        w as f64 * (mx as f64 + (sum as f64).ln() - lt as f64)
+    }).collect();
+    losses.iter().sum()
+}

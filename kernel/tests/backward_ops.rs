@@ -1,0 +1,341 @@
+//! The training ops, llm.c style. Two kinds of checks:
+//! - `*_reference_matches_finite_differences`: each f64 reference backward (`sqlora_kernel::reference`)
+//!   against central finite differences of its f64 forward, for L = Σ dy·f(x) with a random dy;
+//! - `*_matches_reference_on_every_isa`: each CPU backend kernel (f32) against the f64 reference, on
+//!   every ISA level this CPU has, with shapes that leave SIMD tails and partial panels.
+use sqlora_kernel::backend::{AttnShape, Backend, HostMatrix, LoraShape, RopeStyle};
+use sqlora_kernel::cpu::{CpuBackend, CpuMatrix};
+use sqlora_kernel::formats::quant::{dequantize, GgmlType};
+use sqlora_kernel::reference as rf;
+
+mod common;
+
+/// Deterministic values in [−1, 1).
+fn rand(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+fn dotf(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// max_i |got_i − want_i| / max_i |want_i|: the error relative to the tensor's scale.
+fn rel_err(got: &[f64], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0f64, |a, b| a.max(b.abs())).max(1e-300);
+    got.iter().zip(want).fold(0f64, |a, (g, w)| a.max((g - w).abs())) / scale
+}
+
+const FD_STEP: f64 = 1e-5;
+/// Central differences in f64 with step 1e-5 are accurate to ~1e-10 relative on these smooth ops.
+const FD_TOL: f64 = 1e-7;
+
+/// Central finite differences of the scalar `loss` at x, one coordinate at a time.
+fn numeric_grad(x: &[f64], loss: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            xp[i] = x[i] + FD_STEP;
+            let lp = loss(&xp);
+            xp[i] = x[i] - FD_STEP;
+            let lm = loss(&xp);
+            xp[i] = x[i];
+            (lp - lm) / (2.0 * FD_STEP)
+        })
+        .collect()
+}
+
+fn check_fd(what: &str, analytic: &[f64], x: &[f64], loss: impl Fn(&[f64]) -> f64) {
+    let num = numeric_grad(x, loss);
+    let e = rel_err(analytic, &num);
+    eprintln!("finite differences {what}: max rel err {e:.2e}");
+    assert!(e < FD_TOL, "{what}: analytic gradient off finite differences by {e:.2e}");
+}
+
+#[test]
+fn rmsnorm_reference_matches_finite_differences() {
+    let (m, n, eps) = (3, 7, 1e-5);
+    let (x, w, dy) = (rand(m * n, 1), rand(n, 2), rand(m * n, 3));
+    let (dx, dw) = rf::rmsnorm_bwd(&dy, &x, &w, n, eps);
+    check_fd("rmsnorm dx", &dx, &x, |x| dotf(&dy, &rf::rmsnorm_fwd(x, &w, n, eps)));
+    check_fd("rmsnorm dw", &dw, &w, |w| dotf(&dy, &rf::rmsnorm_fwd(&x, w, n, eps)));
+}
+
+#[test]
+fn rope_reference_matches_finite_differences() {
+    let (m, heads, hd) = (3, 2, 8);
+    let pos = [0u32, 5, 37];
+    for style in [RopeStyle::Interleaved, RopeStyle::Half] {
+        let (x, dy) = (rand(m * heads * hd, 4), rand(m * heads * hd, 5));
+        let mut dx = dy.clone();
+        rf::rope_bwd(&mut dx, heads, hd, &pos, 10000.0, style);
+        check_fd(&format!("rope {style:?}"), &dx, &x, |x| {
+            let mut y = x.to_vec();
+            rf::rope_fwd(&mut y, heads, hd, &pos, 10000.0, style);
+            dotf(&dy, &y)
+        });
+    }
+}
+
+#[test]
+fn swiglu_reference_matches_finite_differences() {
+    let n = 20;
+    let gate: Vec<f64> = rand(n, 6).iter().map(|v| v * 6.0).collect();
+    let (up, dy) = (rand(n, 7), rand(n, 8));
+    let (dg, du) = rf::swiglu_bwd(&dy, &gate, &up);
+    check_fd("swiglu d gate", &dg, &gate, |g| dotf(&dy, &rf::swiglu_fwd(g, &up)));
+    check_fd("swiglu d up", &du, &up, |u| dotf(&dy, &rf::swiglu_fwd(&gate, u)));
+}
+
+#[test]
+fn matmul_and_lora_references_match_finite_differences() {
+    let (m, din, dout, r, s) = (3, 6, 5, 2, 1.7);
+    let (x, w, dy) = (rand(m * din, 9), rand(dout * din, 10), rand(m * dout, 11));
+    let dx = rf::matmul_bwd(&dy, m, &w, dout, din);
+    check_fd("matmul dx", &dx, &x, |x| dotf(&dy, &rf::matmul_fwd(x, m, &w, dout, din)));
+    let (a, b) = (rand(r * din, 12), rand(dout * r, 13));
+    let (da, db, dxl) = rf::lora_bwd(&dy, &x, m, &a, &b, r, din, dout, s);
+    let y = |x: &[f64], a: &[f64], b: &[f64]| dotf(&dy, &rf::lora_fwd(x, m, a, b, r, din, dout, s).0);
+    check_fd("lora dA", &da, &a, |a| y(&x, a, &b));
+    check_fd("lora dB", &db, &b, |b| y(&x, &a, b));
+    check_fd("lora dx", &dxl, &x, |x| y(x, &a, &b));
+}
+
+#[test]
+fn attention_reference_matches_finite_differences() {
+    let s = AttnShape { n_heads: 4, n_kv_heads: 2, head_dim: 4 };
+    let seqs = [(0, 5), (5, 3)];
+    let rows = 8;
+    let (q, k, v) = (rand(rows * 16, 14), rand(rows * 8, 15), rand(rows * 8, 16));
+    let dy = rand(rows * 16, 17);
+    let (dq, dk, dv) = rf::attention_bwd(&dy, &q, &k, &v, &seqs, s);
+    let f = |q: &[f64], k: &[f64], v: &[f64]| dotf(&dy, &rf::attention_fwd(q, k, v, &seqs, s).0);
+    check_fd("attention dq", &dq, &q, |q| f(q, &k, &v));
+    check_fd("attention dk", &dk, &k, |k| f(&q, k, &v));
+    check_fd("attention dv", &dv, &v, |v| f(&q, &k, v));
+}
+
+#[test]
+fn cross_entropy_reference_matches_finite_differences() {
+    let (vocab, n) = (37, 8);
+    let hidden: Vec<f64> = rand(3 * n, 18).iter().map(|v| v * 2.0).collect();
+    let w = rand(vocab * n, 19);
+    let (targets, weights) = ([3u32, 36, 0], [0.25, 0.5, 1.0]);
+    let (_, dh) = rf::cross_entropy(&hidden, &targets, &weights, &w, vocab, n);
+    check_fd("cross-entropy dhidden", &dh, &hidden, |h| rf::cross_entropy(h, &targets, &weights, &w, vocab, n).0);
+}
+
+/// Random blocks of `ty` with finite, small scales (the layout of ggml-common.h).
+fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let r = rand(ty.row_bytes(cols) * rows, seed);
+    let mut b: Vec<u8> = r.iter().map(|v| ((v + 1.0) * 128.0) as u8).collect();
+    let h = |x: f32| half::f16::from_f32(x).to_le_bytes();
+    for (i, blk) in b.chunks_exact_mut(ty.block_bytes()).enumerate() {
+        let v = r[i] as f32 / 2.0;
+        match ty {
+            GgmlType::F32 => blk.copy_from_slice(&v.to_le_bytes()),
+            GgmlType::F16 => blk.copy_from_slice(&h(v)),
+            GgmlType::BF16 => blk.copy_from_slice(&half::bf16::from_f32(v).to_le_bytes()),
+            GgmlType::Q4_0 | GgmlType::Q8_0 => blk[..2].copy_from_slice(&h(0.01)),
+            GgmlType::Q4_1 | GgmlType::Q4K | GgmlType::Q5K => {
+                blk[..2].copy_from_slice(&h(0.01));
+                blk[2..4].copy_from_slice(&h(-0.03));
+            }
+            GgmlType::Q6K => {
+                let e = blk.len();
+                blk[e - 2..].copy_from_slice(&h(0.01));
+            }
+        }
+    }
+    b
+}
+
+/// Values at which the f32 kernels are compared with the f64 references: relative to the tensor's
+/// largest value (f32 rounding of sums of a few hundred terms).
+const FAST_TOL: f64 = 2e-5;
+
+fn check_fast(what: &str, isa: impl std::fmt::Display, got: &[f32], want: &[f64], tol: f64) {
+    let e = rel_err(&f64s(got), want);
+    eprintln!("{isa} {what}: max rel err {e:.2e}");
+    assert!(e < tol, "{isa} {what}: {e:.2e} off the f64 reference");
+}
+
+#[test]
+fn elementwise_bwd_matches_reference_on_every_isa() {
+    let be = CpuBackend::default();
+    common::for_each_isa(|isa| {
+        // RMSNorm, rows with SIMD tails.
+        for n in [7, 64, 100, 576] {
+            let m = 5;
+            let (x, w, dy) = (rand(m * n, 20), rand(n, 21), rand(m * n, 22));
+            let (dx_ref, dw_ref) = rf::rmsnorm_bwd(&dy, &x, &w, n, 1e-5);
+            let mut dx = vec![0f32; m * n];
+            let mut dw = vec![0.5f32; n];
+            be.rmsnorm_bwd(&f32s(&dy), &f32s(&x), &f32s(&w), m, n, 1e-5, &mut dx, Some(&mut dw));
+            check_fast(&format!("rmsnorm dx n={n}"), isa, &dx, &dx_ref, FAST_TOL);
+            let dw_want: Vec<f64> = dw_ref.iter().map(|v| v + 0.5).collect();
+            check_fast(&format!("rmsnorm dw (accumulated) n={n}"), isa, &dw, &dw_want, FAST_TOL);
+        }
+        // RoPE: the backward of the backend's own forward is the identity, and matches the reference.
+        let (m, heads, hd) = (4, 3, 64);
+        let pos = [0u32, 1, 77, 300];
+        for style in [RopeStyle::Interleaved, RopeStyle::Half] {
+            let dy = rand(m * heads * hd, 23);
+            let mut dx_ref = dy.clone();
+            rf::rope_bwd(&mut dx_ref, heads, hd, &pos, 10000.0, style);
+            let mut d = f32s(&dy);
+            be.rope_bwd(&mut d, m, heads, hd, &pos, 10000.0, style);
+            check_fast(&format!("rope bwd {style:?}"), isa, &d, &dx_ref, 1e-5);
+            be.rope(&mut d, m, heads, hd, &pos, 10000.0, style);
+            check_fast(&format!("rope fwd∘bwd {style:?}"), isa, &d, &dy, 1e-6);
+        }
+        // SwiGLU over a range of gates, past where exp(−g) overflows, with a tail.
+        let n = 1003;
+        let gate: Vec<f64> = (0..n).map(|i| (i as f64 - 500.0) * 0.21).collect();
+        let (up, dy) = (rand(n, 24), rand(n, 25));
+        let (dg_ref, du_ref) = rf::swiglu_bwd(&dy, &gate, &up);
+        let (mut dg, mut du) = (vec![0f32; n], vec![0f32; n]);
+        be.swiglu_bwd(&f32s(&dy), &f32s(&gate), &f32s(&up), n, &mut dg, &mut du);
+        check_fast("swiglu d gate", isa, &dg, &dg_ref, 1e-6);
+        check_fast("swiglu d up", isa, &du, &du_ref, 1e-6);
+    });
+}
+
+/// dX = dY·W for every encoding the engine reads (dense f32/f16/bf16, the 4- and 8-bit panels, the
+/// K-quants it dequantizes), rows that leave a partial panel and several weight chunks, row counts
+/// that leave partial tiles.
+#[test]
+fn matmul_bwd_matches_reference_for_every_encoding_on_every_isa() {
+    let be = CpuBackend::default();
+    common::for_each_isa(|isa| {
+        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+            let (rows, cols) = if ty.block_size() == 256 { (300, 256) } else { (300, 96) };
+            let bytes = random_bytes(ty, rows, cols, 26);
+            let mut w = vec![0f32; rows * cols];
+            for (o, b) in w.chunks_exact_mut(cols).zip(bytes.chunks_exact(ty.row_bytes(cols))) {
+                dequantize(ty, b, o);
+            }
+            let mat = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
+            assert_eq!(matches!(mat, CpuMatrix::Quant(_)), matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4K));
+            for m in [1, 9, 20] {
+                let dy = rand(m * rows, 27);
+                let want = rf::matmul_bwd(&dy, m, &f64s(&w), rows, cols);
+                let mut dx = vec![f32::NAN; m * cols];
+                be.matmul_bwd(&f32s(&dy), m, &mat, &mut dx, false);
+                check_fast(&format!("matmul_bwd {} m={m}", ty.name()), isa, &dx, &want, FAST_TOL);
+                // accumulate: dx += dY·W again.
+                be.matmul_bwd(&f32s(&dy), m, &mat, &mut dx, true);
+                let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+                check_fast(&format!("matmul_bwd {} m={m} accumulated", ty.name()), isa, &dx, &twice, FAST_TOL);
+            }
+        }
+    });
+}
+
+#[test]
+fn lora_fwd_bwd_matches_reference_on_every_isa() {
+    let be = CpuBackend::default();
+    common::for_each_isa(|isa| {
+        let (m, din, dout, r, s) = (11, 100, 70, 4, 2.0);
+        let l = LoraShape { r, din, dout, scale: s as f32 };
+        let (x, a, b, dy) = (rand(m * din, 28), rand(r * din, 29), rand(dout * r, 30), rand(m * dout, 31));
+        let (y_ref, h_ref) = rf::lora_fwd(&x, m, &a, &b, r, din, dout, s);
+        let (da_ref, db_ref, dx_ref) = rf::lora_bwd(&dy, &x, m, &a, &b, r, din, dout, s);
+        let (xf, af, bf) = (f32s(&x), f32s(&a), f32s(&b));
+        let mut h = vec![0f32; m * r];
+        let mut y = vec![1f32; m * dout];
+        be.lora_fwd(&xf, m, &af, &bf, l, &mut h, &mut y);
+        check_fast("lora h = x·Aᵀ", isa, &h, &h_ref, FAST_TOL);
+        let y_want: Vec<f64> = y_ref.iter().map(|v| v + 1.0).collect();
+        check_fast("lora y += s·h·Bᵀ", isa, &y, &y_want, FAST_TOL);
+        let (mut da, mut db, mut dx) = (vec![0f32; r * din], vec![0f32; dout * r], vec![0f32; m * din]);
+        be.lora_bwd(&f32s(&dy), &xf, &h, m, &af, &bf, l, &mut da, &mut db, &mut dx);
+        check_fast("lora dA", isa, &da, &da_ref, FAST_TOL);
+        check_fast("lora dB", isa, &db, &db_ref, FAST_TOL);
+        check_fast("lora dx", isa, &dx, &dx_ref, FAST_TOL);
+    });
+}
+
+#[test]
+fn attention_train_and_bwd_match_reference_on_every_isa() {
+    let be = CpuBackend::default();
+    common::for_each_isa(|isa| {
+        for hd in [16, 24, 64] {
+            let s = AttnShape { n_heads: 6, n_kv_heads: 2, head_dim: hd };
+            let seqs = [(0, 37), (37, 1), (38, 20)];
+            let rows = 58;
+            let (qd, kvd) = (6 * hd, 2 * hd);
+            let (q, k, v, dy) = (rand(rows * qd, 32), rand(rows * kvd, 33), rand(rows * kvd, 34), rand(rows * qd, 35));
+            let (out_ref, lse_ref) = rf::attention_fwd(&q, &k, &v, &seqs, s);
+            let (dq_ref, dk_ref, dv_ref) = rf::attention_bwd(&dy, &q, &k, &v, &seqs, s);
+            let (qf, kf, vf) = (f32s(&q), f32s(&k), f32s(&v));
+            let (mut out, mut lse) = (vec![0f32; rows * qd], vec![0f32; rows * 6]);
+            be.attention_train(&qf, &kf, &vf, &seqs, s, &mut out, &mut lse);
+            check_fast(&format!("attention out hd={hd}"), isa, &out, &out_ref, FAST_TOL);
+            check_fast(&format!("attention lse hd={hd}"), isa, &lse, &lse_ref, FAST_TOL);
+            let (mut dq, mut dk, mut dv) = (vec![f32::NAN; rows * qd], vec![f32::NAN; rows * kvd], vec![f32::NAN; rows * kvd]);
+            be.attention_bwd(&f32s(&dy), &qf, &kf, &vf, &out, &lse, &seqs, s, &mut dq, &mut dk, &mut dv);
+            check_fast(&format!("attention dq hd={hd}"), isa, &dq, &dq_ref, FAST_TOL);
+            check_fast(&format!("attention dk hd={hd}"), isa, &dk, &dk_ref, FAST_TOL);
+            check_fast(&format!("attention dv hd={hd}"), isa, &dv, &dv_ref, FAST_TOL);
+        }
+    });
+}
+
+/// The training forward gives the inference kernel's output (one sequence, no cache prefix).
+#[test]
+fn attention_train_matches_inference_attention() {
+    use sqlora_kernel::backend::AttnSeq;
+    let be = CpuBackend::default();
+    let s = AttnShape { n_heads: 4, n_kv_heads: 2, head_dim: 64 };
+    let rows = 45;
+    let (q, k, v) = (f32s(&rand(rows * 256, 36)), f32s(&rand(rows * 128, 37)), f32s(&rand(rows * 128, 38)));
+    let (mut out, mut lse) = (vec![0f32; rows * 256], vec![0f32; rows * 4]);
+    be.attention_train(&q, &k, &v, &[(0, rows)], s, &mut out, &mut lse);
+    let mut inf = vec![0f32; rows * 256];
+    be.attention(&q, &[AttnSeq { row0: 0, n_new: rows, segments: vec![(&k, &v, rows)] }], s, &mut inf);
+    check_fast("attention_train vs attention", "cpu", &out, &f64s(&inf), 1e-5);
+}
+
+/// The fused head + cross-entropy against the reference's full logits, with a vocabulary of several
+/// chunks (the last partial), a dense and a quantized head, and per-row weights.
+#[test]
+fn cross_entropy_matches_reference_on_every_isa() {
+    let be = CpuBackend::default();
+    common::for_each_isa(|isa| {
+        let (vocab, n, r) = (4500, 64, 7);
+        for ty in [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_1] {
+            let bytes = random_bytes(ty, vocab, n, 39);
+            let mut w = vec![0f32; vocab * n];
+            for (o, b) in w.chunks_exact_mut(n).zip(bytes.chunks_exact(ty.row_bytes(n))) {
+                dequantize(ty, b, o);
+            }
+            let head = CpuMatrix::from_host(&HostMatrix { name: "head".into(), ty, rows: vocab, cols: n, bytes: &bytes }).unwrap();
+            // Hidden states large enough that the softmax is peaked and its max moves across chunks.
+            let hidden: Vec<f64> = rand(r * n, 40).iter().map(|v| v * 8.0).collect();
+            let targets = [0u32, 1, 2047, 2048, 4095, 4499, 3000];
+            let weights = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0];
+            let (loss_ref, dh_ref) = rf::cross_entropy(&hidden, &targets, &f64s(&weights), &f64s(&w), vocab, n);
+            let mut dh = vec![f32::NAN; r * n];
+            let loss = be.cross_entropy_fwd_bwd(&f32s(&hidden), &targets, &weights, &head, &mut dh);
+            let e = (loss - loss_ref).abs() / loss_ref.abs();
+            eprintln!("{isa} cross-entropy {}: loss {loss} vs {loss_ref} (rel {e:.2e})", ty.name());
+            assert!(e < 1e-5, "{isa} {}: loss {loss} vs {loss_ref}", ty.name());
+            check_fast(&format!("cross-entropy dhidden {}", ty.name()), isa, &dh, &dh_ref, FAST_TOL);
+        }
+    });
+}
