@@ -10,6 +10,9 @@ use crate::formats::quant::GgmlType;
 use crate::{Error, Result};
 use std::sync::Arc;
 
+mod backward;
+pub use backward::{LoraPair, LoraParams, TrainSeq};
+
 pub struct Layer<B: Backend> {
     attn_norm: B::Tensor,
     wq: B::Matrix,
@@ -181,6 +184,18 @@ impl<B: Backend> Model<B> {
         }
     }
 
+    /// Adds the q/k/v biases (Qwen2) and rotates q and k by their positions.
+    fn bias_rope(&self, l: &Layer<B>, m: usize, positions: &[u32], q: &mut B::Tensor, k: &mut B::Tensor, v: &mut B::Tensor) {
+        let (b, cfg) = (&self.backend, &self.cfg);
+        if let Some([bq, bk, bv]) = &l.bias {
+            b.add_bias(q, m, bq);
+            b.add_bias(k, m, bk);
+            b.add_bias(v, m, bv);
+        }
+        b.rope(q, m, cfg.n_heads, cfg.head_dim, positions, cfg.rope_theta, cfg.rope_style);
+        b.rope(k, m, cfg.n_kv_heads, cfg.head_dim, positions, cfg.rope_theta, cfg.rope_style);
+    }
+
     /// (input, output) features of projection `t`.
     fn proj_dims(&self, t: usize) -> (usize, usize) {
         let c = &self.cfg;
@@ -259,13 +274,7 @@ impl<B: Backend> Model<B> {
             self.linear(li, Q, &xn, m, &l.wq, &mut q);
             self.linear(li, K, &xn, m, &l.wk, &mut k);
             self.linear(li, V, &xn, m, &l.wv, &mut v);
-            if let Some([bq, bk, bv]) = &l.bias {
-                b.add_bias(&mut q, m, bq);
-                b.add_bias(&mut k, m, bk);
-                b.add_bias(&mut v, m, bv);
-            }
-            b.rope(&mut q, m, cfg.n_heads, cfg.head_dim, &positions, cfg.rope_theta, cfg.rope_style);
-            b.rope(&mut k, m, cfg.n_kv_heads, cfg.head_dim, &positions, cfg.rope_theta, cfg.rope_style);
+            self.bias_rope(l, m, &positions, &mut q, &mut k, &mut v);
             // Append this step's keys and values to each sequence's own cache.
             for ((toks, cache), &s0) in batch.iter_mut().zip(&starts) {
                 let (kc, vc) = &mut cache.layers[li];
