@@ -118,6 +118,27 @@ pub trait Backend: Send + Sync {
     /// final-normed): returns Σ weight_i·(−log softmax(hidden_i·Wᵀ)[target_i]) and writes dhidden
     /// `[r × n]`, going over the vocabulary in chunks (no `r × vocab` logits tensor).
     fn cross_entropy_fwd_bwd(&self, hidden: &Self::Tensor, targets: &[u32], weights: &[f32], head: &Self::Matrix, dhidden: &mut Self::Tensor) -> f64;
+    /// Σ x² over the first `n` values (gradient norms).
+    fn sum_squares(&self, x: &Self::Tensor, n: usize) -> f64;
+    /// One AdamW step over `n` parameters `p` with gradient `g` (times `h.grad_scale`) and moments
+    /// `m`, `v`, as `torch.optim.AdamW` computes it.
+    fn adamw_step(&self, p: &mut Self::Tensor, g: &Self::Tensor, m: &mut Self::Tensor, v: &mut Self::Tensor, n: usize, h: AdamWStep);
+}
+
+/// The settings of one AdamW step: decoupled weight decay p −= lr·wd·p, then the bias-corrected Adam
+/// update with step count `t` (1 for the first step); the gradient is multiplied by `grad_scale`
+/// first (clipping, averaging accumulated micro-batches). The settings are f64, as PyTorch's Python
+/// floats: the step's constants (1 − β2 among them, which 0.999 in f32 would get 1e-5 wrong) are
+/// computed in f64 and rounded once.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWStep {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub t: u32,
+    pub grad_scale: f64,
 }
 
 /// The shape of one LoRA term: rank, input and output features, and the scale s (α/r, or α/√r).

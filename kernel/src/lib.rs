@@ -12,6 +12,7 @@ pub mod lora;
 pub mod model;
 pub mod reference;
 pub mod tokenizer;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use engine::Engine;

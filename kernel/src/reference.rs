@@ -220,3 +220,17 @@ pub fn cross_entropy(hidden: &[f64], targets: &[u32], weights: &[f64], w: &[f64]
     }
     (loss, dh)
 }
+
+/// One torch.optim.AdamW step (t ≥ 1) on p with gradient g·grad_scale and moments m, v.
+#[allow(clippy::too_many_arguments)]
+pub fn adamw_step(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], lr: f64, betas: (f64, f64), eps: f64, wd: f64, t: u32, grad_scale: f64) {
+    for i in 0..p.len() {
+        let gi = g[i] * grad_scale;
+        p[i] *= 1.0 - lr * wd;
+        m[i] = betas.0 * m[i] + (1.0 - betas.0) * gi;
+        v[i] = betas.1 * v[i] + (1.0 - betas.1) * gi * gi;
+        let mh = m[i] / (1.0 - betas.0.powi(t as i32));
+        let vh = v[i] / (1.0 - betas.1.powi(t as i32));
+        p[i] -= lr * mh / (vh.sqrt() + eps);
+    }
+}

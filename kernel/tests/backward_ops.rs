@@ -339,3 +339,31 @@ fn cross_entropy_matches_reference_on_every_isa() {
         }
     });
 }
+
+/// AdamW (several steps, so the bias corrections and moments matter) and the sum of squares.
+#[test]
+fn adamw_step_and_sum_squares_match_reference_on_every_isa() {
+    use sqlora_kernel::backend::AdamWStep;
+    let be = CpuBackend::default();
+    common::for_each_isa(|isa| {
+        let n = 10_001;
+        let p0 = rand(n, 41);
+        let (mut p, mut m, mut v) = (p0.clone(), vec![0.0; n], vec![0.0; n]);
+        let (mut pf, mut mf, mut vf) = (f32s(&p0), vec![0f32; n], vec![0f32; n]);
+        for t in 1..=5u32 {
+            let g: Vec<f64> = rand(n, 42 + t as u64).iter().map(|x| x * 0.01).collect();
+            let (lr, scale) = (1e-3 * t as f64, 0.7);
+            rf::adamw_step(&mut p, &g, &mut m, &mut v, lr, (0.9, 0.999), 1e-8, 0.1, t, scale);
+            let h = AdamWStep { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, t, grad_scale: scale };
+            be.adamw_step(&mut pf, &f32s(&g), &mut mf, &mut vf, n, h);
+        }
+        let dp: Vec<f64> = p.iter().zip(&p0).map(|(a, b)| a - b).collect();
+        let dpf: Vec<f32> = pf.iter().zip(&p0).map(|(a, b)| (*a as f64 - b) as f32).collect();
+        check_fast("adamw update (p − p0)", isa, &dpf, &dp, 1e-3);
+        check_fast("adamw p", isa, &pf, &p, 1e-6);
+        check_fast("adamw v", isa, &vf, &v, 1e-5);
+        let want: f64 = p0.iter().map(|x| x * x).sum();
+        let got = be.sum_squares(&f32s(&p0), n);
+        assert!((got - want).abs() < 1e-5 * want, "{isa} sum_squares {got} vs {want}");
+    });
+}

@@ -10,7 +10,7 @@ pub mod panel;
 pub mod simd;
 pub mod vector;
 
-use crate::backend::{AttnSeq, AttnShape, Backend, HostMatrix, LoraShape, RopeStyle};
+use crate::backend::{AdamWStep, AttnSeq, AttnShape, Backend, HostMatrix, LoraShape, RopeStyle};
 use crate::Result;
 pub use matrix::CpuMatrix;
 use rayon::prelude::*;
@@ -156,5 +156,11 @@ impl Backend for CpuBackend {
     }
     fn cross_entropy_fwd_bwd(&self, hidden: &Vec<f32>, targets: &[u32], weights: &[f32], head: &CpuMatrix, dhidden: &mut Vec<f32>) -> f64 {
         backward::cross_entropy(hidden, targets, weights, head, dhidden)
+    }
+    fn sum_squares(&self, x: &Vec<f32>, n: usize) -> f64 {
+        backward::sum_squares(&x[..n])
+    }
+    fn adamw_step(&self, p: &mut Vec<f32>, g: &Vec<f32>, m: &mut Vec<f32>, v: &mut Vec<f32>, n: usize, h: AdamWStep) {
+        backward::adamw_step(&mut p[..n], &g[..n], &mut m[..n], &mut v[..n], h)
     }
 }

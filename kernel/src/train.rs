@@ -1,0 +1,116 @@
+//! Training building blocks over `B: Backend`: AdamW over the LoRA weights, learning-rate schedules
+//! and gradient clipping, each as PyTorch / transformers define it (checked against them on the tiny
+//! fixtures, kernel/tests/train_reference.rs). The trainer loop (data, accumulation, checkpoints)
+//! builds on these.
+use crate::backend::{AdamWStep, Backend};
+use crate::model::{LoraParams, Model};
+
+/// torch.optim.AdamW's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamW {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamW {
+    /// PyTorch's defaults.
+    fn default() -> Self {
+        AdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 }
+    }
+}
+
+/// The learning rate's factor per optimizer step, as transformers' schedulers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// `get_linear_schedule_with_warmup`: s / warmup, then linearly to 0 at `total`.
+    Linear { warmup: usize, total: usize },
+    /// `get_cosine_schedule_with_warmup` (half a cosine wave): s / warmup, then ½(1 + cos(π·progress)).
+    Cosine { warmup: usize, total: usize },
+}
+
+impl Schedule {
+    /// The factor of step `s` (0 for the first optimizer step).
+    pub fn factor(&self, s: usize) -> f64 {
+        let (warmup, total) = match *self {
+            Schedule::Constant => return 1.0,
+            Schedule::Linear { warmup, total } | Schedule::Cosine { warmup, total } => (warmup, total),
+        };
+        if s < warmup {
+            return s as f64 / warmup.max(1) as f64;
+        }
+        let progress = (s - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64;
+        match self {
+            Schedule::Linear { .. } => (1.0 - progress).max(0.0),
+            _ => (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0),
+        }
+    }
+}
+
+/// The factor `torch.nn.utils.clip_grad_norm_` multiplies every gradient by: max_norm / (norm + 1e-6),
+/// at most 1.
+pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
+}
+
+/// The global L2 norm over every gradient.
+pub fn grad_norm<B: Backend>(b: &B, grads: &LoraParams<B>) -> f64 {
+    grads.modules.values().map(|g| b.sum_squares(&g.a, b.len(&g.a)) + b.sum_squares(&g.b, b.len(&g.b))).sum::<f64>().sqrt()
+}
+
+/// AdamW's moments for every LoRA weight, and its step count.
+pub struct Optimizer<B: Backend> {
+    pub cfg: AdamW,
+    m: LoraParams<B>,
+    v: LoraParams<B>,
+    /// Optimizer steps taken.
+    pub t: u32,
+}
+
+impl<B: Backend> Optimizer<B> {
+    pub fn new(model: &Model<B>, params: &LoraParams<B>, cfg: AdamW) -> Self {
+        Optimizer { cfg, m: model.lora_zeros(params), v: model.lora_zeros(params), t: 0 }
+    }
+
+    /// One step at learning rate `lr` with every gradient multiplied by `grad_scale` (clipping).
+    pub fn step(&mut self, b: &B, params: &mut LoraParams<B>, grads: &LoraParams<B>, lr: f64, grad_scale: f64) {
+        self.t += 1;
+        let c = &self.cfg;
+        let h = AdamWStep { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weight_decay: c.weight_decay, t: self.t, grad_scale };
+        for (key, p) in params.modules.iter_mut() {
+            let (g, m, v) = (&grads.modules[key], self.m.modules.get_mut(key).unwrap(), self.v.modules.get_mut(key).unwrap());
+            let (na, nb) = (b.len(&p.a), b.len(&p.b));
+            b.adamw_step(&mut p.a, &g.a, &mut m.a, &mut v.a, na, h);
+            b.adamw_step(&mut p.b, &g.b, &mut m.b, &mut v.b, nb, h);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// transformers' values: linear (warmup 3, total 10) 0, 1/3, 2/3, 1, 6/7 … 0; cosine (warmup 2,
+    /// total 10) 1 at the end of warmup, ½ halfway through the decay, 0 at the end; clipping as torch.
+    #[test]
+    fn schedules_and_clipping_match_transformers() {
+        let lin = Schedule::Linear { warmup: 3, total: 10 };
+        let want = [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0, 6.0 / 7.0, 5.0 / 7.0];
+        for (s, w) in want.iter().enumerate() {
+            assert!((lin.factor(s) - w).abs() < 1e-15, "linear step {s}");
+        }
+        assert_eq!(lin.factor(10), 0.0);
+        assert_eq!(lin.factor(12), 0.0);
+        let cos = Schedule::Cosine { warmup: 2, total: 10 };
+        assert_eq!(cos.factor(1), 0.5);
+        assert!((cos.factor(2) - 1.0).abs() < 1e-15);
+        assert!((cos.factor(6) - 0.5).abs() < 1e-15);
+        assert!(cos.factor(10).abs() < 1e-15);
+        assert_eq!(Schedule::Constant.factor(7), 1.0);
+        assert_eq!(clip_factor(0.1, 1.0), 1.0);
+        assert!((clip_factor(4.0, 1.0) - 1.0 / (4.0 + 1e-6)).abs() < 1e-15);
+    }
+}
