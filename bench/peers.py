@@ -22,6 +22,12 @@ def filler_ids(n, vocab=49152):
 
 
 def rss_mb():
+    # VmHWM of this process's own memory map. Not getrusage's ru_maxrss: Linux keeps that across exec,
+    # so a peer started by `sqlora bench` would report the bench's own peak when its own is lower.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

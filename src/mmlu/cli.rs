@@ -38,7 +38,7 @@ pub struct MmluArgs {
     /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Multiply with 8-bit activations (AVX512-VNNI, as llama.cpp does): faster, approximate (README
+    /// Multiply with 8-bit activations (integer dot products, as llama.cpp does): faster, approximate (README
     /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
     #[arg(long)]
     pub int8: bool,
