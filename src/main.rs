@@ -32,6 +32,10 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if let Err(e) = sqlora_kernel::cpu::isa::from_env() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     let result = match cli.command {
         Command::Setup(a) => sqlora::assets::run_setup(a),
         Command::Generate(a) => sqlora::generate_cmd::run(a),

@@ -111,24 +111,25 @@ pub fn detect_best() -> Isa {
 }
 
 /// The level `SQLORA_ISA` asks for, capped to what the CPU has. A level of the other architecture or an
-/// unknown name is an error worth stopping for (a benchmark would otherwise measure the wrong thing).
-fn from_env() -> Isa {
+/// unknown name is an error worth stopping for (a benchmark would otherwise measure the wrong thing):
+/// the CLI checks it before any work (`sqlora` prints it and exits), the kernels panic with it.
+pub fn from_env() -> Result<Isa, String> {
     let best = detect_best();
     match std::env::var("SQLORA_ISA") {
         Ok(v) if !v.trim().is_empty() => {
             let Some(want) = Isa::parse(&v) else {
-                panic!("SQLORA_ISA={v}: unknown; use one of scalar, avx2, avxvnni, avx512, neon, dotprod");
+                return Err(format!("SQLORA_ISA={v}: unknown level; use one of scalar, avx2, avxvnni, avx512, neon, dotprod"));
             };
             if best.chain().contains(&want) {
-                want
+                Ok(want)
             } else if want > best && same_arch(want, best) {
                 // A cap above what the CPU has is no cap.
-                best
+                Ok(best)
             } else {
-                panic!("SQLORA_ISA={v}: not available on this CPU (it supports: {})", supported_names());
+                Err(format!("SQLORA_ISA={v}: not available on this CPU (it supports: {})", supported_names()))
             }
         }
-        _ => best,
+        _ => Ok(best),
     }
 }
 
@@ -154,7 +155,7 @@ static CURRENT: AtomicU8 = AtomicU8::new(0);
 pub fn current() -> Isa {
     match CURRENT.load(Ordering::Relaxed) {
         0 => {
-            let i = from_env();
+            let i = from_env().unwrap_or_else(|e| panic!("{e}"));
             CURRENT.store(i as u8, Ordering::Relaxed);
             i
         }
