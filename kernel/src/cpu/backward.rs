@@ -134,15 +134,17 @@ pub fn swiglu_bwd(dy: &[f32], gate: &[f32], up: &[f32], n: usize, dgate: &mut [f
         });
 }
 
-/// Activation rows per task of the transposed product.
-const T_ROWS: usize = 8;
+/// Activation rows per task of the transposed product (a multiple of every tile height: 4, 3, 2).
+const T_ROWS: usize = 24;
 /// Weight rows decoded to f32 at a time by `matmul_bwd` and `cross_entropy` (a multiple of 16, the
 /// panel height, so a chunk never splits a panel).
 const W_CHUNK: usize = 256;
 
 simd_fn! {
     /// dx[i, :] += Σ_r dy[i·ldy + r]·w[r, :] for the activation rows i of `dx` (row length k) and the
-    /// `nr` row-major weight rows of `w`; the columns in register blocks of 64.
+    /// `nr` row-major weight rows of `w`. Tiles of T rows × C vectors of 16 columns in registers (T·C =
+    /// the ISA's `TILE_F32` accumulator budget): each weight vector loaded serves T rows, each
+    /// broadcast dy value C vectors.
     pub fn t_product_rows(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) => t_product_rows_k
 }
 
@@ -150,34 +152,65 @@ simd_fn! {
 unsafe fn t_product_rows_k<S: Simd>(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) {
     let m = dx.len() / k;
     assert!(w.len() >= nr * k && (m == 0 || dy.len() >= (m - 1) * ldy + nr));
-    let wp = w.as_ptr();
-    for i in 0..m {
-        let g = dy.as_ptr().add(i * ldy);
-        let o = dx.as_mut_ptr().add(i * k);
+    match S::TILE_F32 {
+        16.. => t_rows::<S, 4, 4>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m),
+        6..=15 => t_rows::<S, 3, 2>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m),
+        _ => t_rows::<S, 2, 2>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m),
+    }
+}
+
+#[inline(always)]
+unsafe fn t_rows<S: Simd, const T: usize, const C: usize>(g: *const f32, ldy: usize, w: *const f32, nr: usize, k: usize, o: *mut f32, m: usize) {
+    let mut i0 = 0;
+    while i0 + T <= m {
         let mut c0 = 0;
-        while c0 + 64 <= k {
-            let mut acc = [S::load(o.add(c0)), S::load(o.add(c0 + 16)), S::load(o.add(c0 + 32)), S::load(o.add(c0 + 48))];
-            for r in 0..nr {
-                let a = S::splat(*g.add(r));
-                let wr = wp.add(r * k + c0);
-                for (j, v) in acc.iter_mut().enumerate() {
-                    *v = S::fma(a, S::load(wr.add(16 * j)), *v);
+        while c0 + 16 * C <= k {
+            let mut acc = [[S::zero(); C]; T];
+            for (i, a) in acc.iter_mut().enumerate() {
+                for (j, v) in a.iter_mut().enumerate() {
+                    *v = S::load(o.add((i0 + i) * k + c0 + 16 * j));
                 }
             }
-            for (j, v) in acc.iter().enumerate() {
-                S::store(o.add(c0 + 16 * j), *v);
-            }
-            c0 += 64;
-        }
-        while c0 < k {
-            let c = (k - c0).min(16);
-            let mut acc = S::load_n(o.add(c0), c);
             for r in 0..nr {
-                acc = S::fma(S::splat(*g.add(r)), S::load_n(wp.add(r * k + c0), c), acc);
+                let mut wv = [S::zero(); C];
+                for (j, v) in wv.iter_mut().enumerate() {
+                    *v = S::load(w.add(r * k + c0 + 16 * j));
+                }
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let s = S::splat(*g.add((i0 + i) * ldy + r));
+                    for (j, v) in a.iter_mut().enumerate() {
+                        *v = S::fma(s, wv[j], *v);
+                    }
+                }
             }
-            S::store_n(o.add(c0), c, acc);
-            c0 += c;
+            for (i, a) in acc.iter().enumerate() {
+                for (j, v) in a.iter().enumerate() {
+                    S::store(o.add((i0 + i) * k + c0 + 16 * j), *v);
+                }
+            }
+            c0 += 16 * C;
         }
+        for i in i0..i0 + T {
+            t_row_tail::<S>(g.add(i * ldy), w, nr, k, o.add(i * k), c0);
+        }
+        i0 += T;
+    }
+    for i in i0..m {
+        t_row_tail::<S>(g.add(i * ldy), w, nr, k, o.add(i * k), 0);
+    }
+}
+
+/// One activation row's columns c0..k, 16 (or the tail's fewer) at a time.
+#[inline(always)]
+unsafe fn t_row_tail<S: Simd>(g: *const f32, w: *const f32, nr: usize, k: usize, o: *mut f32, mut c0: usize) {
+    while c0 < k {
+        let c = (k - c0).min(16);
+        let mut acc = S::load_n(o.add(c0), c);
+        for r in 0..nr {
+            acc = S::fma(S::splat(*g.add(r)), S::load_n(w.add(r * k + c0), c), acc);
+        }
+        S::store_n(o.add(c0), c, acc);
+        c0 += c;
     }
 }
 
@@ -217,46 +250,44 @@ pub fn matmul_bwd(dy: &[f32], m: usize, w: &CpuMatrix, dx: &mut [f32], accumulat
     }
 }
 
+/// dst[m × n] = beta·lhs·rhs (+ dst with `acc`) through the blocked GEMM; each operand given by its
+/// pointer and (row stride, column stride), so transposes are free.
+///
+/// # Safety
+/// Every operand must be valid for the cells its shape and strides name; dst must not alias the others.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, acc: bool, lhs: *const f32, lhs_rs: usize, lhs_cs: usize, rhs: *const f32, rhs_rs: usize, rhs_cs: usize, beta: f32) {
+    gemm::gemm(m, n, k, dst, 1, dst_rs as isize, acc, lhs, lhs_cs as isize, lhs_rs as isize, rhs, rhs_cs as isize, rhs_rs as isize,
+        if acc { 1.0 } else { 0.0 }, beta, false, false, false, gemm::Parallelism::Rayon(0));
+}
+
 /// The LoRA term's forward: h[m × r] = x·Aᵀ (saved for the backward) and y[m × dout] += s·h·Bᵀ, for
-/// A (r × din) and B (dout × r) plain f32 tensors.
+/// A (r × din) and B (dout × r) plain f32 tensors. Small GEMMs (r is 8 to 64).
 #[allow(clippy::too_many_arguments)]
 pub fn lora_fwd(x: &[f32], m: usize, a: &[f32], b: &[f32], r: usize, din: usize, dout: usize, s: f32, h: &mut [f32], y: &mut [f32]) {
-    h[..m * r].par_chunks_mut(r).zip(y[..m * dout].par_chunks_mut(dout)).enumerate().for_each(|(i, (hi, yi))| {
-        let xi = &x[i * din..(i + 1) * din];
-        for (j, hv) in hi.iter_mut().enumerate() {
-            *hv = dot(xi, &a[j * din..(j + 1) * din]);
-        }
-        for (o, yv) in yi.iter_mut().enumerate() {
-            *yv += s * dot(hi, &b[o * r..(o + 1) * r]);
-        }
-    });
+    assert!(x.len() >= m * din && a.len() >= r * din && b.len() >= dout * r && h.len() >= m * r && y.len() >= m * dout, "lora_fwd: bad shapes");
+    // SAFETY: the shapes are asserted; Aᵀ is A read with strides (1, din), Bᵀ is B with (1, r).
+    unsafe {
+        gemm_strided(m, r, din, h.as_mut_ptr(), r, false, x.as_ptr(), din, 1, a.as_ptr(), 1, din, 1.0);
+        gemm_strided(m, dout, r, y.as_mut_ptr(), dout, true, h.as_ptr(), r, 1, b.as_ptr(), 1, r, s);
+    }
 }
 
 /// The LoRA term's backward from dy and the saved h = x·Aᵀ: dA += (s·dy·B)ᵀ·x, dB += s·dyᵀ·h (both
 /// accumulate, for gradient accumulation), and dx += (s·dy·B)·A, its share of the input gradient.
 #[allow(clippy::too_many_arguments)]
 pub fn lora_bwd(dy: &[f32], x: &[f32], h: &[f32], m: usize, a: &[f32], b: &[f32], r: usize, din: usize, dout: usize, s: f32, da: &mut [f32], db: &mut [f32], dx: &mut [f32]) {
+    assert!(dy.len() >= m * dout && x.len() >= m * din && h.len() >= m * r && a.len() >= r * din && b.len() >= dout * r, "lora_bwd: bad shapes");
+    assert!(da.len() >= r * din && db.len() >= dout * r && dx.len() >= m * din, "lora_bwd: bad shapes");
     let mut dh = vec![0f32; m * r];
-    dh.par_chunks_mut(r).enumerate().for_each(|(i, d)| {
-        for (o, &g) in dy[i * dout..(i + 1) * dout].iter().enumerate() {
-            axpy(s * g, &b[o * r..(o + 1) * r], d);
-        }
-    });
-    db[..dout * r].par_chunks_mut(r).enumerate().for_each(|(o, d)| {
-        for i in 0..m {
-            axpy(s * dy[i * dout + o], &h[i * r..(i + 1) * r], d);
-        }
-    });
-    da[..r * din].par_chunks_mut(din).enumerate().for_each(|(j, d)| {
-        for i in 0..m {
-            axpy(dh[i * r + j], &x[i * din..(i + 1) * din], d);
-        }
-    });
-    dx[..m * din].par_chunks_mut(din).enumerate().for_each(|(i, d)| {
-        for j in 0..r {
-            axpy(dh[i * r + j], &a[j * din..(j + 1) * din], d);
-        }
-    });
+    // SAFETY: the shapes are asserted; transposed operands are read through their strides
+    // (dyᵀ: (1, dout), dhᵀ: (1, r)); every destination is its own buffer.
+    unsafe {
+        gemm_strided(m, r, dout, dh.as_mut_ptr(), r, false, dy.as_ptr(), dout, 1, b.as_ptr(), r, 1, s);
+        gemm_strided(dout, r, m, db.as_mut_ptr(), r, true, dy.as_ptr(), 1, dout, h.as_ptr(), r, 1, s);
+        gemm_strided(r, din, m, da.as_mut_ptr(), din, true, dh.as_ptr(), 1, r, x.as_ptr(), din, 1, 1.0);
+        gemm_strided(m, din, r, dx.as_mut_ptr(), din, true, dh.as_ptr(), r, 1, a.as_ptr(), din, 1, 1.0);
+    }
 }
 
 /// Causal grouped-query attention for training, over sequences `(row0, len)` of a packed batch (each
