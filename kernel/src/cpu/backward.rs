@@ -290,46 +290,61 @@ pub fn lora_bwd(dy: &[f32], x: &[f32], h: &[f32], m: usize, a: &[f32], b: &[f32]
     }
 }
 
+/// dst[m × n] = beta·lhs·rhs (+ dst with `acc`) on the calling thread (inside a parallel task).
+///
+/// # Safety
+/// As `gemm_strided`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_here(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, acc: bool, lhs: *const f32, lhs_rs: usize, lhs_cs: usize, rhs: *const f32, rhs_rs: usize, rhs_cs: usize, beta: f32) {
+    gemm::gemm(m, n, k, dst, 1, dst_rs as isize, acc, lhs, lhs_cs as isize, lhs_rs as isize, rhs, rhs_cs as isize, rhs_rs as isize,
+        if acc { 1.0 } else { 0.0 }, beta, false, false, false, gemm::Parallelism::None);
+}
+
 /// Causal grouped-query attention for training, over sequences `(row0, len)` of a packed batch (each
 /// row sees the rows of its own sequence up to itself): q, out `[rows × n_heads·hd]`, k, v
 /// `[rows × n_kv_heads·hd]`. Saves lse[row·n_heads + h], the log-sum-exp of the row's scaled scores
-/// (its softmax max and sum in one number), so the backward recomputes P without a max pass.
+/// (its softmax max and sum in one number), so the backward recomputes P without a max pass. One task
+/// per (sequence, head): S = Q·Kᵀ·scale (GEMM), a causal softmax per row, O = P·V (GEMM).
 pub fn attention_train(q: &[f32], k: &[f32], v: &[f32], seqs: &[(usize, usize)], s: AttnShape, out: &mut [f32], lse: &mut [f32]) {
     let (hd, nh, nkv) = (s.head_dim, s.n_heads, s.n_kv_heads);
     let (qrow, kvrow, group) = (nh * hd, nkv * hd, nh / nkv);
     let scale = 1.0 / (hd as f32).sqrt();
+    let rows = seqs.iter().map(|&(r0, len)| r0 + len).max().unwrap_or(0);
+    assert!(rows * qrow <= q.len().min(out.len()) && rows * kvrow <= k.len().min(v.len()) && rows * nh <= lse.len(), "attention_train: bad shapes");
     let (optr, lptr) = (SyncPtr(out.as_mut_ptr()), SyncPtr(lse.as_mut_ptr()));
     let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|si| (0..nh).map(move |h| (si, h))).collect();
     tasks.par_iter().for_each(|&(si, h)| {
         let (optr, lptr) = (&optr, &lptr);
         let (r0, len) = seqs[si];
-        assert!((r0 + len) * qrow <= q.len() && (r0 + len) * kvrow <= k.len().min(v.len()));
         let g = h / group;
-        let mut p = vec![0f32; len];
-        for i in 0..len {
-            let qi = &q[(r0 + i) * qrow + h * hd..][..hd];
-            for (j, pj) in p[..=i].iter_mut().enumerate() {
-                *pj = scale * dot(qi, &k[(r0 + j) * kvrow + g * hd..][..hd]);
-            }
-            let mx = p[..=i].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let sum = exp_sub_sum(&mut p[..=i], mx);
-            // SAFETY: this task alone writes row r0 + i's head h of out and lse (disjoint per task).
-            let o = unsafe {
+        let mut p = vec![0f32; len * len];
+        let (qp, kp, vp) = (q[r0 * qrow + h * hd..].as_ptr(), k[r0 * kvrow + g * hd..].as_ptr(), v[r0 * kvrow + g * hd..].as_ptr());
+        // SAFETY: the shapes are asserted; p is len × len; this task alone writes its sequence's rows
+        // of head h in out and lse.
+        unsafe {
+            gemm_here(len, len, hd, p.as_mut_ptr(), len, false, qp, qrow, 1, kp, 1, kvrow, scale);
+            let mut inv = vec![0f32; len];
+            for (i, row) in p.chunks_exact_mut(len).enumerate() {
+                let mx = row[..=i].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                let sum = exp_sub_sum(&mut row[..=i], mx);
+                row[i + 1..].fill(0.0);
                 *lptr.0.add((r0 + i) * nh + h) = mx + sum.ln();
-                std::slice::from_raw_parts_mut(optr.0.add((r0 + i) * qrow + h * hd), hd)
-            };
-            o.fill(0.0);
-            let inv = 1.0 / sum;
-            for (j, &pj) in p[..=i].iter().enumerate() {
-                axpy(pj * inv, &v[(r0 + j) * kvrow + g * hd..][..hd], o);
+                inv[i] = 1.0 / sum;
+            }
+            let op = optr.0.add(r0 * qrow + h * hd);
+            gemm_here(len, hd, len, op, qrow, false, p.as_ptr(), len, 1, vp, kvrow, 1, 1.0);
+            for (i, iv) in inv.iter().enumerate() {
+                std::slice::from_raw_parts_mut(op.add(i * qrow), hd).iter_mut().for_each(|x| *x *= iv);
             }
         }
     });
 }
 
 /// The backward of `attention_train`: from dout, the inputs, its output and lse, writes dq, dk and dv
-/// (overwritten; rows outside every sequence get 0). P is recomputed from the scores and lse; one task
-/// per (sequence, kv head) owns that head's dk, dv rows and its query heads' dq rows.
+/// (overwritten; rows outside every sequence get 0). One task per (sequence, kv head) owns that head's
+/// dk, dv rows and its query heads' dq rows; per query head, by GEMMs: P = exp(Q·Kᵀ·scale − lse)
+/// (recomputed, causal), dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dO ⊙ O)), dQ = scale·dS·K,
+/// dK += scale·dSᵀ·Q, dV += Pᵀ·dO.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_bwd(
     dout: &[f32],
@@ -347,44 +362,43 @@ pub fn attention_bwd(
     let (hd, nh, nkv) = (s.head_dim, s.n_heads, s.n_kv_heads);
     let (qrow, kvrow, group) = (nh * hd, nkv * hd, nh / nkv);
     let scale = 1.0 / (hd as f32).sqrt();
+    let rows = seqs.iter().map(|&(r0, len)| r0 + len).max().unwrap_or(0);
+    assert!(rows * qrow <= q.len().min(dq.len()).min(dout.len()).min(out.len()) && rows * nh <= lse.len(), "attention_bwd: bad shapes");
+    assert!(rows * kvrow <= k.len().min(v.len()).min(dk.len()).min(dv.len()), "attention_bwd: bad shapes");
     dq.fill(0.0);
     dk.fill(0.0);
     dv.fill(0.0);
     let (qp, kp, vp) = (SyncPtr(dq.as_mut_ptr()), SyncPtr(dk.as_mut_ptr()), SyncPtr(dv.as_mut_ptr()));
     let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|si| (0..nkv).map(move |g| (si, g))).collect();
     tasks.par_iter().for_each(|&(si, g)| {
-        let (qp, kp, vp) = (&qp, &kp, &vp);
+        let (dqp, dkp, dvp) = (&qp, &kp, &vp);
         let (r0, len) = seqs[si];
-        assert!((r0 + len) * qrow <= q.len().min(dq.len()) && (r0 + len) * kvrow <= k.len().min(v.len()));
-        let mut dkl = vec![0f32; len * hd];
-        let mut dvl = vec![0f32; len * hd];
-        let mut ds = vec![0f32; len];
+        let (kg, vg) = (k[r0 * kvrow + g * hd..].as_ptr(), v[r0 * kvrow + g * hd..].as_ptr());
+        let mut p = vec![0f32; len * len];
+        let mut ds = vec![0f32; len * len];
         for h in g * group..(g + 1) * group {
-            for i in 0..len {
-                let qo = (r0 + i) * qrow + h * hd;
-                let (qi, doi) = (&q[qo..qo + hd], &dout[qo..qo + hd]);
-                let dd = dot(doi, &out[qo..qo + hd]);
-                let l = lse[(r0 + i) * nh + h];
-                for j in 0..=i {
-                    let ko = (r0 + j) * kvrow + g * hd;
-                    let p = (scale * dot(qi, &k[ko..ko + hd]) - l).exp();
-                    ds[j] = p * (dot(doi, &v[ko..ko + hd]) - dd);
-                    axpy(p, doi, &mut dvl[j * hd..(j + 1) * hd]);
-                    axpy(scale * ds[j], qi, &mut dkl[j * hd..(j + 1) * hd]);
-                }
-                // SAFETY: this task alone writes row r0 + i's head h of dq (h belongs to group g).
-                let dqi = unsafe { std::slice::from_raw_parts_mut(qp.0.add(qo), hd) };
-                for (j, &d) in ds[..=i].iter().enumerate() {
-                    axpy(scale * d, &k[(r0 + j) * kvrow + g * hd..][..hd], dqi);
-                }
-            }
-        }
-        for j in 0..len {
-            // SAFETY: this task alone writes rows r0.. r0 + len of kv head g in dk and dv.
+            let qo = r0 * qrow + h * hd;
+            let (qh, doh) = (q[qo..].as_ptr(), dout[qo..].as_ptr());
+            // SAFETY: the shapes are asserted; p and ds are len × len; this task alone writes its
+            // sequence's rows of query head h in dq and of kv head g in dk and dv.
             unsafe {
-                let o = (r0 + j) * kvrow + g * hd;
-                std::slice::from_raw_parts_mut(kp.0.add(o), hd).copy_from_slice(&dkl[j * hd..(j + 1) * hd]);
-                std::slice::from_raw_parts_mut(vp.0.add(o), hd).copy_from_slice(&dvl[j * hd..(j + 1) * hd]);
+                gemm_here(len, len, hd, p.as_mut_ptr(), len, false, qh, qrow, 1, kg, 1, kvrow, scale);
+                for (i, row) in p.chunks_exact_mut(len).enumerate() {
+                    exp_sub_sum(&mut row[..=i], lse[(r0 + i) * nh + h]);
+                    row[i + 1..].fill(0.0);
+                }
+                gemm_here(len, len, hd, ds.as_mut_ptr(), len, false, doh, qrow, 1, vg, 1, kvrow, 1.0);
+                for (i, (dsr, pr)) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)).enumerate() {
+                    let o = qo + i * qrow;
+                    let dd = dot(&dout[o..o + hd], &out[o..o + hd]);
+                    for (d, &pv) in dsr.iter_mut().zip(pr) {
+                        *d = pv * (*d - dd);
+                    }
+                }
+                gemm_here(len, hd, len, dqp.0.add(qo), qrow, false, ds.as_ptr(), len, 1, kg, kvrow, 1, scale);
+                let ko = r0 * kvrow + g * hd;
+                gemm_here(len, hd, len, dkp.0.add(ko), kvrow, true, ds.as_ptr(), 1, len, qh, qrow, 1, scale);
+                gemm_here(len, hd, len, dvp.0.add(ko), kvrow, true, p.as_ptr(), 1, len, doh, qrow, 1, 1.0);
             }
         }
     });
