@@ -28,20 +28,18 @@ pub struct TrainSeq<'a> {
     pub target: &'a [bool],
 }
 
-/// What the forward keeps per layer for the backward.
+/// What the forward keeps per layer for the backward. The normed inputs and the SwiGLU output are
+/// recomputed in the backward instead (cheap elementwise ops; a third of the per-token state).
 struct Saved<B: Backend> {
     x_in: B::Tensor,
-    xn1: B::Tensor,
     q: B::Tensor,
     k: B::Tensor,
     v: B::Tensor,
     att: B::Tensor,
     lse: B::Tensor,
     x_mid: B::Tensor,
-    xn2: B::Tensor,
     gate: B::Tensor,
     up: B::Tensor,
-    act: B::Tensor,
     /// x·Aᵀ per adapted projection.
     h: [Option<B::Tensor>; 7],
 }
@@ -147,30 +145,29 @@ impl<B: Backend> Model<B> {
         b.embed(&self.embed, &ids, &mut x);
         let mut saved: Vec<Saved<B>> = Vec::with_capacity(self.layers.len());
         let mut o = b.zeros(m * h);
+        let (mut xn, mut act) = (b.zeros(m * h), b.zeros(m * ff));
         for (li, l) in self.layers.iter().enumerate() {
             let mut hs: [Option<B::Tensor>; 7] = Default::default();
-            let mut xn1 = b.zeros(m * h);
-            b.rmsnorm(&x, &l.attn_norm, m, h, cfg.rms_eps, &mut xn1);
+            b.rmsnorm(&x, &l.attn_norm, m, h, cfg.rms_eps, &mut xn);
             let (mut q, mut k, mut v) = (b.zeros(m * qd), b.zeros(m * kvd), b.zeros(m * kvd));
-            self.linear_train(li, Q, &xn1, m, &l.wq, p, &mut hs, &mut q);
-            self.linear_train(li, K, &xn1, m, &l.wk, p, &mut hs, &mut k);
-            self.linear_train(li, V, &xn1, m, &l.wv, p, &mut hs, &mut v);
+            self.linear_train(li, Q, &xn, m, &l.wq, p, &mut hs, &mut q);
+            self.linear_train(li, K, &xn, m, &l.wk, p, &mut hs, &mut k);
+            self.linear_train(li, V, &xn, m, &l.wv, p, &mut hs, &mut v);
             self.bias_rope(l, m, &positions, &mut q, &mut k, &mut v);
             let (mut att, mut lse) = (b.zeros(m * qd), b.zeros(m * cfg.n_heads));
             b.attention_train(&q, &k, &v, &seqs, shape, &mut att, &mut lse);
             self.linear_train(li, O, &att, m, &l.wo, p, &mut hs, &mut o);
             let mut x_mid = b.upload(&b.download(&x));
             b.add(&mut x_mid, &o, m * h);
-            let mut xn2 = b.zeros(m * h);
-            b.rmsnorm(&x_mid, &l.ffn_norm, m, h, cfg.rms_eps, &mut xn2);
-            let (mut gate, mut up, mut act) = (b.zeros(m * ff), b.zeros(m * ff), b.zeros(m * ff));
-            self.linear_train(li, GATE, &xn2, m, &l.w_gate, p, &mut hs, &mut gate);
-            self.linear_train(li, UP, &xn2, m, &l.w_up, p, &mut hs, &mut up);
+            b.rmsnorm(&x_mid, &l.ffn_norm, m, h, cfg.rms_eps, &mut xn);
+            let (mut gate, mut up) = (b.zeros(m * ff), b.zeros(m * ff));
+            self.linear_train(li, GATE, &xn, m, &l.w_gate, p, &mut hs, &mut gate);
+            self.linear_train(li, UP, &xn, m, &l.w_up, p, &mut hs, &mut up);
             b.swiglu(&gate, &up, m * ff, &mut act);
             self.linear_train(li, DOWN, &act, m, &l.w_down, p, &mut hs, &mut o);
             let mut x_out = b.upload(&b.download(&x_mid));
             b.add(&mut x_out, &o, m * h);
-            saved.push(Saved { x_in: std::mem::replace(&mut x, x_out), xn1, q, k, v, att, lse, x_mid, xn2, gate, up, act, h: hs });
+            saved.push(Saved { x_in: std::mem::replace(&mut x, x_out), q, k, v, att, lse, x_mid, gate, up, h: hs });
         }
         // The head, only on the rows that predict a target.
         let r = rows.len();
@@ -195,10 +192,12 @@ impl<B: Backend> Model<B> {
         let (mut datt, mut dq, mut dk, mut dv) = (b.zeros(m * qd), b.zeros(m * qd), b.zeros(m * kvd), b.zeros(m * kvd));
         for (li, (l, s)) in self.layers.iter().zip(&saved).enumerate().rev() {
             // MLP: x_out = x_mid + down(swiglu(gate(xn2), up(xn2))), xn2 = rmsnorm(x_mid).
-            self.linear_bwd(li, DOWN, &dx, &s.act, m, &l.w_down, p, &s.h, grads, &mut dff, false);
+            b.swiglu(&s.gate, &s.up, m * ff, &mut act);
+            self.linear_bwd(li, DOWN, &dx, &act, m, &l.w_down, p, &s.h, grads, &mut dff, false);
             b.swiglu_bwd(&dff, &s.gate, &s.up, m * ff, &mut dgate, &mut dup);
-            self.linear_bwd(li, GATE, &dgate, &s.xn2, m, &l.w_gate, p, &s.h, grads, &mut dxn, false);
-            self.linear_bwd(li, UP, &dup, &s.xn2, m, &l.w_up, p, &s.h, grads, &mut dxn, true);
+            b.rmsnorm(&s.x_mid, &l.ffn_norm, m, h, cfg.rms_eps, &mut xn);
+            self.linear_bwd(li, GATE, &dgate, &xn, m, &l.w_gate, p, &s.h, grads, &mut dxn, false);
+            self.linear_bwd(li, UP, &dup, &xn, m, &l.w_up, p, &s.h, grads, &mut dxn, true);
             b.rmsnorm_bwd(&dxn, &s.x_mid, &l.ffn_norm, m, h, cfg.rms_eps, &mut dtmp, None);
             b.add(&mut dx, &dtmp, m * h);
             // Attention: x_mid = x_in + o(attention(rope(q), rope(k), v)), q/k/v of xn1 = rmsnorm(x_in).
@@ -206,9 +205,10 @@ impl<B: Backend> Model<B> {
             b.attention_bwd(&datt, &s.q, &s.k, &s.v, &s.att, &s.lse, &seqs, shape, &mut dq, &mut dk, &mut dv);
             b.rope_bwd(&mut dq, m, cfg.n_heads, cfg.head_dim, &positions, cfg.rope_theta, cfg.rope_style);
             b.rope_bwd(&mut dk, m, cfg.n_kv_heads, cfg.head_dim, &positions, cfg.rope_theta, cfg.rope_style);
-            self.linear_bwd(li, Q, &dq, &s.xn1, m, &l.wq, p, &s.h, grads, &mut dxn, false);
-            self.linear_bwd(li, K, &dk, &s.xn1, m, &l.wk, p, &s.h, grads, &mut dxn, true);
-            self.linear_bwd(li, V, &dv, &s.xn1, m, &l.wv, p, &s.h, grads, &mut dxn, true);
+            b.rmsnorm(&s.x_in, &l.attn_norm, m, h, cfg.rms_eps, &mut xn);
+            self.linear_bwd(li, Q, &dq, &xn, m, &l.wq, p, &s.h, grads, &mut dxn, false);
+            self.linear_bwd(li, K, &dk, &xn, m, &l.wk, p, &s.h, grads, &mut dxn, true);
+            self.linear_bwd(li, V, &dv, &xn, m, &l.wv, p, &s.h, grads, &mut dxn, true);
             b.rmsnorm_bwd(&dxn, &s.x_in, &l.attn_norm, m, h, cfg.rms_eps, &mut dtmp, None);
             b.add(&mut dx, &dtmp, m * h);
         }
