@@ -134,7 +134,7 @@ pub fn swiglu_bwd(dy: &[f32], gate: &[f32], up: &[f32], n: usize, dgate: &mut [f
         });
 }
 
-/// Activation rows per task of the transposed product (a multiple of every tile height: 4, 3, 2).
+/// Activation rows per task of the transposed product (a multiple of both tile heights, 4 and 2).
 const T_ROWS: usize = 24;
 /// Weight rows decoded to f32 at a time by `matmul_bwd` and `cross_entropy` (a multiple of 16, the
 /// panel height, so a chunk never splits a panel).
@@ -142,9 +142,11 @@ const W_CHUNK: usize = 256;
 
 simd_fn! {
     /// dx[i, :] += Σ_r dy[i·ldy + r]·w[r, :] for the activation rows i of `dx` (row length k) and the
-    /// `nr` row-major weight rows of `w`. Tiles of T rows × C vectors of 16 columns in registers (T·C =
-    /// the ISA's `TILE_F32` accumulator budget): each weight vector loaded serves T rows, each
-    /// broadcast dy value C vectors.
+    /// `nr` row-major weight rows of `w`. Tiles of T rows × C vectors of 16 columns in registers: each
+    /// weight vector loaded serves T rows, each broadcast dy value C vectors. 4 × 4 where a vector is
+    /// one of 32 registers (AVX-512); 2 × 2 where it takes 2 of 16 (AVX2) or 4 of 32 (NEON): 3 × 2
+    /// would need 18 AVX2 registers (train_probe on AVX2, on a loaded machine: 126 tok/s with 3 × 2,
+    /// 141–157 with 2 × 2).
     pub fn t_product_rows(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) => t_product_rows_k
 }
 
@@ -152,10 +154,10 @@ simd_fn! {
 unsafe fn t_product_rows_k<S: Simd>(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) {
     let m = dx.len() / k;
     assert!(w.len() >= nr * k && (m == 0 || dy.len() >= (m - 1) * ldy + nr));
-    match S::TILE_F32 {
-        16.. => t_rows::<S, 4, 4>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m),
-        6..=15 => t_rows::<S, 3, 2>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m),
-        _ => t_rows::<S, 2, 2>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m),
+    if S::TILE_F32 >= 16 {
+        t_rows::<S, 4, 4>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m)
+    } else {
+        t_rows::<S, 2, 2>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m)
     }
 }
 
