@@ -15,7 +15,7 @@ fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 cargo test --release -p sqlora-kernel --target aarch64-unknown-linux-gnu \
-  --lib --test isa_paths --test matmul_reference --test tiny_reference --test gguf_reader
+  --lib --test isa_paths --test matmul_reference --test tiny_reference --test gguf_reader --test backward_ops --test train_reference
 # SmolLM2 against PyTorch on one Spider text (187 positions; emulated, about a minute), on the best
 # level only: plain NEON shares every float kernel with it, and the portable level runs natively.
 SQLORA_TF_TEXTS=1 SQLORA_TEST_ISA_LEVELS=best cargo test --release -p sqlora-kernel \
