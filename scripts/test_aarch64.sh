@@ -12,6 +12,9 @@ if [ -n "$missing" ]; then
   if [ "${CI:-}" = "true" ]; then echo "aarch64 tests: missing$missing (run scripts/aarch64_tools.sh)" >&2; exit 1; fi
   echo "SKIPPED aarch64 tests: missing$missing (run scripts/aarch64_tools.sh)"; exit 0
 fi
+# A cap such as SQLORA_ISA=avx2 (to run the x86 suite on the AVX2 kernels) names no aarch64 level; the
+# emulated run always tests every aarch64 level itself.
+unset SQLORA_ISA
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 cargo test --release -p sqlora-kernel --target aarch64-unknown-linux-gnu \
