@@ -154,7 +154,7 @@ impl<B: Backend> Model<B> {
                 )));
             }
             let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-            let scaled: Vec<f32> = bm.iter().map(|x| x * a.scale).collect();
+            let scaled: Vec<f32> = crate::lora::b_to_engine(cfg, t, bm, a.r).iter().map(|x| x * a.scale).collect();
             let (ab, bb) = (f32_bytes(am), f32_bytes(&scaled));
             let host = |name: &str, rows, cols, bytes: &[u8]| -> Result<B::Matrix> {
                 self.backend.matrix(&HostMatrix { name: name.into(), ty: GgmlType::F32, rows, cols, bytes })
@@ -198,14 +198,7 @@ impl<B: Backend> Model<B> {
 
     /// (input, output) features of projection `t`.
     fn proj_dims(&self, t: usize) -> (usize, usize) {
-        let c = &self.cfg;
-        match t {
-            Q => (c.hidden, c.q_dim()),
-            K | V => (c.hidden, c.kv_dim()),
-            O => (c.q_dim(), c.hidden),
-            GATE | UP => (c.hidden, c.intermediate),
-            _ => (c.intermediate, c.hidden),
-        }
+        crate::lora::proj_dims(&self.cfg, t)
     }
 
     pub fn backend_name(&self) -> String {

@@ -6,6 +6,7 @@ use crate::backend::{AttnShape, Backend, LoraShape};
 use crate::lora::Adapter;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Trainable LoRA weights on the backend: per (layer, projection index in `lora::TARGETS`), A
 /// (r × din) and B (dout × r), unscaled (the scale is applied by `lora_fwd`).
@@ -60,9 +61,26 @@ impl<B: Backend> Model<B> {
                 )));
             }
             let shape = LoraShape { r: a.r, din: *din, dout: *dout, scale: a.scale };
-            modules.insert((li, t), LoraPair { a: b.upload(am), b: b.upload(bm), shape });
+            let bm = crate::lora::b_to_engine(&self.cfg, t, bm, a.r);
+            modules.insert((li, t), LoraPair { a: b.upload(am), b: b.upload(&bm), shape });
         }
         Ok(LoraParams { r: a.r, scale: a.scale, modules })
+    }
+
+    /// The inverse of `lora_params`: the trained weights downloaded into a host `Adapter` in PEFT's
+    /// (Hugging Face's) layout, q/k rows of lora_B restored to HF order; `dir` is recorded as its
+    /// directory (nothing is written). The scale follows from `alpha` and `rslora`.
+    pub fn adapter_from_params(&self, p: &LoraParams<B>, alpha: f64, rslora: bool, dir: PathBuf) -> Adapter {
+        let b = &self.backend;
+        let modules = p
+            .modules
+            .iter()
+            .map(|(&(li, t), m)| {
+                let bm = crate::lora::b_from_engine(&self.cfg, t, &b.download(&m.b), p.r);
+                ((li, t), (b.download(&m.a), bm, m.shape.din, m.shape.dout))
+            })
+            .collect();
+        Adapter { dir, r: p.r, alpha, rslora, scale: crate::lora::scale_of(p.r, alpha, rslora), modules }
     }
 
     /// Zeroed gradients of the same shapes as `p`.
