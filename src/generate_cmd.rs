@@ -13,8 +13,12 @@ pub struct GenerateArgs {
     /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
     #[arg(long)]
     pub int8: bool,
-    /// The prompt text, used as given (no chat template unless --chat).
-    #[arg(long, conflicts_with_all = ["file", "batch"])]
+    /// A PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) to apply.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// The prompt text, used as given (no chat template unless --chat); it may start with "-"
+    /// (`--prompt "-- Database schema: ..."`).
+    #[arg(long, conflicts_with_all = ["file", "batch"], allow_hyphen_values = true)]
     pub prompt: Option<String>,
     /// Read the prompt from a file.
     #[arg(long, conflicts_with = "batch")]
@@ -61,7 +65,11 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         bail!("give --prompt TEXT, --file F or --batch FILE");
     };
     let model_path = crate::assets::resolve_model(a.model.as_deref())?;
-    let engine = crate::assets::load_engine(&model_path, a.int8)?;
+    let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
+    if let Some(dir) = &a.adapter {
+        let ad = sqlora_kernel::lora::Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?;
+        engine.model.set_adapter(Some(std::sync::Arc::new(ad))).with_context(|| format!("the adapter {} does not fit the model", dir.display()))?;
+    }
     let mut ids = Vec::with_capacity(prompts.len());
     for (i, p) in prompts.iter().enumerate() {
         if p.is_empty() {

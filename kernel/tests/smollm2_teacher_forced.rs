@@ -8,6 +8,7 @@
 //! "kl_method"); by the data-processing inequality it is a lower bound of the full-vocabulary KL, and on
 //! llama.cpp vs PyTorch the two differ by 6e-4 (meta.json), well inside the thresholds.
 mod common;
+use common::agreement::{log_softmax, Agreement};
 use safetensors::SafeTensors;
 use sqlora_kernel::model::Logits;
 use sqlora_kernel::cpu::Numerics;
@@ -29,48 +30,6 @@ fn load_ref(name: &str) -> Reference {
     let logprobs = st.tensor("logprobs").unwrap().data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     let offsets = st.tensor("offsets").unwrap().data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
     Reference { ids, logprobs, offsets, k }
-}
-
-#[derive(Default)]
-struct Agreement {
-    n: usize,
-    top1: usize,
-    kl_sum: f64,
-    kl_max: f64,
-}
-
-impl Agreement {
-    /// One position: `ours` are our log-probabilities over the vocabulary.
-    fn add(&mut self, ours: &[f64], ref_ids: &[i32], ref_lp: &[f32]) {
-        let our_top = ours.iter().enumerate().fold(0, |b, (i, &v)| if v > ours[b] { i } else { b });
-        self.n += 1;
-        self.top1 += (our_top == ref_ids[0] as usize) as usize;
-        let (mut kl, mut p_sum, mut q_sum) = (0.0, 0.0, 0.0);
-        for (&id, &lp) in ref_ids.iter().zip(ref_lp) {
-            let (p, lq) = ((lp as f64).exp(), ours[id as usize]);
-            kl += p * (lp as f64 - lq);
-            p_sum += p;
-            q_sum += lq.exp();
-        }
-        let (pt, qt) = ((1.0 - p_sum).max(0.0), (1.0 - q_sum).max(1e-300));
-        if pt > 0.0 {
-            kl += pt * (pt.ln() - qt.ln());
-        }
-        self.kl_sum += kl;
-        self.kl_max = self.kl_max.max(kl);
-    }
-    fn top1(&self) -> f64 {
-        self.top1 as f64 / self.n as f64
-    }
-    fn kl(&self) -> f64 {
-        self.kl_sum / self.n as f64
-    }
-}
-
-fn log_softmax(x: &[f32]) -> Vec<f64> {
-    let max = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let lse = x.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
-    x.iter().map(|&v| v as f64 - lse).collect()
 }
 
 /// Runs the first `texts` texts of the corpus with the given numerics; returns (vs PyTorch, vs llama.cpp).
