@@ -276,8 +276,9 @@ fn attention_train_and_bwd_match_reference_on_every_isa() {
     common::for_each_isa(|isa| {
         for hd in [16, 24, 64] {
             let s = AttnShape { n_heads: 6, n_kv_heads: 2, head_dim: hd };
-            let seqs = [(0, 37), (37, 1), (38, 20)];
-            let rows = 58;
+            // The last sequence spans several of the kernel's 64-row causal blocks (and a partial one).
+            let seqs = [(0, 37), (37, 1), (38, 20), (58, 150)];
+            let rows = 208;
             let (qd, kvd) = (6 * hd, 2 * hd);
             let (q, k, v, dy) = (rand(rows * qd, 32), rand(rows * kvd, 33), rand(rows * kvd, 34), rand(rows * qd, 35));
             let (out_ref, lse_ref) = rf::attention_fwd(&q, &k, &v, &seqs, s);

@@ -134,92 +134,8 @@ pub fn swiglu_bwd(dy: &[f32], gate: &[f32], up: &[f32], n: usize, dgate: &mut [f
         });
 }
 
-/// Activation rows per task of the transposed product (a multiple of both tile heights, 4 and 2).
+/// Activation rows per task of the transposed product (a multiple of both tile heights, 6 and 2).
 const T_ROWS: usize = 24;
-
-simd_fn! {
-    /// dx[i, :] += Σ_r dy[i·ldy + r]·w[r, :] for the activation rows i of `dx` (row length k) and the
-    /// `nr` row-major weight rows of `w`. Tiles of T rows × C vectors of 16 columns in registers: each
-    /// weight vector loaded serves T rows, each broadcast dy value C vectors. 4 × 4 where a vector is
-    /// one of 32 registers (AVX-512); 2 × 2 where it takes 2 of 16 (AVX2) or 4 of 32 (NEON): 3 × 2
-    /// would need 18 AVX2 registers (train_probe on AVX2, on a loaded machine: 126 tok/s with 3 × 2,
-    /// 141–157 with 2 × 2).
-    pub fn t_product_rows(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) => t_product_rows_k
-}
-
-#[inline(always)]
-unsafe fn t_product_rows_k<S: Simd>(dy: &[f32], ldy: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32]) {
-    let m = dx.len() / k;
-    assert!(w.len() >= nr * k && (m == 0 || dy.len() >= (m - 1) * ldy + nr));
-    if S::TILE_F32 >= 16 {
-        t_rows::<S, 4, 4>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m)
-    } else {
-        t_rows::<S, 2, 2>(dy.as_ptr(), ldy, w.as_ptr(), nr, k, dx.as_mut_ptr(), m)
-    }
-}
-
-#[inline(always)]
-unsafe fn t_rows<S: Simd, const T: usize, const C: usize>(g: *const f32, ldy: usize, w: *const f32, nr: usize, k: usize, o: *mut f32, m: usize) {
-    let mut i0 = 0;
-    while i0 + T <= m {
-        let mut c0 = 0;
-        while c0 + 16 * C <= k {
-            let mut acc = [[S::zero(); C]; T];
-            for (i, a) in acc.iter_mut().enumerate() {
-                for (j, v) in a.iter_mut().enumerate() {
-                    *v = S::load(o.add((i0 + i) * k + c0 + 16 * j));
-                }
-            }
-            for r in 0..nr {
-                let mut wv = [S::zero(); C];
-                for (j, v) in wv.iter_mut().enumerate() {
-                    *v = S::load(w.add(r * k + c0 + 16 * j));
-                }
-                for (i, a) in acc.iter_mut().enumerate() {
-                    let s = S::splat(*g.add((i0 + i) * ldy + r));
-                    for (j, v) in a.iter_mut().enumerate() {
-                        *v = S::fma(s, wv[j], *v);
-                    }
-                }
-            }
-            for (i, a) in acc.iter().enumerate() {
-                for (j, v) in a.iter().enumerate() {
-                    S::store(o.add((i0 + i) * k + c0 + 16 * j), *v);
-                }
-            }
-            c0 += 16 * C;
-        }
-        for i in i0..i0 + T {
-            t_row_tail::<S>(g.add(i * ldy), w, nr, k, o.add(i * k), c0);
-        }
-        i0 += T;
-    }
-    for i in i0..m {
-        t_row_tail::<S>(g.add(i * ldy), w, nr, k, o.add(i * k), 0);
-    }
-}
-
-/// One activation row's columns c0..k, 16 (or the tail's fewer) at a time.
-#[inline(always)]
-unsafe fn t_row_tail<S: Simd>(g: *const f32, w: *const f32, nr: usize, k: usize, o: *mut f32, mut c0: usize) {
-    while c0 < k {
-        let c = (k - c0).min(16);
-        let mut acc = S::load_n(o.add(c0), c);
-        for r in 0..nr {
-            acc = S::fma(S::splat(*g.add(r)), S::load_n(w.add(r * k + c0), c), acc);
-        }
-        S::store_n(o.add(c0), c, acc);
-        c0 += c;
-    }
-}
-
-/// dx[m × k] += dy[:, r0..r0 + nr]·w for `nr` row-major f32 weight rows (dy's row stride `ldy`).
-#[allow(clippy::too_many_arguments)]
-fn t_product(dy: &[f32], ldy: usize, r0: usize, w: &[f32], nr: usize, k: usize, dx: &mut [f32], m: usize) {
-    dx[..m * k].par_chunks_mut(T_ROWS * k).enumerate().for_each(|(t, d)| {
-        t_product_rows(&dy[t * T_ROWS * ldy + r0..], ldy, w, nr, k, d);
-    });
-}
 
 /// Weight rows r0..r1 of `w` decoded into `buf` (row-major, the exact dequantized values).
 fn decode_rows(w: &CpuMatrix, r0: usize, r1: usize, buf: &mut Vec<f32>) {
@@ -414,6 +330,14 @@ unsafe fn gemm_here(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, 
         if acc { 1.0 } else { 0.0 }, beta, false, false, false, gemm::Parallelism::None);
 }
 
+/// Query rows per block of the causal products: block rows q0..q1 need keys 0..q1 only, so the GEMMs
+/// skip most of the masked upper triangle (with 64-row blocks of 256 rows, 10/16 of the full work).
+const ATT_BLOCK: usize = 64;
+
+fn causal_blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..len).step_by(ATT_BLOCK).map(move |q0| (q0, (q0 + ATT_BLOCK).min(len)))
+}
+
 /// Causal grouped-query attention for training, over sequences `(row0, len)` of a packed batch (each
 /// row sees the rows of its own sequence up to itself): q, out `[rows × n_heads·hd]`, k, v
 /// `[rows × n_kv_heads·hd]`. Saves lse[row·n_heads + h], the log-sum-exp of the row's scaled scores
@@ -436,7 +360,9 @@ pub fn attention_train(q: &[f32], k: &[f32], v: &[f32], seqs: &[(usize, usize)],
         // SAFETY: the shapes are asserted; p is len × len; this task alone writes its sequence's rows
         // of head h in out and lse.
         unsafe {
-            gemm_here(len, len, hd, p.as_mut_ptr(), len, false, qp, qrow, 1, kp, 1, kvrow, scale);
+            for (q0, q1) in causal_blocks(len) {
+                gemm_here(q1 - q0, q1, hd, p.as_mut_ptr().add(q0 * len), len, false, qp.add(q0 * qrow), qrow, 1, kp, 1, kvrow, scale);
+            }
             let mut inv = vec![0f32; len];
             for (i, row) in p.chunks_exact_mut(len).enumerate() {
                 let mx = row[..=i].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
@@ -446,7 +372,9 @@ pub fn attention_train(q: &[f32], k: &[f32], v: &[f32], seqs: &[(usize, usize)],
                 inv[i] = 1.0 / sum;
             }
             let op = optr.0.add(r0 * qrow + h * hd);
-            gemm_here(len, hd, len, op, qrow, false, p.as_ptr(), len, 1, vp, kvrow, 1, 1.0);
+            for (q0, q1) in causal_blocks(len) {
+                gemm_here(q1 - q0, hd, q1, op.add(q0 * qrow), qrow, false, p.as_ptr().add(q0 * len), len, 1, vp, kvrow, 1, 1.0);
+            }
             for (i, iv) in inv.iter().enumerate() {
                 std::slice::from_raw_parts_mut(op.add(i * qrow), hd).iter_mut().for_each(|x| *x *= iv);
             }
@@ -496,23 +424,30 @@ pub fn attention_bwd(
             // SAFETY: the shapes are asserted; p and ds are len × len; this task alone writes its
             // sequence's rows of query head h in dq and of kv head g in dk and dv.
             unsafe {
-                gemm_here(len, len, hd, p.as_mut_ptr(), len, false, qh, qrow, 1, kg, 1, kvrow, scale);
-                for (i, row) in p.chunks_exact_mut(len).enumerate() {
-                    exp_sub_sum(&mut row[..=i], lse[(r0 + i) * nh + h]);
-                    row[i + 1..].fill(0.0);
+                for (q0, q1) in causal_blocks(len) {
+                    let (pp, dp) = (p.as_mut_ptr().add(q0 * len), ds.as_mut_ptr().add(q0 * len));
+                    gemm_here(q1 - q0, q1, hd, pp, len, false, qh.add(q0 * qrow), qrow, 1, kg, 1, kvrow, scale);
+                    gemm_here(q1 - q0, q1, hd, dp, len, false, doh.add(q0 * qrow), qrow, 1, vg, 1, kvrow, 1.0);
                 }
-                gemm_here(len, len, hd, ds.as_mut_ptr(), len, false, doh, qrow, 1, vg, 1, kvrow, 1.0);
-                for (i, (dsr, pr)) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)).enumerate() {
+                // Row i: P and dS over keys 0..=i, zero after (dS = P ⊙ (dP − rowsum(dO ⊙ O))).
+                for (i, (dsr, pr)) in ds.chunks_exact_mut(len).zip(p.chunks_exact_mut(len)).enumerate() {
+                    exp_sub_sum(&mut pr[..=i], lse[(r0 + i) * nh + h]);
+                    pr[i + 1..].fill(0.0);
                     let o = qo + i * qrow;
                     let dd = dot(&dout[o..o + hd], &out[o..o + hd]);
-                    for (d, &pv) in dsr.iter_mut().zip(pr) {
+                    for (d, &pv) in dsr[..=i].iter_mut().zip(&pr[..=i]) {
                         *d = pv * (*d - dd);
                     }
+                    dsr[i + 1..].fill(0.0);
                 }
-                gemm_here(len, hd, len, dqp.0.add(qo), qrow, false, ds.as_ptr(), len, 1, kg, kvrow, 1, scale);
                 let ko = r0 * kvrow + g * hd;
-                gemm_here(len, hd, len, dkp.0.add(ko), kvrow, true, ds.as_ptr(), 1, len, qh, qrow, 1, scale);
-                gemm_here(len, hd, len, dvp.0.add(ko), kvrow, true, p.as_ptr(), 1, len, doh, qrow, 1, 1.0);
+                for (q0, q1) in causal_blocks(len) {
+                    // dQ of query rows q0..q1 (keys 0..q1); dK, dV of key rows q0..q1 (query rows q0..len).
+                    gemm_here(q1 - q0, hd, q1, dqp.0.add(qo + q0 * qrow), qrow, false, ds.as_ptr().add(q0 * len), len, 1, kg, kvrow, 1, scale);
+                    let (dst, n) = (q0 * kvrow, len - q0);
+                    gemm_here(q1 - q0, hd, n, dkp.0.add(ko + dst), kvrow, true, ds.as_ptr().add(q0 * len + q0), 1, len, qh.add(q0 * qrow), qrow, 1, scale);
+                    gemm_here(q1 - q0, hd, n, dvp.0.add(ko + dst), kvrow, true, p.as_ptr().add(q0 * len + q0), 1, len, doh.add(q0 * qrow), qrow, 1, 1.0);
+                }
             }
         }
     });
@@ -525,7 +460,7 @@ const CE_CHUNK: usize = 2048;
 /// final-normed hidden states of those positions), their targets and weights (e.g. 1 / tokens in the
 /// batch). Returns Σ_i weight_i·(−log softmax(hidden_i·Wᵀ)[target_i]) and writes dhidden [r × n]. The
 /// vocabulary goes by chunks of `CE_CHUNK` rows of W, each decoded once and used twice (logits, then
-/// dhidden), with an online softmax: per row a running max M and sum S, and dhidden holds
+/// dhidden, through `matmul_bwd`'s packed product), with an online softmax: per row a running max M and sum S, and dhidden holds
 /// Σ_v exp(l_v − M)·W_v, rescaled when M grows; at the end dhidden = weight·(that / S − W_target).
 /// No [r × vocab] tensor exists.
 pub fn cross_entropy(hidden: &[f32], targets: &[u32], weights: &[f32], head: &CpuMatrix, dhidden: &mut [f32]) -> f64 {
@@ -544,8 +479,6 @@ pub fn cross_entropy(hidden: &[f32], targets: &[u32], weights: &[f32], head: &Cp
         decode_rows(head, v0, v1, &mut buf);
         let wc = CpuMatrix::Dense { rows: c, cols: n, w: std::mem::take(&mut buf) };
         wc.matmul(hidden, r, &mut logits[..r * c]);
-        let CpuMatrix::Dense { w, .. } = wc else { unreachable!() };
-        buf = w;
         logits[..r * c].par_chunks_mut(c).zip(state.par_iter_mut()).zip(dhidden[..r * n].par_chunks_mut(n)).enumerate().for_each(
             |(i, ((l, st), dh))| {
                 let t = targets[i] as usize;
@@ -561,7 +494,9 @@ pub fn cross_entropy(hidden: &[f32], targets: &[u32], weights: &[f32], head: &Cp
                 st.0 = mx;
             },
         );
-        t_product(&logits, c, 0, &buf, c, n, dhidden, r);
+        matmul_bwd(&logits, r, &wc, dhidden, true);
+        let CpuMatrix::Dense { w, .. } = wc else { unreachable!() };
+        buf = w;
     }
     let losses: Vec<f64> = dhidden[..r * n].par_chunks_mut(n).zip(state.par_iter()).enumerate().map(|(i, (dh, &(mx, sum, lt)))| {
         let mut wt = vec![0f32; n];
