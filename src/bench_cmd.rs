@@ -2,12 +2,17 @@
 //! prefill of a 512-token prompt, decode of 128 tokens at batch 1, aggregate decode of 16 prompts
 //! batched, peak RSS. With `--peers PYTHON`, the same measures from llama.cpp (llama-cpp-python) and
 //! PyTorch + transformers (fp32, the GGUF dequantized) run from `bench/peers.py`, and ratios are printed.
+//!
+//! `sqlora bench --train`: LoRA training throughput instead (`train`), against PyTorch + peft running
+//! the same step from `bench/train_peer.py`.
 use anyhow::{Context, Result};
 use sqlora_kernel::generate::argmax;
 use sqlora_kernel::model::Logits;
 use sqlora_kernel::Engine;
 use std::path::PathBuf;
 use std::time::Instant;
+
+mod train;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -32,9 +37,28 @@ pub struct BenchArgs {
     /// AVX2 only, to compare with `SQLORA_ISA=avx2` on an AVX-512 machine). Default: `--peers`.
     #[arg(long, requires = "peers")]
     pub llama_peer: Option<PathBuf>,
-    /// Threads (default: all cores).
+    /// Threads (default: all cores; 2 with --train).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Measure LoRA training instead: tokens/s of full training steps (loss, gradients, clipping,
+    /// AdamW) of a batch of `--train-batch` sequences of `--train-len` tokens, LoRA rank `--rank` on
+    /// all seven projections, the loss on the second half of each sequence; and the same step in
+    /// PyTorch + peft (`--torch-peer`).
+    #[arg(long)]
+    pub train: bool,
+    #[arg(long, default_value_t = 8)]
+    pub train_batch: usize,
+    #[arg(long, default_value_t = 256)]
+    pub train_len: usize,
+    #[arg(long, default_value_t = 16)]
+    pub rank: usize,
+    /// Timed training steps (after one untimed warm-up step; the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub train_steps: usize,
+    /// The Python (torch, transformers, gguf, peft) of the PyTorch training peer. Default:
+    /// /opt/peers/bin/python if it exists, else the peer is skipped.
+    #[arg(long)]
+    pub torch_peer: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
@@ -159,6 +183,9 @@ pub fn peak_rss_mb() -> Option<f64> {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.train {
+        return train::run(a);
+    }
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
     }
@@ -214,7 +241,7 @@ fn run_peers(py: &PathBuf, model: &std::path::Path, a: &BenchArgs, threads: usiz
 /// When `SQLORA_ISA` caps the engine to AVX2 on a machine with more, the same cap for PyTorch's
 /// kernels (ATen's dispatch, oneDNN and MKL), so both sides run what an AVX2-only machine runs.
 /// llama.cpp's instruction set is fixed when it is built: pass an AVX2-only build with `--llama-peer`.
-fn peer_isa_env() -> Vec<(String, String)> {
+pub fn peer_isa_env() -> Vec<(String, String)> {
     use sqlora_kernel::cpu::isa::{self, Isa};
     let cur = isa::current();
     if cur >= isa::detect_best() || !matches!(cur, Isa::Avx2 | Isa::AvxVnni) {
