@@ -10,12 +10,8 @@ use sqlora_kernel::backend::Backend;
 use sqlora_kernel::cpu::CpuBackend;
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::lora::{Adapter, TARGETS};
-use sqlora_kernel::model::{LoraParams, Model, TrainSeq};
+use sqlora_kernel::model::{LoraParams, Model};
 use sqlora_kernel::train::{clip_factor, grad_norm, AdamW, Optimizer, Schedule};
-
-fn i64s(st: &SafeTensors, name: &str) -> Vec<i64> {
-    st.tensor(name).unwrap().data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()
-}
 
 fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
     let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -59,17 +55,8 @@ fn check(name: &str) {
     let adapter = Adapter::load(dir.join(format!("{name}_train"))).unwrap();
     let bytes = std::fs::read(dir.join(format!("{name}_train")).join("reference.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let ids = i64s(&st, "input_ids");
-    let lengths = i64s(&st, "lengths");
-    let mask = i64s(&st, "loss_mask");
-    let t = ids.len() / lengths.len();
-    let loss_want = {
-        let l = st.tensor("loss").unwrap();
-        f64::from_le_bytes(l.data().try_into().unwrap())
-    };
-    let toks: Vec<Vec<u32>> = (0..lengths.len()).map(|b| ids[b * t..b * t + lengths[b] as usize].iter().map(|&v| v as u32).collect()).collect();
-    let tgts: Vec<Vec<bool>> = (0..lengths.len()).map(|b| mask[b * t..b * t + lengths[b] as usize].iter().map(|&v| v != 0).collect()).collect();
-    let batch: Vec<TrainSeq> = toks.iter().zip(&tgts).map(|(tokens, target)| TrainSeq { tokens, target }).collect();
+    let rb = common::train_batch::RefBatch::read(&st);
+    let (batch, loss_want) = (rb.seqs(), rb.loss);
     let params = model.lora_params(&adapter).unwrap();
     let mut grads = model.lora_zeros(&params);
     let loss = model.loss_and_grads(&batch, &params, &mut grads).unwrap();

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 pub mod agreement;
+pub mod train_batch;
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
