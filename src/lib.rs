@@ -2,9 +2,11 @@
 pub mod assets;
 pub mod bench_cmd;
 pub mod datadir;
+pub mod finetune;
 pub mod generate_cmd;
 pub mod metric;
 pub mod mmlu;
+pub mod progress;
 pub mod report;
 pub mod results;
 pub use sqlora_results::rng;

@@ -18,6 +18,10 @@ enum Command {
     Generate(sqlora::generate_cmd::GenerateArgs),
     /// Phase 1: the base model (or --adapter) answers Spider dev with the fixed 3-shot prompt; scored, resumable.
     Baseline(sqlora::spider::baseline::BaselineArgs),
+    /// Phase 2: LoRA fine-tuning on Spider train, one setting from flags or a sweep (--config); resumable.
+    Finetune(sqlora::finetune::cli::FinetuneArgs),
+    /// Phase 3 on a fine-tuned model: Spider dev with --adapter fused in (--prompt 3shot|0shot), scored, resumable.
+    Evaluate(sqlora::spider::baseline::BaselineArgs),
     /// Execution accuracy of a predictions file (JSONL or Parquet), both modes, in parallel.
     Score(sqlora::metric::cli::ScoreArgs),
     /// Speed of the engine (prefill, decode, batched decode, peak RSS), optionally beside its peers.
@@ -40,6 +44,8 @@ fn main() {
         Command::Setup(a) => sqlora::assets::run_setup(a),
         Command::Generate(a) => sqlora::generate_cmd::run(a),
         Command::Baseline(a) => sqlora::spider::baseline::run(a),
+        Command::Finetune(a) => sqlora::finetune::cli::run_finetune(a),
+        Command::Evaluate(a) => sqlora::spider::baseline::run_evaluate(a),
         Command::Score(a) => sqlora::metric::cli::run_score(a),
         Command::Bench(a) => sqlora::bench_cmd::run(a),
         Command::Mmlu(a) => sqlora::mmlu::cli::run_mmlu(a),

@@ -39,7 +39,7 @@ fn baseline_writes_scored_predictions_and_resumes_without_repeating_work() {
     assert_eq!((runs[0].task.as_str(), runs[0].split.as_str(), runs[0].n), ("spider", "dev-subset-3", 3));
 
     // Interrupt: keep two finished lines and half of the third, then ask for five questions.
-    let ckpt = out.join("spider_predictions.partial.jsonl");
+    let ckpt = out.join("spider_predictions.partial.SmolLM2-135M-Instruct.Q4_1.gguf_base_3shot.jsonl");
     let text = std::fs::read_to_string(&ckpt).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     std::fs::write(&ckpt, format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..lines[2].len() / 2])).unwrap();

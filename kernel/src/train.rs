@@ -3,7 +3,8 @@
 //! fixtures, kernel/tests/train_reference.rs). The trainer loop (data, accumulation, checkpoints)
 //! builds on these.
 use crate::backend::{AdamWStep, Backend};
-use crate::model::{LoraParams, Model};
+use crate::model::{LoraParams, Model, TrainSeq};
+use crate::Result;
 
 /// torch.optim.AdamW's settings.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +65,8 @@ pub fn grad_norm<B: Backend>(b: &B, grads: &LoraParams<B>) -> f64 {
 /// AdamW's moments for every LoRA weight, and its step count.
 pub struct Optimizer<B: Backend> {
     pub cfg: AdamW,
-    m: LoraParams<B>,
-    v: LoraParams<B>,
+    pub m: LoraParams<B>,
+    pub v: LoraParams<B>,
     /// Optimizer steps taken.
     pub t: u32,
 }
@@ -87,6 +88,48 @@ impl<B: Backend> Optimizer<B> {
             b.adamw_step(&mut p.b, &g.b, &mut m.b, &mut v.b, nb, h);
         }
     }
+}
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Mean over the micro-batches of each one's mean cross-entropy per target token.
+    pub loss: f64,
+    /// The L2 norm of the averaged gradient, before clipping.
+    pub grad_norm: f64,
+    pub lr: f64,
+    /// Tokens run through the model (prompt and answer).
+    pub tokens: usize,
+    /// Tokens that carried a loss.
+    pub target_tokens: usize,
+}
+
+/// One optimizer step over `micro_batches` (gradient accumulation): each micro-batch's mean loss and
+/// gradient, averaged over the micro-batches (as transformers' Trainer does), clipped to
+/// `max_grad_norm` (if any) and applied by AdamW at learning rate `lr`.
+pub fn train_step<B: Backend>(
+    model: &Model<B>,
+    params: &mut LoraParams<B>,
+    opt: &mut Optimizer<B>,
+    micro_batches: &[Vec<TrainSeq<'_>>],
+    lr: f64,
+    max_grad_norm: Option<f64>,
+) -> Result<StepStats> {
+    let b = &model.backend;
+    let mut grads = model.lora_zeros(params);
+    let (mut loss, mut tokens, mut target_tokens) = (0.0, 0, 0);
+    for mb in micro_batches {
+        loss += model.loss_and_grads(mb, params, &mut grads)?;
+        for s in mb {
+            tokens += s.tokens.len();
+            target_tokens += s.target.iter().skip(1).filter(|&&t| t).count();
+        }
+    }
+    let k = micro_batches.len().max(1) as f64;
+    let grad_norm = grad_norm(b, &grads) / k;
+    let clip = max_grad_norm.map_or(1.0, |mx| clip_factor(grad_norm, mx));
+    opt.step(b, params, &grads, lr, clip / k);
+    Ok(StepStats { loss: loss / k, grad_norm, lr, tokens, target_tokens })
 }
 
 #[cfg(test)]

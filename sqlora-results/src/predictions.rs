@@ -85,6 +85,13 @@ pub fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<()> {
     write_rows(path, rows, &spider_predictions_schema())
 }
 
+/// Put one run's rows in the file (created if missing), replacing the earlier rows for which
+/// `replaced` holds and keeping the rest: one file holds the predictions of the baseline and of each
+/// adapter.
+pub fn record_predictions(path: &Path, replaced: impl Fn(&PredictionRow) -> bool, rows: Vec<PredictionRow>) -> Result<()> {
+    super::rows::upsert_rows(path, rows, replaced, Kind::SpiderPredictions)
+}
+
 /// Read rows written by [`write_predictions`] (or any file with those columns); the file must exist.
 pub fn read_predictions(path: &Path) -> Result<Vec<PredictionRow>> {
     if !path.is_file() {

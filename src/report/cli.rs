@@ -1,6 +1,9 @@
 //! `sqlora report`: reads `mmlu_answers.parquet` and `runs.parquet` from the output directory and
 //! writes `report.md` with the SVG charts beside it.
-use super::compare::{arms, deltas, group_stats, Arm};
+use super::compare::{arms, deltas, group_stats, Arm, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use crate::results::predictions::{read_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
+use sqlora_results::stats::{paired_diff, PairedDiff};
+use std::collections::HashMap;
 use super::markdown::{render, ArmReport};
 use super::svg::{category_chart, delta_chart};
 use crate::mmlu::cli::SplitArg;
@@ -23,24 +26,64 @@ pub const REPORT_FILE: &str = "report.md";
 pub const CATEGORY_CHART: &str = "mmlu_categories.svg";
 pub const DELTA_CHART: &str = "mmlu_delta.svg";
 
-/// The Spider run of (model, adapter): the dev split when there are several.
-fn spider_run<'a>(runs: &'a [RunRow], model: &str, adapter: Option<&str>) -> Option<&'a RunRow> {
-    let mine: Vec<&RunRow> = runs.iter().filter(|r| r.task == "spider" && r.model == model && r.adapter.as_deref() == adapter).collect();
-    mine.iter().find(|r| r.split == "dev").or(mine.first()).copied()
+/// The Spider run of (model, adapter) with the 3-shot prompt (`zero_shot` false) or the training
+/// format: the whole dev split when there are several.
+fn spider_run<'a>(runs: &'a [RunRow], model: &str, adapter: Option<&str>, zero_shot: bool) -> Option<&'a RunRow> {
+    let mine: Vec<&RunRow> = runs
+        .iter()
+        .filter(|r| r.task == "spider" && r.model == model && r.adapter.as_deref() == adapter && r.split.ends_with("@0shot") == zero_shot)
+        .collect();
+    let whole = if zero_shot { "dev@0shot" } else { "dev" };
+    mine.iter().find(|r| r.split == whole).or(mine.first()).copied()
+}
+
+/// Per Spider run, each question's official verdict (by question id).
+pub type Verdicts = HashMap<String, HashMap<i64, bool>>;
+
+pub fn verdicts(rows: &[PredictionRow]) -> Verdicts {
+    let mut out: Verdicts = HashMap::new();
+    for r in rows {
+        if let Some(run) = &r.run_id {
+            out.entry(run.clone()).or_default().insert(r.id, r.ex_official == Some(true));
+        }
+    }
+    out
+}
+
+/// `other` against `base` on the questions both answered (paired bootstrap interval, McNemar).
+fn spider_diff(v: &Verdicts, base: &RunRow, other: &RunRow) -> Option<PairedDiff> {
+    let (b, o) = (v.get(&base.run_id)?, v.get(&other.run_id)?);
+    let mut ids: Vec<i64> = b.keys().filter(|i| o.contains_key(i)).copied().collect();
+    ids.sort_unstable();
+    if ids.is_empty() {
+        return None;
+    }
+    let bs: Vec<bool> = ids.iter().map(|i| b[i]).collect();
+    let os: Vec<bool> = ids.iter().map(|i| o[i]).collect();
+    Some(paired_diff(&bs, &os, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED))
 }
 
 /// Every arm with its statistics, comparisons against its base and Spider runs.
-pub fn build(arms: &[Arm], runs: &[RunRow]) -> Vec<ArmReport> {
+pub fn build(arms: &[Arm], runs: &[RunRow], v: &Verdicts) -> Vec<ArmReport> {
     arms.iter()
         .map(|a| {
             let base = arms.iter().find(|b| b.model == a.model && b.adapter.is_none());
+            let spider_base = spider_run(runs, &a.model, None, false).cloned();
+            let spider = spider_run(runs, &a.model, a.adapter.as_deref(), false).cloned();
+            let spider_zero = spider_run(runs, &a.model, a.adapter.as_deref(), true).cloned();
+            let diff = |r: &Option<RunRow>| match (&spider_base, r) {
+                (Some(b), Some(r)) if a.adapter.is_some() => spider_diff(v, b, r),
+                _ => None,
+            };
             ArmReport {
                 model: a.model.clone(),
                 adapter: a.adapter.clone(),
                 stats: group_stats(a),
                 vs_base: base.filter(|_| a.adapter.is_some()).map(|b| deltas(b, a)),
-                spider: spider_run(runs, &a.model, a.adapter.as_deref()).cloned(),
-                spider_base: spider_run(runs, &a.model, None).cloned(),
+                spider_vs_base: [diff(&spider), diff(&spider_zero)],
+                spider,
+                spider_zero,
+                spider_base,
             }
         })
         .collect()
@@ -57,7 +100,9 @@ pub fn run_report(a: ReportArgs) -> Result<()> {
         bail!("{} has no answers for split {split}", path.display());
     }
     let runs = read_runs(&a.out_dir.join(RUNS_FILE))?;
-    let reports = build(&arms, &runs);
+    let preds = a.out_dir.join(SPIDER_PREDICTIONS_FILE);
+    let v = if preds.exists() { verdicts(&read_predictions(&preds)?) } else { Verdicts::new() };
+    let reports = build(&arms, &runs, &v);
     let files = write(&a.out_dir, split, &arms, &reports, &runs)?;
     for f in files {
         println!("wrote {}", f.display());
@@ -135,10 +180,22 @@ mod tests {
             n: 1034,
             ..Default::default()
         };
-        record_runs(&dir.path().join(RUNS_FILE), vec![spider(None, 0.10), spider(Some("r16"), 0.35)]).unwrap();
+        let zero = RunRow { run_id: run_id("spider", "dev@0shot", "m.gguf", Some("r16")), split: "dev@0shot".into(), score: 0.5, ..spider(Some("r16"), 0.5) };
+        record_runs(&dir.path().join(RUNS_FILE), vec![spider(None, 0.10), spider(Some("r16"), 0.35), zero.clone()]).unwrap();
+        // Per-question verdicts of the three runs on 20 questions: base right on 2, the adapter on
+        // 7 (3-shot, a superset) and on 10 (training format).
+        let preds: Vec<PredictionRow> = [(spider(None, 0.0).run_id, 2), (spider(Some("r16"), 0.0).run_id, 7), (zero.run_id, 10)]
+            .into_iter()
+            .flat_map(|(run, right)| (0..20).map(move |i| PredictionRow { id: i, run_id: Some(run.clone()), ex_official: Some(i < right), ..Default::default() }))
+            .collect();
+        crate::results::write_predictions(&dir.path().join(SPIDER_PREDICTIONS_FILE), &preds).unwrap();
         run_report(ReportArgs { out_dir: dir.path().to_path_buf(), split: SplitArg::Sample150 }).unwrap();
         let md = std::fs::read_to_string(dir.path().join(REPORT_FILE)).unwrap();
-        assert!(md.contains("| m.gguf | r16 | 0.350 (n=1034) | +25.0 |"), "{md}");
+        // Paired on the 20 questions: 3-shot +25 pts (b = 0, c = 5: McNemar p = 2·0.5⁵ = 0.0625), training
+        // format +40 pts (c = 8: p = 2·0.5⁸ = 0.008).
+        assert!(md.contains("| m.gguf | r16 | 0.350 (n=1034) | +25.0 ["), "{md}");
+        assert!(md.contains("], 0.062 | 0.500 (n=1034) | +40.0 ["), "{md}");
+        assert!(md.contains("], 0.008 |"), "{md}");
         assert!(md.contains("### m.gguf + r16"), "{md}");
         assert!(dir.path().join(CATEGORY_CHART).exists() && dir.path().join(DELTA_CHART).exists());
     }

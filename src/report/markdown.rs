@@ -1,6 +1,7 @@
 //! The tables of `report.md`, from the computed arms (formatting only; the numbers come from
 //! `compare`).
 use super::compare::{groups, Delta, GroupStat, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use sqlora_results::stats::PairedDiff;
 use crate::results::runs::RunRow;
 use std::fmt::Write;
 
@@ -11,9 +12,12 @@ pub struct ArmReport {
     pub stats: Vec<GroupStat>,
     /// Against the same model's base (None for the base itself, or when the base was not run).
     pub vs_base: Option<Vec<Delta>>,
-    /// Its Spider run, and the base model's, from runs.parquet.
+    /// Its Spider runs (3-shot prompt, training format), and the base model's 3-shot run, from runs.parquet.
     pub spider: Option<RunRow>,
+    pub spider_zero: Option<RunRow>,
     pub spider_base: Option<RunRow>,
+    /// Each of its two Spider runs against the base's 3-shot run, paired by question (official EX).
+    pub spider_vs_base: [Option<PairedDiff>; 2],
 }
 
 impl ArmReport {
@@ -27,7 +31,11 @@ fn pts(x: f64) -> String {
 }
 
 fn ci_pts(d: &Delta) -> String {
-    format!("{} [{}, {}]", pts(d.paired.diff), pts(d.paired.lo), pts(d.paired.hi))
+    paired_pts(&d.paired)
+}
+
+fn paired_pts(p: &PairedDiff) -> String {
+    format!("{} [{}, {}]", pts(p.diff), pts(p.lo), pts(p.hi))
 }
 
 fn p_value(p: f64) -> String {
@@ -71,23 +79,35 @@ pub fn render(split: &str, n_questions: usize, arms: &[ArmReport], full_runs: &[
 
 fn gained_and_cost(s: &mut String, arms: &[ArmReport]) {
     let _ = writeln!(s, "## Gained (Spider) and cost (MMLU)\n");
-    let metric = arms.iter().find_map(|a| a.spider.as_ref().map(|r| r.metric.clone())).unwrap_or_else(|| "execution accuracy".into());
-    let _ = writeln!(s, "| model | adapter | Spider {metric} | Δ Spider (pts) | MMLU accuracy | Δ MMLU (pts) [95% CI] | McNemar p | Δ mean p(gold) |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "Spider: official execution accuracy on dev with the fixed 3-shot prompt, and with the training format (no \
+         shots); each Δ is against the base model's 3-shot run on the same questions (paired bootstrap 95% \
+         interval, exact McNemar p).\n"
+    );
+    let _ = writeln!(s, "| model | adapter | Spider EX 3-shot | Δ (pts) [95% CI], p | Spider EX training format | Δ (pts) [95% CI], p | MMLU accuracy | Δ MMLU (pts) [95% CI] | McNemar p | Δ mean p(gold) |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for a in arms {
-        let spider = a.spider.as_ref().map_or("—".into(), |r| format!("{:.3} (n={})", r.score, r.n));
-        let d_spider = match (&a.spider, &a.spider_base, &a.adapter) {
-            (Some(r), Some(b), Some(_)) => pts(r.score - b.score),
-            _ => "—".into(),
-        };
+        let ex = |r: &Option<RunRow>| r.as_ref().map_or("—".into(), |r| format!("{:.3} (n={})", r.score, r.n));
+        let d = |p: &Option<PairedDiff>| p.as_ref().map_or("—".into(), |p| format!("{}, {}", paired_pts(p), p_value(p.p_mcnemar)));
         let overall = &a.stats[0];
         let (d_mmlu, p, dp) = match &a.vs_base {
             Some(d) => (ci_pts(&d[0]), p_value(d[0].paired.p_mcnemar), format!("{:+.4}", d[0].delta_p_gold)),
             None => ("—".into(), "—".into(), "—".into()),
         };
-        let _ = writeln!(s, "| {} | {} | {spider} | {d_spider} | {:.3} | {d_mmlu} | {p} | {dp} |", a.model, a.label(), overall.accuracy);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {d_mmlu} | {p} | {dp} |",
+            a.model,
+            a.label(),
+            ex(&a.spider),
+            d(&a.spider_vs_base[0]),
+            ex(&a.spider_zero),
+            d(&a.spider_vs_base[1]),
+            overall.accuracy
+        );
     }
-    if arms.iter().all(|a| a.spider.is_none()) {
+    if arms.iter().all(|a| a.spider.is_none() && a.spider_zero.is_none()) {
         let _ = writeln!(s, "\nNo Spider runs in runs.parquet yet (rows with task `spider`).");
     }
     s.push('\n');

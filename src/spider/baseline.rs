@@ -6,13 +6,13 @@
 //! an example; at the end all predictions are scored (execution accuracy, both modes) and written
 //! to `spider_predictions.parquet` with a summary.
 use super::extract::extract_sql;
-use super::prompt::{check_split, question_block, schema_block, SHOTS};
+use super::prompt::{check_split, question_block, schema_block, INSTRUCTION, SHOTS};
 use super::{dataset::load_split, Example, Split};
 use crate::generate_cmd::{CHAT_HEAD, CHAT_TAIL};
 use crate::metric::accuracy::ExConfig;
 use crate::metric::batch::{score_all, Pair};
 use crate::metric::summary::{summarize, Summary};
-use crate::results::predictions::{write_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
+use crate::results::predictions::{record_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlora_kernel::generate::{GenConfig, Generator};
@@ -22,7 +22,36 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub const CHECKPOINT_FILE: &str = "spider_predictions.partial.jsonl";
+/// The checkpoint of an unfinished run: `spider_predictions.partial.<run>.jsonl` (see `checkpoint_path`).
+pub const CHECKPOINT_PREFIX: &str = "spider_predictions.partial";
+
+/// Which prompt the model answers: the fixed 3-shot prompt (phase 1, the apples-to-apples
+/// comparison), or the fine-tuning format (instruction, schema, question: no shots).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PromptArg {
+    #[default]
+    #[value(name = "3shot")]
+    ThreeShot,
+    #[value(name = "0shot")]
+    ZeroShot,
+}
+
+impl PromptArg {
+    pub fn label(self) -> &'static str {
+        match self {
+            PromptArg::ThreeShot => "3shot",
+            PromptArg::ZeroShot => "0shot",
+        }
+    }
+
+    /// The text before the first database's schema.
+    pub fn head(self) -> &'static str {
+        match self {
+            PromptArg::ThreeShot => SHOTS,
+            PromptArg::ZeroShot => INSTRUCTION,
+        }
+    }
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BaselineArgs {
@@ -33,9 +62,13 @@ pub struct BaselineArgs {
     /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
     #[arg(long)]
     pub int8: bool,
-    /// A PEFT LoRA adapter directory to apply to the model.
+    /// A PEFT LoRA adapter directory to apply to the model (fused in, not merged).
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// 3shot: the fixed 3-shot prompt (data/prompts/spider_3shot.txt); 0shot: the fine-tuning format
+    /// (instruction, schema, question). A 0shot run's split is named "dev@0shot" in runs.parquet.
+    #[arg(long, value_enum, default_value = "3shot")]
+    pub prompt: PromptArg,
     /// Data directory holding spider/ (default: $SQLORA_DATA, else ../shared/data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -68,6 +101,14 @@ pub struct BaselineArgs {
 /// Stops generation at the end of the statement or of the answer line.
 const STOPS: [&str; 3] = [";", "\n\n", "\n--"];
 
+/// `sqlora evaluate`: the same run with an adapter, which it requires.
+pub fn run_evaluate(a: BaselineArgs) -> Result<()> {
+    if a.adapter.is_none() {
+        bail!("evaluate needs --adapter DIR (a PEFT adapter folder); `sqlora baseline` runs the base model");
+    }
+    run(a)
+}
+
 pub fn run(a: BaselineArgs) -> Result<()> {
     let data = crate::datadir::resolve(a.data_dir.as_deref())?;
     let mut examples = load_split(&data.join("spider"), Split::Dev)?;
@@ -82,14 +123,20 @@ pub fn run(a: BaselineArgs) -> Result<()> {
         examples.truncate(n);
     }
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
-    let ckpt = a.out_dir.join(CHECKPOINT_FILE);
+    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    if let Some(dir) = &a.adapter {
+        if !dir.join("adapter_config.json").is_file() {
+            bail!("--adapter {}: no adapter_config.json there (a PEFT adapter folder, e.g. a finished `sqlora finetune` run)", dir.display());
+        }
+    }
+    let id = RunIdentity::of(&a, &model_path, examples.len());
+    let ckpt = checkpoint_path(&a.out_dir, &id.generation_key(a.chat));
     if a.fresh {
         std::fs::remove_file(&ckpt).ok();
     }
     let mut done = read_checkpoint(&ckpt)?;
     let todo: Vec<&Example> = examples.iter().filter(|e| !done.contains_key(&(e.index as i64))).collect();
     println!("{} questions: {} already done (checkpoint {}), {} to generate", examples.len(), examples.len() - todo.len(), ckpt.display(), todo.len());
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
     if !todo.is_empty() {
         let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
         if let Some(dir) = &a.adapter {
@@ -103,13 +150,13 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     }
     let rows: Vec<PredictionRow> = examples.iter().map(|e| done[&(e.index as i64)].clone()).collect();
     let mut rows = score_rows(&data, rows, a.timeout_s)?;
-    // Each row names its run, so predictions of several runs can be read (and compared) together.
-    let id = RunIdentity::of(&a, &model_path, rows.len());
+    // Each row names its run, so the predictions of several runs live in one file and are compared
+    // question by question; a rerun replaces only its own rows.
     for r in &mut rows {
         r.run_id = Some(id.run_id());
     }
     let out = a.out_dir.join(SPIDER_PREDICTIONS_FILE);
-    write_predictions(&out, &rows)?;
+    record_predictions(&out, |r| r.run_id.as_deref().is_some_and(|other| id.same_generations(other)), rows.clone())?;
     println!("wrote {}", out.display());
     let summary = summarize(&rows);
     print!("{summary}");
@@ -126,12 +173,37 @@ struct RunIdentity {
 
 impl RunIdentity {
     fn of(a: &BaselineArgs, model_path: &Path, n: usize) -> RunIdentity {
-        let split = if a.limit.is_none() && a.db.is_empty() { "dev".to_string() } else { format!("dev-subset-{n}") };
+        let mut split = if a.limit.is_none() && a.db.is_empty() { "dev".to_string() } else { format!("dev-subset-{n}") };
+        if a.prompt == PromptArg::ZeroShot {
+            split.push_str("@0shot");
+        }
         RunIdentity { split, model: crate::assets::model_label(model_path, a.int8), adapter: a.adapter.as_deref().map(crate::assets::file_label) }
     }
 
     fn run_id(&self) -> String {
         crate::results::runs::run_id("spider", &self.split, &self.model, self.adapter.as_deref())
+    }
+
+    fn zero_shot(split: &str) -> bool {
+        split.ends_with("@0shot")
+    }
+
+    /// What a question's answer depends on (not which subset was asked): the checkpoint's name, so a
+    /// larger --limit resumes a smaller one.
+    fn generation_key(&self, chat: bool) -> String {
+        let prompt = if Self::zero_shot(&self.split) { "0shot" } else { "3shot" };
+        format!("{}_{}_{prompt}{}", self.model, self.adapter.as_deref().unwrap_or("base"), if chat { "_chat" } else { "" })
+    }
+
+    /// Whether `other` (a run_id) answered with the same model, adapter and prompt: its predictions
+    /// are the ones this run's replace (a subset run replaces an earlier subset of the same run).
+    fn same_generations(&self, other: &str) -> bool {
+        let parts: Vec<&str> = other.splitn(4, '/').collect();
+        parts.len() == 4
+            && parts[0] == "spider"
+            && parts[2] == self.model
+            && parts[3] == self.adapter.as_deref().unwrap_or("-")
+            && Self::zero_shot(parts[1]) == Self::zero_shot(&self.split)
     }
 }
 
@@ -151,7 +223,9 @@ fn record_run(a: &BaselineArgs, model_path: &Path, id: &RunIdentity, rows: &[Pre
         "by_hardness": hardness,
     });
     let settings = serde_json::json!({
-        "prompt": "data/prompts/spider_3shot.txt", "chat": a.chat, "batch": a.batch, "max_tokens": a.max_tokens,
+        "prompt": match a.prompt { PromptArg::ThreeShot => "data/prompts/spider_3shot.txt", PromptArg::ZeroShot => "0shot (instruction, schema, question)" },
+        "chat": a.chat, "adapter_path": a.adapter.as_ref().map(|p| p.display().to_string()),
+        "adapter_settings": a.adapter.as_ref().and_then(|p| std::fs::read(p.join("settings.json")).ok()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()), "batch": a.batch, "max_tokens": a.max_tokens,
         "int8": a.int8, "timeout_s": a.timeout_s, "model_path": model_path.display().to_string(),
     });
     let row = RunRow {
@@ -180,7 +254,7 @@ fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArg
     let gen = Generator::new(&engine.model, tok);
     let cfg = GenConfig { max_new_tokens: a.max_tokens, stop_strings: STOPS.iter().map(|s| s.to_string()).collect(), ..Default::default() };
     // Plain: [shots][schema][question]; chat: [template head + shots][schema + question + template tail].
-    let head = if a.chat { format!("{CHAT_HEAD}{SHOTS}") } else { SHOTS.to_string() };
+    let head = if a.chat { format!("{CHAT_HEAD}{}", a.prompt.head()) } else { a.prompt.head().to_string() };
     let encode = |s: &str| Ok(tok.encode(s, a.chat)?);
     let shots = gen.prefix(&encode(&head)?)?;
     let mut by_db: BTreeMap<&str, Vec<&Example>> = BTreeMap::new();
@@ -226,6 +300,12 @@ fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArg
     }
     bar.finish();
     Ok(())
+}
+
+/// The checkpoint file of the generations named `key` in `out_dir` (runs sharing a folder keep theirs apart).
+pub fn checkpoint_path(out_dir: &Path, key: &str) -> PathBuf {
+    let safe: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' }).collect();
+    out_dir.join(format!("{CHECKPOINT_PREFIX}.{safe}.jsonl"))
 }
 
 /// Rows finished by an earlier run. A torn last line (the run was killed mid-write) is dropped: that

@@ -1,0 +1,203 @@
+//! `sqlora finetune`: phase 2. One setting from flags into `--out-dir`, or a sweep file
+//! (`--config data/finetune/sweep.toml`) whose settings train in turn, each into `--out-dir/<name>`,
+//! skipping finished ones and resuming a torn one. Flags given beside `--config` apply to every
+//! setting of the sweep (e.g. `--max-steps 2` for a smoke test).
+use super::data;
+use super::run::{train, RunLabels};
+use super::settings::Settings;
+use crate::spider::{dataset::load_split, Split};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct FinetuneArgs {
+    /// A sweep file: a [defaults] table and [[run]] tables, each with a `name` and any settings.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// With --config: train only these settings (by name; repeatable).
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// The run folder (one setting), or the folder holding one folder per setting (--config).
+    /// Each run folder ends up an adapter folder (PEFT files, adapter.gguf) with settings.json,
+    /// train_log.parquet and training.json.
+    #[arg(long, default_value = "runs/finetune")]
+    pub out_dir: PathBuf,
+    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Data directory holding spider/ (default: $SQLORA_DATA, else ../shared/data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Discard the folder's checkpoint and log and train from the start.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Tokenize and plan only: print the examples' lengths, the steps and the tokens, then stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// LoRA rank r (default 16).
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// LoRA alpha: the update is scaled by alpha / r (default 32).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Scale by alpha / √r (rsLoRA) instead.
+    #[arg(long)]
+    pub rslora: bool,
+    /// Dropout on the LoRA branch's input (default 0).
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Comma-separated projections: q,k,v,o,gate,up,down, or all (default all).
+    #[arg(long, value_delimiter = ',')]
+    pub targets: Option<Vec<String>>,
+    /// Peak learning rate (default 2e-4).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// AdamW weight decay (default 0).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// cosine, linear or constant after warmup (default cosine).
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Warmup as a fraction of the steps (default 0.03).
+    #[arg(long)]
+    pub warmup_ratio: Option<f64>,
+    /// Clip the gradient norm to this; 0 turns clipping off (default 1).
+    #[arg(long)]
+    pub max_grad_norm: Option<f64>,
+    /// Passes over the train examples (default 1).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after N optimizer steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Train on N examples of the shuffled train set (default: all 8,659 less the validation slice).
+    #[arg(long)]
+    pub max_examples: Option<usize>,
+    /// Sequences per micro-batch (default 8; at most 2,048 tokens each).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Micro-batches per optimizer step (default 1).
+    #[arg(long)]
+    pub grad_accum: Option<usize>,
+    /// Skip (and count) examples longer than this many tokens (default 1024).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Train examples held out for the validation loss (default 64).
+    #[arg(long)]
+    pub val_examples: Option<usize>,
+    /// Validation loss every N steps; 0: at the end only (default 100).
+    #[arg(long)]
+    pub val_every: Option<usize>,
+    /// Checkpoint every N steps (default 20).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Seed of the shuffle, the held-out slice and the initialisation (default 17).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl FinetuneArgs {
+    /// The flags' settings over `base`.
+    fn apply(&self, mut s: Settings) -> Settings {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
+        }
+        set!(rank, alpha, dropout, targets, lr, weight_decay, schedule, warmup_ratio, max_grad_norm, epochs, max_steps, max_examples, batch_size, grad_accum, max_len, val_examples, val_every, checkpoint_every, seed);
+        if self.rslora {
+            s.rslora = true;
+        }
+        s
+    }
+}
+
+/// The named settings of a sweep file, in file order.
+pub fn read_sweep(path: &Path) -> Result<Vec<(String, Settings)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let defaults = match doc.get("defaults") {
+        Some(toml::Value::Table(t)) => t.clone(),
+        Some(_) => bail!("{}: [defaults] must be a table", path.display()),
+        None => toml::Table::new(),
+    };
+    if let Some(k) = doc.keys().find(|k| *k != "defaults" && *k != "run") {
+        bail!("{}: unknown top-level key \"{k}\" (expected [defaults] and [[run]])", path.display());
+    }
+    let runs = match doc.get("run") {
+        Some(toml::Value::Array(a)) => a,
+        _ => bail!("{}: no [[run]] tables", path.display()),
+    };
+    let mut out: Vec<(String, Settings)> = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        let toml::Value::Table(r) = r else { bail!("{}: run {} is not a table", path.display(), i + 1) };
+        let name = r.get("name").and_then(|v| v.as_str()).with_context(|| format!("{}: run {} has no name", path.display(), i + 1))?.to_string();
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            bail!("{}: run name \"{name}\" must be a plain folder name", path.display());
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            bail!("{}: two runs are named \"{name}\"", path.display());
+        }
+        let mut t = defaults.clone();
+        for (k, v) in r.iter().filter(|(k, _)| *k != "name") {
+            t.insert(k.clone(), v.clone());
+        }
+        let s: Settings = toml::Value::Table(t).try_into().with_context(|| format!("{}: run \"{name}\"", path.display()))?;
+        s.check().with_context(|| format!("{}: run \"{name}\"", path.display()))?;
+        out.push((name, s));
+    }
+    Ok(out)
+}
+
+pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
+    let runs: Vec<(PathBuf, Settings)> = match &a.config {
+        Some(cfg) => {
+            let mut all = read_sweep(cfg)?;
+            if let Some(bad) = a.only.iter().find(|n| !all.iter().any(|(m, _)| m == *n)) {
+                bail!("--only {bad}: {} has no run of that name", cfg.display());
+            }
+            if !a.only.is_empty() {
+                all.retain(|(n, _)| a.only.contains(n));
+            }
+            all.into_iter().map(|(n, s)| (a.out_dir.join(n), a.apply(s))).collect()
+        }
+        None => vec![(a.out_dir.clone(), a.apply(Settings::default()))],
+    };
+    for (dir, s) in &runs {
+        s.check().with_context(|| format!("settings of {}", dir.display()))?;
+    }
+    let data_dir = crate::datadir::resolve(a.data_dir.as_deref())?;
+    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    let engine = crate::assets::load_engine(&model_path, false)?;
+    let spider = data_dir.join("spider");
+    let mut examples = load_split(&spider, Split::TrainSpider)?;
+    examples.extend(load_split(&spider, Split::TrainOthers)?);
+    let model_label = crate::assets::model_label(&model_path, false);
+    for (dir, s) in &runs {
+        if s.max_len > engine.model.cfg.context {
+            bail!("max_len {} exceeds the model's context of {} tokens", s.max_len, engine.model.cfg.context);
+        }
+        if super::run::finished(dir) && !a.fresh && super::run::folder_settings(dir)?.as_ref() == Some(s) {
+            println!("{}: finished earlier, skipped", dir.display());
+            continue;
+        }
+        let t = std::time::Instant::now();
+        let td = data::build(&data_dir, &engine.tokenizer, &examples, s.seed, s.val_examples, s.max_examples, s.max_len)?;
+        println!("{}: tokenized {} + {} examples in {:.1} s", dir.display(), td.train.len(), td.val.len(), t.elapsed().as_secs_f64());
+        if a.dry_run {
+            let mut lens: Vec<usize> = td.train.iter().map(|e| e.tokens.len()).collect();
+            lens.sort_unstable();
+            let q = |f: f64| lens.get(((lens.len() as f64 - 1.0) * f) as usize).copied().unwrap_or(0);
+            let steps = super::run::plan(s, &td.train);
+            let tokens: usize = steps.iter().flatten().flatten().map(|&i| td.train[i].tokens.len()).sum();
+            let targets: usize = td.train.iter().map(|e| e.target.iter().filter(|&&t| t).count()).sum();
+            println!(
+                "{}: tokens per example min {} / median {} / p90 {} / max {}; {} answer tokens of {} in all; {} steps, {tokens} tokens to train on; {} skipped as longer than {}",
+                dir.display(), q(0.0), q(0.5), q(0.9), q(1.0), targets, lens.iter().sum::<usize>(), steps.len(), td.too_long.len(), s.max_len
+            );
+            continue;
+        }
+        let adapter = crate::assets::file_label(dir);
+        let labels = RunLabels { model: &model_label, model_path: &model_path, adapter: &adapter };
+        train(&engine.model, &td, s, dir, &labels, a.fresh)?;
+    }
+    Ok(())
+}
