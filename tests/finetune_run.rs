@@ -36,7 +36,7 @@ fn a_run_repeats_exactly_and_resumes_after_kill_9_to_the_same_adapter() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let o = finetune(&a, &[]);
     assert!(o.status.success(), "{}", text(&o));
-    for f in ["adapter_model.safetensors", "adapter_config.json", "settings.json", "training.json", "train_log.parquet"] {
+    for f in ["adapter_model.safetensors", "adapter_config.json", "adapter.gguf", "settings.json", "training.json", "train_log.parquet"] {
         assert!(a.join(f).exists(), "{f} missing after a finished run");
     }
     let log = read_train_log(&a.join("train_log.parquet")).unwrap();

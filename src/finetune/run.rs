@@ -21,6 +21,7 @@ use std::time::Instant;
 pub const SETTINGS_FILE: &str = "settings.json";
 /// Written last: its presence means the run finished (the sweep skips it).
 pub const SUMMARY_FILE: &str = "training.json";
+pub const ADAPTER_GGUF: &str = "adapter.gguf";
 /// Tokens per micro-batch at most (the activations kept for the backward grow with them).
 pub const MAX_BATCH_TOKENS: usize = 2048;
 
@@ -191,6 +192,8 @@ pub fn train<B: Backend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: 
     progress.finish();
     let adapter = model.adapter_from_params(&params, s.alpha, s.rslora, dir.to_path_buf());
     adapter.save_peft(dir, &labels.model_path.display().to_string())?;
+    // The same adapter as a GGUF LoRA for llama.cpp (`--lora adapter.gguf`).
+    sqlora_kernel::lora::save_gguf(&adapter, &model.cfg, &dir.join(ADAPTER_GGUF))?;
     let last = state.log.last().cloned().unwrap_or_default();
     let summary = serde_json::json!({
         "finished": true, "steps": state.step, "tokens_seen": state.tokens_seen, "wall_s": state.elapsed_s,
