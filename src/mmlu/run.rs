@@ -7,7 +7,7 @@ use super::dataset::{Question, LETTERS};
 use super::score::{gold_probability, predicted, Scorer};
 use crate::results::mmlu_answers::AnswerRow;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress::Progress;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
@@ -67,16 +67,10 @@ pub fn run(
     if !saved.is_empty() {
         eprintln!("{label}: resuming, {} of {} questions already in {}", done.len(), questions.len(), checkpoint.display());
     }
-    let pb = ProgressBar::new(todo.len() as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} questions  {per_sec}  eta {eta}  {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(label.clone());
+    let mut pb = Progress::new(&label, todo.len() as u64, 0);
     let start = Instant::now();
     let mut rows = saved;
-    let mut last_log = Instant::now();
+    let mut pos = 0u64;
     scorer.score(&todo, shots, &mut |batch| {
         let mut new = Vec::with_capacity(batch.len());
         for (i, s) in batch {
@@ -85,18 +79,13 @@ pub fn run(
             new.push(answer_row(id, cat, q, s));
         }
         ckpt.append(&new)?;
-        pb.set_message(new.last().map(|r| r.subject.clone()).unwrap_or_default());
+        let subject = new.last().map(|r| r.subject.clone()).unwrap_or_default();
         rows.extend(new);
-        pb.inc(batch.len() as u64);
-        if pb.is_hidden() && last_log.elapsed().as_secs() >= 30 {
-            // No terminal (a background run): a plain progress line for the log now and then.
-            last_log = Instant::now();
-            let secs = start.elapsed().as_secs_f64();
-            eprintln!("{label}: {}/{} questions, {:.2} questions/s", pb.position(), todo.len(), pb.position() as f64 / secs.max(1e-9));
-        }
+        pos += batch.len() as u64;
+        pb.set(pos, &format!("questions, {subject}"));
         Ok(())
     })?;
-    pb.finish_and_clear();
+    pb.finish();
     let wall_s = start.elapsed().as_secs_f64();
     // Question order, whatever order the checkpoint and the batches gave.
     let pos: HashMap<(&str, i64), usize> = questions.iter().enumerate().map(|(i, q)| ((q.subject.as_str(), q.row as i64), i)).collect();

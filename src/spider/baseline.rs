@@ -14,7 +14,7 @@ use crate::metric::batch::{score_all, Pair};
 use crate::metric::summary::{summarize, Summary};
 use crate::results::predictions::{record_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress::Progress;
 use sqlora_kernel::generate::{GenConfig, Generator};
 use sqlora_kernel::Engine;
 use std::collections::{BTreeMap, HashSet};
@@ -261,11 +261,11 @@ fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArg
     for e in todo {
         by_db.entry(e.db_id.as_str()).or_default().push(e);
     }
-    let bar = ProgressBar::new(todo.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} ETA {eta} {msg}").unwrap());
+    let mut bar = Progress::new("questions", todo.len() as u64, 0);
+    let mut pos = 0u64;
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(ckpt)?;
     for (db, qs) in by_db {
-        bar.set_message(db.to_string());
+        bar.set(pos, db);
         let schema = schema_block(&super::db_path(data, db))?;
         let tail = |q: &str| if a.chat { format!("{}{CHAT_TAIL}", question_block(q)) } else { question_block(q) };
         let (schema_cache, per_question_schema) = if a.chat {
@@ -295,7 +295,8 @@ fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArg
                 done.insert(row.id, row);
             }
             file.flush()?;
-            bar.inc(chunk.len() as u64);
+            pos += chunk.len() as u64;
+            bar.set(pos, db);
         }
     }
     bar.finish();
