@@ -26,3 +26,7 @@ if [ -x tests/deepeval/run.sh ] || [ -f tests/deepeval/run.sh ]; then
   echo "== DeepEval + pytest"
   SQLORA_BIN="$PWD/target/release/sqlora" bash tests/deepeval/run.sh
 fi
+# peft loads the adapters sqlora writes (its own venv with torch CPU, transformers, peft; or
+# SQLORA_PEFT_PYTHON, a Python that has them).
+echo "== peft loads sqlora's PEFT adapters"
+SQLORA_PROBE="$PWD/target/release/examples/save_peft_probe" bash tests/adapters/run.sh
