@@ -4,6 +4,7 @@ pub mod bench_cmd;
 pub mod datadir;
 pub mod finetune;
 pub mod generate_cmd;
+pub mod merge_cmd;
 pub mod metric;
 pub mod mmlu;
 pub mod progress;

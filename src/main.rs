@@ -22,6 +22,8 @@ enum Command {
     Finetune(sqlora::finetune::cli::FinetuneArgs),
     /// Phase 3 on a fine-tuned model: Spider dev with --adapter fused in (--prompt 3shot|0shot), scored, resumable.
     Evaluate(sqlora::spider::baseline::BaselineArgs),
+    /// Fold an adapter into a dense copy of the model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json).
+    Merge(sqlora::merge_cmd::MergeArgs),
     /// Execution accuracy of a predictions file (JSONL or Parquet), both modes, in parallel.
     Score(sqlora::metric::cli::ScoreArgs),
     /// Speed of the engine (prefill, decode, batched decode, peak RSS), optionally beside its peers.
@@ -46,6 +48,7 @@ fn main() {
         Command::Baseline(a) => sqlora::spider::baseline::run(a),
         Command::Finetune(a) => sqlora::finetune::cli::run_finetune(a),
         Command::Evaluate(a) => sqlora::spider::baseline::run_evaluate(a),
+        Command::Merge(a) => sqlora::merge_cmd::run(a),
         Command::Score(a) => sqlora::metric::cli::run_score(a),
         Command::Bench(a) => sqlora::bench_cmd::run(a),
         Command::Mmlu(a) => sqlora::mmlu::cli::run_mmlu(a),

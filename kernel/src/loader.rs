@@ -104,7 +104,7 @@ impl ModelSource {
 }
 
 /// GGUF tensor name → Hugging Face Llama/Qwen2 name.
-fn hf_name(g: &str) -> String {
+pub fn hf_name(g: &str) -> String {
     match g {
         "token_embd.weight" => return "model.embed_tokens.weight".into(),
         "output_norm.weight" => return "model.norm.weight".into(),

@@ -33,6 +33,11 @@ impl Tokenizer {
         Ok(Tokenizer { bos: None, eos, stop_ids, add_bos: false, inner })
     }
 
+    /// Writes the tokenizer as a Hugging Face tokenizer.json (e.g. the one rebuilt from a GGUF).
+    pub fn save_json(&self, path: &Path) -> Result<()> {
+        self.inner.save(path, false).map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
+    }
+
     pub fn from_gguf(f: &GgufFile) -> Result<Self> {
         let model = f.get_str("tokenizer.ggml.model")?;
         if model != "gpt2" {
