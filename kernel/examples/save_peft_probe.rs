@@ -4,10 +4,11 @@
 //! `Adapter::init_peft` (r = 4, α = 8, rsLoRA, all seven projections, seed 7), every lora_B then
 //! filled from `lora::Rng` (so the adapter changes the logits), through `Model::lora_params` and
 //! `Model::adapter_from_params` (the trainer's path) into `Adapter::save_peft(OUT_DIR)`; beside it
-//! `ours.safetensors`: `input_ids` I64 [1, 24] and our logits F32 [1, 24, vocab] with that adapter.
+//! `ours.safetensors`: `input_ids` I64 [1, 24] and our logits F32 [1, 24, vocab] with that adapter;
+//! and `OUT_DIR/merged/`: the model with the adapter merged (`lora::merge_hf`, f32).
 use sqlora_kernel::cpu::CpuBackend;
 use sqlora_kernel::loader::ModelSource;
-use sqlora_kernel::lora::{Adapter, Rng};
+use sqlora_kernel::lora::{merge_hf, Adapter, Rng};
 use sqlora_kernel::model::{Logits, Model};
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ fn main() -> anyhow::Result<()> {
     let [model_path, out] = args.as_slice() else {
         anyhow::bail!("usage: save_peft_probe MODEL OUT_DIR");
     };
-    let mut model = Model::load(CpuBackend::default(), &ModelSource::open(model_path)?)?;
+    let src = ModelSource::open(model_path)?;
+    let mut model = Model::load(CpuBackend::default(), &src)?;
     let mut a = Adapter::init_peft(&model.cfg, 4, 8.0, true, &[0, 1, 2, 3, 4, 5, 6], 7);
     let mut rng = Rng::new(8);
     for (_, b, _, _) in a.modules.values_mut() {
@@ -27,6 +29,7 @@ fn main() -> anyhow::Result<()> {
     let trained = model.adapter_from_params(&params, 8.0, true, out.into());
     trained.save_peft(Path::new(out), model_path)?;
     let ids: Vec<u32> = (0..24).map(|_| 3 + rng.below(model.cfg.vocab as u64 - 3) as u32).collect();
+    merge_hf(&src, &trained, &Path::new(out).join("merged"), false)?;
     model.set_adapter(Some(Arc::new(trained)))?;
     let mut cache = model.new_cache();
     let logits = model.forward(&mut [(&ids, &mut cache)], Logits::All)?;

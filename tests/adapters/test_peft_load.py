@@ -1,7 +1,8 @@
 """peft loads what `Adapter::save_peft` writes: on the tiny Llama fixture, the adapter written by
 kernel/examples/save_peft_probe.rs (init_peft + random B, rsLoRA, through the trainer's
 lora_params / adapter_from_params path) gives, through `peft.PeftModel.from_pretrained`, the logits our
-engine gives with it (max |Δ| ≤ 1e-4 of the largest logit), and differs from the base model.
+engine gives with it (max |Δ| ≤ 1e-4 of the largest logit), and differs from the base model; the
+same adapter merged by `lora::merge_hf` loads in transformers as a plain model with those logits.
 
 Run by tests/adapters/run.sh (SQLORA_PROBE: the built example binary).
 """
@@ -38,6 +39,12 @@ def test_peft_loads_our_adapter_and_gives_our_logits(tmp_path):
           file=sys.stderr)
     assert diff <= 1e-4 * scale
     assert moved > 100 * diff
+    merged = AutoModelForCausalLM.from_pretrained(str(out / "merged"), dtype=torch.float32, attn_implementation="eager").eval()
+    with torch.no_grad():
+        got_m = merged(input_ids=ours["input_ids"]).logits
+    diff_m = (got_m - ours["logits"]).abs().max().item()
+    print(f"merged in transformers: max |Δ| = {diff_m:.3e}", file=sys.stderr)
+    assert diff_m <= 1e-4 * scale
 
 
 if __name__ == "__main__":
