@@ -456,7 +456,7 @@ pub fn rows_permuted(cfg: &Config) -> bool {
 /// `to_gguf` maps HF row h·d + s·d/2 + j to h·d + 2j + s (s ∈ {0, 1}), as llama.cpp's converter;
 /// otherwise the inverse.
 pub fn permute_rows(m: &[f32], cols: usize, head_dim: usize, to_gguf: bool) -> Vec<f32> {
-    assert!(cols > 0 && head_dim % 2 == 0 && m.len() % (cols * head_dim) == 0, "permute_rows: shape");
+    assert!(cols > 0 && head_dim.is_multiple_of(2) && m.len().is_multiple_of(cols * head_dim), "permute_rows: shape");
     let rows = m.len() / cols;
     let half = head_dim / 2;
     let mut out = vec![0f32; m.len()];
