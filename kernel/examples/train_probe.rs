@@ -55,6 +55,7 @@ impl Backend for Timed {
     fn embed(&self, t: &CpuMatrix, ids: &[u32], out: &mut T) { self.time("embed", || self.cpu.embed(t, ids, out)) }
     fn add_bias(&self, x: &mut T, m: usize, b: &T) { self.time("add_bias", || self.cpu.add_bias(x, m, b)) }
     fn add(&self, x: &mut T, y: &T, n: usize) { self.time("add", || self.cpu.add(x, y, n)) }
+    fn dropout(&self, x: &T, n: usize, p: f32, seed: u64, out: &mut T) { self.time("dropout", || self.cpu.dropout(x, n, p, seed, out)) }
     fn rmsnorm(&self, x: &T, w: &T, m: usize, n: usize, eps: f32, out: &mut T) { self.time("rmsnorm", || self.cpu.rmsnorm(x, w, m, n, eps, out)) }
     fn rope(&self, x: &mut T, m: usize, nh: usize, hd: usize, p: &[u32], th: f32, s: RopeStyle) { self.time("rope", || self.cpu.rope(x, m, nh, hd, p, th, s)) }
     fn swiglu(&self, g: &T, u: &T, n: usize, out: &mut T) { self.time("swiglu", || self.cpu.swiglu(g, u, n, out)) }
@@ -111,7 +112,7 @@ fn main() {
             modules.insert((li, t), LoraPair { a: be.upload(&rnd(r * din, 0.1)), b: be.upload(&rnd(dout * r, 0.01)), shape });
         }
     }
-    let params = LoraParams::<Timed> { r, scale: 2.0, modules };
+    let params = LoraParams::<Timed> { r, scale: 2.0, modules, dropout: None };
     let toks: Vec<Vec<u32>> = (0..batch).map(|b| (0..len).map(|i| ((i * 7919 + b * 104729) % c.vocab) as u32).collect()).collect();
     let mask: Vec<Vec<bool>> = (0..batch).map(|_| (0..len).map(|i| i >= len / 2).collect()).collect();
     let seqs: Vec<TrainSeq> = toks.iter().zip(&mask).map(|(tokens, target)| TrainSeq { tokens, target }).collect();

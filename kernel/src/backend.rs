@@ -73,6 +73,10 @@ pub trait Backend: Send + Sync {
     fn add_bias(&self, x: &mut Self::Tensor, m: usize, bias: &Self::Tensor);
     /// x += y, elementwise over the first `n` values.
     fn add(&self, x: &mut Self::Tensor, y: &Self::Tensor, n: usize);
+    /// Inverted dropout over the first `n` values: out[i] = x[i] / (1 − p) where `dropout_keeps(seed, i, p)`,
+    /// else 0. The mask is a function of (seed, i) alone, so the backward (the same op on the gradient)
+    /// regenerates it instead of storing it.
+    fn dropout(&self, x: &Self::Tensor, n: usize, p: f32, seed: u64, out: &mut Self::Tensor);
     /// out = x / rms(x) * w per row of `n`.
     fn rmsnorm(&self, x: &Self::Tensor, w: &Self::Tensor, m: usize, n: usize, eps: f32, out: &mut Self::Tensor);
     /// Rotates each head of each row by its position.
@@ -148,4 +152,14 @@ pub struct LoraShape {
     pub din: usize,
     pub dout: usize,
     pub scale: f32,
+}
+
+/// Whether element `i` survives dropout with probability `p` of being dropped: a counter-based draw
+/// (splitmix64 of seed and index), so every backend and the backward give the same mask.
+pub fn dropout_keeps(seed: u64, i: u64, p: f32) -> bool {
+    let mut z = seed ^ i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 40) as f32) * (1.0 / (1u64 << 24) as f32) >= p
 }

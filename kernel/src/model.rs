@@ -11,7 +11,7 @@ use crate::{Error, Result};
 use std::sync::Arc;
 
 mod backward;
-pub use backward::{LoraPair, LoraParams, TrainSeq};
+pub use backward::{Dropout, LoraPair, LoraParams, TrainSeq};
 
 pub struct Layer<B: Backend> {
     attn_norm: B::Tensor,

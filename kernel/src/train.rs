@@ -3,7 +3,7 @@
 //! fixtures, kernel/tests/train_reference.rs). The trainer loop (data, accumulation, checkpoints)
 //! builds on these.
 use crate::backend::{AdamWStep, Backend};
-use crate::model::{LoraParams, Model, TrainSeq};
+use crate::model::{Dropout, LoraParams, Model, TrainSeq};
 use crate::Result;
 
 /// torch.optim.AdamW's settings.
@@ -106,7 +106,8 @@ pub struct StepStats {
 
 /// One optimizer step over `micro_batches` (gradient accumulation): each micro-batch's mean loss and
 /// gradient, averaged over the micro-batches (as transformers' Trainer does), clipped to
-/// `max_grad_norm` (if any) and applied by AdamW at learning rate `lr`.
+/// `max_grad_norm` (if any) and applied by AdamW at learning rate `lr`. With `params.dropout` set,
+/// micro-batch k's masks derive from its seed and k.
 pub fn train_step<B: Backend>(
     model: &Model<B>,
     params: &mut LoraParams<B>,
@@ -118,8 +119,13 @@ pub fn train_step<B: Backend>(
     let b = &model.backend;
     let mut grads = model.lora_zeros(params);
     let (mut loss, mut tokens, mut target_tokens) = (0.0, 0, 0);
-    for mb in micro_batches {
-        loss += model.loss_and_grads(mb, params, &mut grads)?;
+    // Each micro-batch draws its own dropout masks from the step's seed.
+    let dropout = params.dropout;
+    for (k, mb) in micro_batches.iter().enumerate() {
+        params.dropout = dropout.map(|d| Dropout { p: d.p, seed: d.seed.wrapping_add((k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) });
+        let l = model.loss_and_grads(mb, params, &mut grads);
+        params.dropout = dropout;
+        loss += l?;
         for s in mb {
             tokens += s.tokens.len();
             target_tokens += s.target.iter().skip(1).filter(|&&t| t).count();

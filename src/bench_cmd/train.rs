@@ -53,7 +53,7 @@ fn init_params(model: &Model<CpuBackend>, r: usize) -> LoraParams<CpuBackend> {
             modules.insert((li, t), LoraPair { a: b.upload(&a), b: b.zeros(dout * r), shape });
         }
     }
-    LoraParams { r, scale: 2.0, modules }
+    LoraParams { r, scale: 2.0, modules, dropout: None }
 }
 
 /// Parameters a token's forward multiplies by (projections and head; the embedding lookup is free).

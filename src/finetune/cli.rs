@@ -164,6 +164,9 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
     for (dir, s) in &runs {
         s.check().with_context(|| format!("settings of {}", dir.display()))?;
     }
+    // One heap with freed buffers kept: each step's activations are reused instead of page-faulted
+    // in again (peak RSS stays at the first step's).
+    sqlora_kernel::cpu::tune_allocator();
     let data_dir = crate::datadir::resolve(a.data_dir.as_deref())?;
     let model_path = crate::assets::resolve_model(a.model.as_deref())?;
     let engine = crate::assets::load_engine(&model_path, false)?;

@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use sqlora_kernel::backend::Backend;
 use sqlora_kernel::lora::Adapter;
-use sqlora_kernel::model::{LoraParams, Model, TrainSeq};
+use sqlora_kernel::model::{Dropout, LoraParams, Model, TrainSeq};
 use sqlora_kernel::train::{train_step, AdamW, Optimizer, Schedule};
 use sqlora_results::runs::run_id;
 use sqlora_results::train_log::{record_train_log, TrainLogRow, TRAIN_LOG_FILE};
@@ -154,6 +154,8 @@ pub fn train<B: Backend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: 
         let ts = Instant::now();
         let micro: Vec<Vec<TrainSeq>> = steps[step].iter().map(|mb| seqs(&data.train, mb)).collect();
         let lr = s.lr * sched.factor(step);
+        // Dropout masks from the seed and the step alone, so a resumed run draws the same ones.
+        params.dropout = (s.dropout > 0.0).then(|| Dropout { p: s.dropout as f32, seed: s.seed ^ (step as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F) });
         let st = train_step(model, &mut params, &mut opt, &micro, lr, max_norm).with_context(|| format!("step {}", step + 1))?;
         if !st.loss.is_finite() {
             bail!("step {}: the loss is {} (lower the learning rate); the last checkpoint is kept", step + 1, st.loss);
@@ -161,6 +163,7 @@ pub fn train<B: Backend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: 
         state.step = step + 1;
         state.tokens_seen += st.tokens;
         let last = state.step == total;
+        params.dropout = None;
         let val = if last || (s.val_every > 0 && state.step % s.val_every == 0) { val_loss(model, &params, &data.val, s.batch_size)? } else { None };
         let elapsed = t0.elapsed().as_secs_f64();
         state.elapsed_s = elapsed;

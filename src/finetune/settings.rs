@@ -123,9 +123,6 @@ impl Settings {
         if !(0.0..1.0).contains(&self.dropout) {
             bail!("dropout must be in [0, 1), got {}", self.dropout);
         }
-        if self.dropout > 0.0 {
-            bail!("dropout {} > 0: LoRA dropout is not implemented yet (train with dropout 0)", self.dropout);
-        }
         for (name, v) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&v) {
                 bail!("{name} must be in [0, 1), got {v}");

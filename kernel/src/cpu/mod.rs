@@ -128,6 +128,9 @@ impl Backend for CpuBackend {
             }
         }
     }
+    fn dropout(&self, x: &Vec<f32>, n: usize, p: f32, seed: u64, out: &mut Vec<f32>) {
+        ops::dropout(&x[..n], p, seed, &mut out[..n]);
+    }
     fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, n: usize) {
         for (a, b) in x[..n].iter_mut().zip(&y[..n]) {
             *a += b;

@@ -6,6 +6,17 @@ use crate::simd_fn;
 use crate::backend::{AttnSeq, AttnShape, RopeStyle};
 use rayon::prelude::*;
 
+/// Inverted dropout (`Backend::dropout`), in parallel chunks; element i's mask depends on i only.
+pub fn dropout(x: &[f32], p: f32, seed: u64, out: &mut [f32]) {
+    const CHUNK: usize = 1 << 14;
+    let scale = 1.0 / (1.0 - p);
+    out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).enumerate().for_each(|(c, (o, xs))| {
+        for (j, (o, &v)) in o.iter_mut().zip(xs).enumerate() {
+            *o = if crate::backend::dropout_keeps(seed, (c * CHUNK + j) as u64, p) { v * scale } else { 0.0 };
+        }
+    });
+}
+
 pub fn rmsnorm(x: &[f32], w: &[f32], m: usize, n: usize, eps: f32, out: &mut [f32]) {
     out[..m * n].par_chunks_mut(n).zip(x[..m * n].par_chunks(n)).for_each(|(o, xr)| rmsnorm_row(xr, w, eps, o));
 }

@@ -14,6 +14,24 @@ pub struct LoraParams<B: Backend> {
     pub r: usize,
     pub scale: f32,
     pub modules: BTreeMap<(usize, usize), LoraPair<B>>,
+    /// Dropout on each LoRA branch's input (PEFT's lora_dropout) in the next forward and backward;
+    /// None at evaluation.
+    pub dropout: Option<Dropout>,
+}
+
+/// Inverted dropout with drop probability `p`; the masks derive from `seed`, the layer, the
+/// projection and the element index (`Backend::dropout`), so a step is reproducible from its seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    pub p: f32,
+    pub seed: u64,
+}
+
+impl Dropout {
+    /// The mask seed of projection `t` of layer `li`.
+    pub fn seed_for(&self, li: usize, t: usize) -> u64 {
+        self.seed ^ ((li * 7 + t + 1) as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+    }
 }
 
 pub struct LoraPair<B: Backend> {
@@ -64,7 +82,7 @@ impl<B: Backend> Model<B> {
             let bm = crate::lora::b_to_engine(&self.cfg, t, bm, a.r);
             modules.insert((li, t), LoraPair { a: b.upload(am), b: b.upload(&bm), shape });
         }
-        Ok(LoraParams { r: a.r, scale: a.scale, modules })
+        Ok(LoraParams { r: a.r, scale: a.scale, modules, dropout: None })
     }
 
     /// The inverse of `lora_params`: the trained weights downloaded into a host `Adapter` in PEFT's
@@ -91,7 +109,7 @@ impl<B: Backend> Model<B> {
             .iter()
             .map(|(&key, m)| (key, LoraPair { a: b.zeros(b.len(&m.a)), b: b.zeros(b.len(&m.b)), shape: m.shape }))
             .collect();
-        LoraParams { r: p.r, scale: p.scale, modules }
+        LoraParams { r: p.r, scale: p.scale, modules, dropout: None }
     }
 
     /// The mean cross-entropy over every target token of the batch, and its gradient with respect to
@@ -107,7 +125,14 @@ impl<B: Backend> Model<B> {
         b.matmul(x, m, w, y);
         if let Some(l) = p.modules.get(&(li, t)) {
             let mut hh = b.zeros(m * l.shape.r);
-            b.lora_fwd(x, m, &l.a, &l.b, l.shape, &mut hh, y);
+            match p.dropout {
+                Some(d) => {
+                    let mut xd = b.zeros(m * l.shape.din);
+                    b.dropout(x, m * l.shape.din, d.p, d.seed_for(li, t), &mut xd);
+                    b.lora_fwd(&xd, m, &l.a, &l.b, l.shape, &mut hh, y);
+                }
+                None => b.lora_fwd(x, m, &l.a, &l.b, l.shape, &mut hh, y),
+            }
             h[t] = Some(hh);
         }
     }
@@ -119,7 +144,19 @@ impl<B: Backend> Model<B> {
         b.matmul_bwd(dy, m, w, dx, accumulate);
         if let (Some(l), Some(hh)) = (p.modules.get(&(li, t)), &h[t]) {
             let g = grads.modules.get_mut(&(li, t)).expect("gradients for every LoRA module");
-            b.lora_bwd(dy, x, hh, m, &l.a, &l.b, l.shape, &mut g.a, &mut g.b, dx);
+            match p.dropout {
+                // The branch saw x·mask/(1−p): its A gradient uses that input (regenerated from the
+                // seed), and its share of dx goes back through the same mask.
+                Some(d) => {
+                    let n = m * l.shape.din;
+                    let (mut xd, mut dxd, mut dxm) = (b.zeros(n), b.zeros(n), b.zeros(n));
+                    b.dropout(x, n, d.p, d.seed_for(li, t), &mut xd);
+                    b.lora_bwd(dy, &xd, hh, m, &l.a, &l.b, l.shape, &mut g.a, &mut g.b, &mut dxd);
+                    b.dropout(&dxd, n, d.p, d.seed_for(li, t), &mut dxm);
+                    b.add(dx, &dxm, n);
+                }
+                None => b.lora_bwd(dy, x, hh, m, &l.a, &l.b, l.shape, &mut g.a, &mut g.b, dx),
+            }
         }
     }
 
