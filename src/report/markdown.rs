@@ -40,7 +40,7 @@ fn paired_pts(p: &PairedDiff) -> String {
 
 fn p_value(p: f64) -> String {
     if p < 0.001 {
-        "<0.001".into()
+        format!("{p:.1e}")
     } else {
         format!("{p:.3}")
     }
