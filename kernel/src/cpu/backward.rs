@@ -263,16 +263,20 @@ pub fn matmul_bwd(dy: &[f32], m: usize, w: &CpuMatrix, dx: &mut [f32], accumulat
     if !accumulate {
         dx[..m * k].fill(0.0);
     }
-    PACK_SCRATCH.with_borrow_mut(|buf| {
-        for r0 in (0..n).step_by(PACK_ROWS) {
-            let r1 = (r0 + PACK_ROWS).min(n);
-            pack_rows(w, r0, r1, buf);
-            let buf = &*buf;
-            dx[..m * k].par_chunks_mut(T_ROWS * k).enumerate().for_each(|(t, d)| {
-                t_packed_rows(&dy[t * T_ROWS * n + r0..], n, buf, r1 - r0, k, d);
-            });
-        }
-    });
+    // The scratch is taken out of the thread-local, not borrowed: while this thread waits on the
+    // parallel loop, rayon may run another caller's matmul_bwd on it (two models training in one
+    // process, or tests in parallel), which then finds it empty and allocates instead of panicking on
+    // a second borrow.
+    let mut buf = PACK_SCRATCH.take();
+    for r0 in (0..n).step_by(PACK_ROWS) {
+        let r1 = (r0 + PACK_ROWS).min(n);
+        pack_rows(w, r0, r1, &mut buf);
+        let buf = &buf;
+        dx[..m * k].par_chunks_mut(T_ROWS * k).enumerate().for_each(|(t, d)| {
+            t_packed_rows(&dy[t * T_ROWS * n + r0..], n, buf, r1 - r0, k, d);
+        });
+    }
+    PACK_SCRATCH.set(buf);
 }
 
 thread_local! {
