@@ -47,6 +47,14 @@ pub fn load_engine(path: &std::path::Path, int8: bool) -> Result<sqlora_kernel::
     sqlora_kernel::Engine::load_cpu(path, numerics).with_context(|| format!("loading {}", path.display()))
 }
 
+/// Loads the PEFT adapter in `dir` and attaches it to the engine's model (fused into every forward),
+/// with errors that name the folder: a missing or damaged file, or shapes that do not fit the model.
+pub fn attach_adapter(engine: &mut sqlora_kernel::Engine, dir: &Path) -> Result<std::sync::Arc<sqlora_kernel::lora::Adapter>> {
+    let adapter = std::sync::Arc::new(sqlora_kernel::lora::Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?);
+    engine.model.set_adapter(Some(adapter.clone())).with_context(|| format!("the adapter {} does not fit the model", dir.display()))?;
+    Ok(adapter)
+}
+
 /// A path's file name (after resolving links): how runs name models and adapters in results.
 pub fn file_label(p: &Path) -> String {
     let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());

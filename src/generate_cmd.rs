@@ -67,8 +67,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let model_path = crate::assets::resolve_model(a.model.as_deref())?;
     let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
     if let Some(dir) = &a.adapter {
-        let ad = sqlora_kernel::lora::Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?;
-        engine.model.set_adapter(Some(std::sync::Arc::new(ad))).with_context(|| format!("the adapter {} does not fit the model", dir.display()))?;
+        crate::assets::attach_adapter(&mut engine, dir)?;
     }
     let mut ids = Vec::with_capacity(prompts.len());
     for (i, p) in prompts.iter().enumerate() {

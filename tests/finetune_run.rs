@@ -132,6 +132,11 @@ fn bad_settings_and_a_torn_checkpoint_are_named() {
     let o = finetune(&c, &["--max-steps", "1"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("torn checkpoint") && text(&o).contains("checksum"), "{}", text(&o));
+    // An adapter made for another model's shapes (the tiny Llama fixture's) is refused by name.
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny/llama_lora");
+    let o = Command::new(env!("CARGO_BIN_EXE_sqlora")).args(["evaluate", "--limit", "1", "--out-dir"]).arg(tmp.path().join("e")).arg("--adapter").arg(&tiny).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("does not fit the model") && text(&o).contains("q_proj"), "{}", text(&o));
     // Other settings in a folder that holds a run are refused, not mixed.
     let o = finetune(&c, &["--max-steps", "1", "--lr", "1e-3"]);
     assert!(text(&o).contains("holds a run with other settings") && text(&o).contains("lr: "), "{}", text(&o));

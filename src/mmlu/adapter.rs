@@ -9,8 +9,7 @@ use std::sync::Arc;
 /// Loads the adapter in `dir` and checks that it fits the engine's model (it is put on the model and
 /// taken off again), so a bad adapter fails before any scoring starts.
 pub fn load(engine: &mut Engine, dir: &Path) -> Result<Arc<Adapter>> {
-    let adapter = Arc::new(Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?);
-    engine.model.set_adapter(Some(adapter.clone())).with_context(|| format!("the adapter {} does not fit the model", dir.display()))?;
+    let adapter = crate::assets::attach_adapter(engine, dir)?;
     engine.model.set_adapter(None).context("detaching the adapter")?;
     Ok(adapter)
 }

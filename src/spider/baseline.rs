@@ -140,8 +140,7 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     if !todo.is_empty() {
         let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
         if let Some(dir) = &a.adapter {
-            let ad = sqlora_kernel::lora::Adapter::load(dir)?;
-            engine.model.set_adapter(Some(std::sync::Arc::new(ad)))?;
+            crate::assets::attach_adapter(&mut engine, dir)?;
         }
         let t0 = Instant::now();
         generate_all(&engine, &data, &todo, &a, &ckpt, &mut done)?;
