@@ -28,7 +28,7 @@ else
         if curl -s -o /dev/null --max-time 5 https://download.pytorch.org/whl/cpu/torch/; then
             extra=(--extra-index-url https://download.pytorch.org/whl/cpu)
         fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "${extra[@]}" -r "$here/requirements.txt"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${extra[@]}" -r "$here/requirements.txt"
         echo "$want" > "$stamp"
     fi
     py="$venv/bin/python"
