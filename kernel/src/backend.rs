@@ -157,9 +157,6 @@ pub struct LoraShape {
 /// Whether element `i` survives dropout with probability `p` of being dropped: a counter-based draw
 /// (splitmix64 of seed and index), so every backend and the backward give the same mask.
 pub fn dropout_keeps(seed: u64, i: u64, p: f32) -> bool {
-    let mut z = seed ^ i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    ((z >> 40) as f32) * (1.0 / (1u64 << 24) as f32) >= p
+    let z = crate::lora::splitmix64_mix(seed ^ i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    crate::lora::unit_f32(z) >= p
 }

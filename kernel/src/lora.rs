@@ -491,6 +491,18 @@ pub fn b_from_engine(cfg: &Config, t: usize, b: &[f32], r: usize) -> Vec<f32> {
     }
 }
 
+/// splitmix64's output function (Steele, Lea & Flood): a bijective mix of a 64-bit state.
+pub fn splitmix64_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The top 24 bits of `x` as a uniform value in [0, 1).
+pub fn unit_f32(x: u64) -> f32 {
+    (x >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+}
+
 /// A small deterministic generator (xoshiro256**, seeded through splitmix64): the same seed gives the
 /// same stream on every platform.
 #[derive(Debug, Clone)]
@@ -503,10 +515,7 @@ impl Rng {
         let mut x = seed;
         let mut next = || {
             x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
+            splitmix64_mix(x)
         };
         Rng { s: [next(), next(), next(), next()] }
     }
@@ -526,7 +535,7 @@ impl Rng {
 
     /// Uniform in [0, 1) with 24 bits.
     pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+        unit_f32(self.next_u64())
     }
 
     /// Uniform in [lo, hi).
