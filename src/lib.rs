@@ -1,10 +1,13 @@
 //! sqlora: the task layer over `sqlora-kernel` — data sets (Spider, MMLU), prompts, metrics, results, CLI.
 pub mod assets;
-pub mod bench_cmd;
+pub mod bench;
+pub mod chat;
+pub mod cli_args;
 pub mod datadir;
+pub mod evaluation;
 pub mod finetune;
-pub mod generate_cmd;
-pub mod merge_cmd;
+pub mod generate;
+pub mod merge;
 pub mod metric;
 pub mod mmlu;
 pub mod progress;

@@ -13,21 +13,21 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Put the default model in $SQLORA_HOME and verify the data sets against data/MANIFEST.
-    Setup(sqlora::assets::SetupArgs),
+    Setup(sqlora::assets::cli::SetupArgs),
     /// Greedy continuation of a prompt (stdout gets only the continuation), or of a JSONL batch.
-    Generate(sqlora::generate_cmd::GenerateArgs),
+    Generate(sqlora::generate::cli::GenerateArgs),
     /// Phase 1: the base model (or --adapter) answers Spider dev with the fixed 3-shot prompt; scored, resumable.
-    Baseline(sqlora::spider::baseline::BaselineArgs),
+    Baseline(sqlora::evaluation::cli::BaselineArgs),
     /// Phase 2: LoRA fine-tuning on Spider train, one setting from flags or a sweep (--config); resumable.
     Finetune(sqlora::finetune::cli::FinetuneArgs),
     /// Phase 3 on a fine-tuned model: Spider dev with --adapter fused in (--prompt 3shot|0shot), scored, resumable.
-    Evaluate(sqlora::spider::baseline::BaselineArgs),
+    Evaluate(sqlora::evaluation::cli::BaselineArgs),
     /// Fold an adapter into a dense copy of the model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json).
-    Merge(sqlora::merge_cmd::MergeArgs),
+    Merge(sqlora::merge::cli::MergeArgs),
     /// Execution accuracy of a predictions file (JSONL or Parquet), both modes, in parallel.
     Score(sqlora::metric::cli::ScoreArgs),
     /// Speed of the engine (prefill, decode, batched decode, peak RSS), optionally beside its peers.
-    Bench(sqlora::bench_cmd::BenchArgs),
+    Bench(sqlora::bench::args::BenchArgs),
     /// MMLU 4-shot letter scoring of the base model and each adapter (the frozen 150-question sample by default).
     Mmlu(sqlora::mmlu::cli::MmluArgs),
     /// Regression report: MMLU per category vs the base with bootstrap intervals and McNemar p, Spider beside it.
@@ -43,17 +43,17 @@ fn main() {
         std::process::exit(2);
     }
     let result = match cli.command {
-        Command::Setup(a) => sqlora::assets::run_setup(a),
-        Command::Generate(a) => sqlora::generate_cmd::run(a),
-        Command::Baseline(a) => sqlora::spider::baseline::run(a),
-        Command::Finetune(a) => sqlora::finetune::cli::run_finetune(a),
-        Command::Evaluate(a) => sqlora::spider::baseline::run_evaluate(a),
-        Command::Merge(a) => sqlora::merge_cmd::run(a),
-        Command::Score(a) => sqlora::metric::cli::run_score(a),
-        Command::Bench(a) => sqlora::bench_cmd::run(a),
-        Command::Mmlu(a) => sqlora::mmlu::cli::run_mmlu(a),
-        Command::Report(a) => sqlora::report::cli::run_report(a),
-        Command::View(a) => sqlora::viewer::cli::run_view(a),
+        Command::Setup(a) => sqlora::assets::cli::run(a),
+        Command::Generate(a) => sqlora::generate::cli::run(a),
+        Command::Baseline(a) => sqlora::evaluation::cli::run(a),
+        Command::Finetune(a) => sqlora::finetune::cli::run(a),
+        Command::Evaluate(a) => sqlora::evaluation::cli::run_evaluate(a),
+        Command::Merge(a) => sqlora::merge::cli::run(a),
+        Command::Score(a) => sqlora::metric::cli::run(a),
+        Command::Bench(a) => sqlora::bench::cli::run(a),
+        Command::Mmlu(a) => sqlora::mmlu::cli::run(a),
+        Command::Report(a) => sqlora::report::cli::run(a),
+        Command::View(a) => sqlora::viewer::cli::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

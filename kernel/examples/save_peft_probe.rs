@@ -8,7 +8,8 @@
 //! and `OUT_DIR/merged/`: the model with the adapter merged (`lora::merge_hf`, f32).
 use sqlora_kernel::cpu::CpuBackend;
 use sqlora_kernel::loader::ModelSource;
-use sqlora_kernel::lora::{merge_hf, Adapter, Rng};
+use sqlora_kernel::lora::{merge_hf, Adapter, Proj};
+use sqlora_kernel::rng::Rng;
 use sqlora_kernel::model::{Logits, Model};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,10 +21,10 @@ fn main() -> anyhow::Result<()> {
     };
     let src = ModelSource::open(model_path)?;
     let mut model = Model::load(CpuBackend::default(), &src)?;
-    let mut a = Adapter::init_peft(&model.cfg, 4, 8.0, true, &[0, 1, 2, 3, 4, 5, 6], 7);
+    let mut a = Adapter::init_peft(&model.cfg, 4, 8.0, true, &Proj::ALL, 7);
     let mut rng = Rng::new(8);
-    for (_, b, _, _) in a.modules.values_mut() {
-        b.iter_mut().for_each(|x| *x = rng.uniform(-0.2, 0.2));
+    for w in a.modules.values_mut() {
+        w.b.iter_mut().for_each(|x| *x = rng.uniform(-0.2, 0.2));
     }
     let params = model.lora_params(&a)?;
     let trained = model.adapter_from_params(&params, 8.0, true, out.into());

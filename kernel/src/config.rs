@@ -1,7 +1,14 @@
 //! The Llama-family hyper-parameters, read from GGUF metadata or a Hugging Face config.json.
-use crate::backend::RopeStyle;
 use crate::formats::gguf::GgufFile;
 use crate::{Error, Result};
+
+/// How RoPE pairs the dimensions of a head: GGUF llama files store q/k permuted so that adjacent
+/// dimensions (2i, 2i+1) rotate together; Hugging Face checkpoints and GGUF qwen2 rotate (i, i + d/2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    Interleaved,
+    Half,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {

@@ -1,13 +1,14 @@
 //! A loaded model with its tokenizer: the one entry point the task layer uses.
 use crate::backend::Backend;
-use crate::cpu::{CpuBackend, Numerics};
+use crate::cpu::CpuBackend;
+use crate::backend::Numerics;
 use crate::loader::ModelSource;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::path::Path;
 
-pub struct Engine<B: Backend = CpuBackend> {
+pub struct Engine<B: Backend> {
     pub model: Model<B>,
     pub tokenizer: Tokenizer,
 }

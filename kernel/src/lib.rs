@@ -1,8 +1,10 @@
 //! sqlora-kernel: the engine. Loads a Llama-family model (GGUF or safetensors), tokenizes, runs the
 //! forward pass over a `Backend`, and generates. It knows nothing of Spider or MMLU.
+pub mod atomic_file;
 pub mod backend;
 pub mod config;
 pub mod cpu;
+pub mod device;
 pub mod engine;
 pub mod error;
 pub mod formats;
@@ -11,6 +13,7 @@ pub mod loader;
 pub mod lora;
 pub mod model;
 pub mod reference;
+pub mod rng;
 pub mod tokenizer;
 pub mod train;
 

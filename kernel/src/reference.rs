@@ -1,7 +1,8 @@
 //! Plain, slow, obviously right f64 versions of the training ops, forward and backward, llm.c style:
 //! the backward ops are checked against central finite differences of these forwards, and every fast
 //! backend kernel is checked against these. Buffers are flat row-major, as in the `Backend` trait.
-use crate::backend::{AttnShape, RopeStyle};
+use crate::backend::AttnShape;
+use crate::config::RopeStyle;
 
 /// out = x / sqrt(mean(x²) + eps) · w, per row of `n`.
 pub fn rmsnorm_fwd(x: &[f64], w: &[f64], n: usize, eps: f64) -> Vec<f64> {

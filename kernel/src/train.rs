@@ -2,7 +2,7 @@
 //! and gradient clipping, each as PyTorch / transformers define it (checked against them on the tiny
 //! fixtures, kernel/tests/train_reference.rs). The trainer loop (data, accumulation, checkpoints)
 //! builds on these.
-use crate::backend::{AdamWStep, Backend};
+use crate::backend::{AdamWStep, TrainBackend};
 use crate::model::{Dropout, LoraParams, Model, TrainSeq};
 use crate::Result;
 
@@ -58,12 +58,12 @@ pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
 }
 
 /// The global L2 norm over every gradient.
-pub fn grad_norm<B: Backend>(b: &B, grads: &LoraParams<B>) -> f64 {
+pub fn grad_norm<B: TrainBackend>(b: &B, grads: &LoraParams<B>) -> f64 {
     grads.modules.values().map(|g| b.sum_squares(&g.a, b.len(&g.a)) + b.sum_squares(&g.b, b.len(&g.b))).sum::<f64>().sqrt()
 }
 
 /// AdamW's moments for every LoRA weight, and its step count.
-pub struct Optimizer<B: Backend> {
+pub struct Optimizer<B: TrainBackend> {
     pub cfg: AdamW,
     pub m: LoraParams<B>,
     pub v: LoraParams<B>,
@@ -71,7 +71,7 @@ pub struct Optimizer<B: Backend> {
     pub t: u32,
 }
 
-impl<B: Backend> Optimizer<B> {
+impl<B: TrainBackend> Optimizer<B> {
     pub fn new(model: &Model<B>, params: &LoraParams<B>, cfg: AdamW) -> Self {
         Optimizer { cfg, m: model.lora_zeros(params), v: model.lora_zeros(params), t: 0 }
     }
@@ -80,12 +80,12 @@ impl<B: Backend> Optimizer<B> {
     pub fn step(&mut self, b: &B, params: &mut LoraParams<B>, grads: &LoraParams<B>, lr: f64, grad_scale: f64) {
         self.t += 1;
         let c = &self.cfg;
-        let h = AdamWStep { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weight_decay: c.weight_decay, t: self.t, grad_scale };
+        let step = AdamWStep { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weight_decay: c.weight_decay, t: self.t, grad_scale };
         for (key, p) in params.modules.iter_mut() {
             let (g, m, v) = (&grads.modules[key], self.m.modules.get_mut(key).unwrap(), self.v.modules.get_mut(key).unwrap());
             let (na, nb) = (b.len(&p.a), b.len(&p.b));
-            b.adamw_step(&mut p.a, &g.a, &mut m.a, &mut v.a, na, h);
-            b.adamw_step(&mut p.b, &g.b, &mut m.b, &mut v.b, nb, h);
+            b.adamw(&mut p.a, &g.a, &mut m.a, &mut v.a, na, step);
+            b.adamw(&mut p.b, &g.b, &mut m.b, &mut v.b, nb, step);
         }
     }
 }
@@ -108,7 +108,7 @@ pub struct StepStats {
 /// gradient, averaged over the micro-batches (as transformers' Trainer does), clipped to
 /// `max_grad_norm` (if any) and applied by AdamW at learning rate `lr`. With `params.dropout` set,
 /// micro-batch k's masks derive from its seed and k.
-pub fn train_step<B: Backend>(
+pub fn train_step<B: TrainBackend>(
     model: &Model<B>,
     params: &mut LoraParams<B>,
     opt: &mut Optimizer<B>,

@@ -3,20 +3,22 @@
 //! SmolLM2 GGUF (q/k rows of lora_B permuted into llama.cpp's order on the way in and back out);
 //! `save_peft` then `Adapter::load` is the identity.
 mod common;
-use sqlora_kernel::cpu::CpuBackend;
-use sqlora_kernel::loader::ModelSource;
-use sqlora_kernel::lora::{Adapter, Rng};
-use sqlora_kernel::model::Model;
 use sqlora_kernel::backend::Backend;
+use sqlora_kernel::loader::ModelSource;
+use sqlora_kernel::lora::{Adapter, Proj};
+use sqlora_kernel::model::Model;
+use sqlora_kernel::rng::Rng;
+
+backend_tests!(adapter_from_params_inverts_lora_params_on_tiny_llama, adapter_from_params_inverts_lora_params_on_smollm2_gguf);
 
 fn randomize_b(a: &mut Adapter, seed: u64) {
     let mut rng = Rng::new(seed);
-    for (_, b, _, _) in a.modules.values_mut() {
-        b.iter_mut().for_each(|x| *x = rng.uniform(-0.1, 0.1));
+    for w in a.modules.values_mut() {
+        w.b.iter_mut().for_each(|x| *x = rng.uniform(-0.1, 0.1));
     }
 }
 
-fn round_trip(model: &Model<CpuBackend>, a: &Adapter) {
+fn round_trip<B: Backend>(model: &Model<B>, a: &Adapter) {
     let p = model.lora_params(a).unwrap();
     let back = model.adapter_from_params(&p, a.alpha, a.rslora, "x".into());
     assert_eq!((back.r, back.scale), (a.r, a.scale));
@@ -26,28 +28,25 @@ fn round_trip(model: &Model<CpuBackend>, a: &Adapter) {
     assert_eq!(Adapter::load(dir.path()).unwrap().modules, a.modules);
 }
 
-#[test]
-fn adapter_from_params_inverts_lora_params_on_tiny_llama() {
+fn adapter_from_params_inverts_lora_params_on_tiny_llama<B: Backend + Clone>(be: &B) {
     let dir = common::fixtures().join("tiny");
-    let model = Model::load(CpuBackend::default(), &ModelSource::open(dir.join("llama")).unwrap()).unwrap();
+    let model = Model::load(be.clone(), &ModelSource::open(dir.join("llama")).unwrap()).unwrap();
     let adapter = Adapter::load(dir.join("llama_train")).unwrap();
     round_trip(&model, &adapter);
 }
 
-#[test]
-fn adapter_from_params_inverts_lora_params_on_smollm2_gguf() {
+fn adapter_from_params_inverts_lora_params_on_smollm2_gguf<B: Backend + Clone>(be: &B) {
     let Some(path) = common::smollm2() else { return };
-    let model = Model::load(CpuBackend::default(), &ModelSource::open(&path).unwrap()).unwrap();
+    let model = Model::load(be.clone(), &ModelSource::open(&path).unwrap()).unwrap();
     assert!(sqlora_kernel::lora::rows_permuted(&model.cfg), "a GGUF llama holds q/k in llama.cpp's order");
     let mut cfg = model.cfg.clone();
     cfg.n_layers = 2;
-    let mut a = Adapter::init_peft(&cfg, 4, 8.0, false, &[0, 1, 2, 3, 4, 5, 6], 1);
+    let mut a = Adapter::init_peft(&cfg, 4, 8.0, false, &Proj::ALL, 1);
     randomize_b(&mut a, 2);
     round_trip(&model, &a);
     // The engine's q/k B rows really are reordered (v is not).
     let p = model.lora_params(&a).unwrap();
-    let be = CpuBackend::default();
-    assert_ne!(be.download(&p.modules[&(0, 0)].b), a.modules[&(0, 0)].1);
-    assert_ne!(be.download(&p.modules[&(1, 1)].b), a.modules[&(1, 1)].1);
-    assert_eq!(be.download(&p.modules[&(0, 2)].b), a.modules[&(0, 2)].1);
+    assert_ne!(be.download(&p.modules[&(0, Proj::Q)].b), a.modules[&(0, Proj::Q)].b);
+    assert_ne!(be.download(&p.modules[&(1, Proj::K)].b), a.modules[&(1, Proj::K)].b);
+    assert_eq!(be.download(&p.modules[&(0, Proj::V)].b), a.modules[&(0, Proj::V)].b);
 }

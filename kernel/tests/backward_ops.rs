@@ -1,14 +1,28 @@
 //! The training ops, llm.c style. Two kinds of checks:
 //! - `*_reference_matches_finite_differences`: each f64 reference backward (`sqlora_kernel::reference`)
 //!   against central finite differences of its f64 forward, for L = Σ dy·f(x) with a random dy;
-//! - `*_matches_reference_on_every_isa`: each CPU backend kernel (f32) against the f64 reference, on
-//!   every ISA level this CPU has, with shapes that leave SIMD tails and partial panels.
-use sqlora_kernel::backend::{AttnShape, Backend, HostMatrix, LoraShape, RopeStyle};
+//! - `*_matches_reference`: each backend op (f32), forward and backward, against the f64 reference,
+//!   written once over any backend and run on every backend row (on the CPU: every ISA level this CPU
+//!   has), with shapes that leave SIMD tails and partial panels.
+use common::backends::{down, up};
+use sqlora_kernel::backend::{AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, LoraShape, NormShape, Qkv, QkvMut, RopeShape, Rows, TrainBackend};
+use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::cpu::{CpuBackend, CpuMatrix};
 use sqlora_kernel::formats::quant::{dequantize, GgmlType};
 use sqlora_kernel::reference as rf;
 
 mod common;
+
+backend_tests!(
+    elementwise_bwd_matches_reference,
+    matmul_bwd_matches_reference_for_every_encoding,
+    lora_fwd_bwd_matches_reference,
+    attention_packed_and_bwd_match_reference,
+    attention_packed_matches_inference_attention,
+    cross_entropy_matches_reference,
+    adamw_and_sum_squares_match_reference,
+    rows_copy_gather_scatter_match_reference,
+);
 
 /// Deterministic values in [−1, 1).
 fn rand(n: usize, seed: u64) -> Vec<f64> {
@@ -19,10 +33,6 @@ fn rand(n: usize, seed: u64) -> Vec<f64> {
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect()
-}
-
-fn f32s(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
 }
 
 fn f64s(v: &[f32]) -> Vec<f64> {
@@ -168,203 +178,225 @@ fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 /// largest value (f32 rounding of sums of a few hundred terms).
 const FAST_TOL: f64 = 2e-5;
 
-fn check_fast(what: &str, isa: impl std::fmt::Display, got: &[f32], want: &[f64], tol: f64) {
-    let e = rel_err(&f64s(got), want);
-    eprintln!("{isa} {what}: max rel err {e:.2e}");
-    assert!(e < tol, "{isa} {what}: {e:.2e} off the f64 reference");
+fn check_fast(what: &str, backend: &str, got: &[f64], want: &[f64], tol: f64) {
+    let e = rel_err(got, want);
+    eprintln!("{backend} {what}: max rel err {e:.2e}");
+    assert!(e < tol, "{backend} {what}: {e:.2e} off the f64 reference");
 }
 
-#[test]
-fn elementwise_bwd_matches_reference_on_every_isa() {
-    let be = CpuBackend::default();
-    common::for_each_isa(|isa| {
-        // RMSNorm, rows with SIMD tails.
-        for n in [7, 64, 100, 576] {
-            let m = 5;
-            let (x, w, dy) = (rand(m * n, 20), rand(n, 21), rand(m * n, 22));
-            let (dx_ref, dw_ref) = rf::rmsnorm_bwd(&dy, &x, &w, n, 1e-5);
-            let mut dx = vec![0f32; m * n];
-            let mut dw = vec![0.5f32; n];
-            be.rmsnorm_bwd(&f32s(&dy), &f32s(&x), &f32s(&w), m, n, 1e-5, &mut dx, Some(&mut dw));
-            check_fast(&format!("rmsnorm dx n={n}"), isa, &dx, &dx_ref, FAST_TOL);
-            let dw_want: Vec<f64> = dw_ref.iter().map(|v| v + 0.5).collect();
-            check_fast(&format!("rmsnorm dw (accumulated) n={n}"), isa, &dw, &dw_want, FAST_TOL);
-        }
-        // RoPE: the backward of the backend's own forward is the identity, and matches the reference.
-        let (m, heads, hd) = (4, 3, 64);
-        let pos = [0u32, 1, 77, 300];
-        for style in [RopeStyle::Interleaved, RopeStyle::Half] {
-            let dy = rand(m * heads * hd, 23);
-            let mut dx_ref = dy.clone();
-            rf::rope_bwd(&mut dx_ref, heads, hd, &pos, 10000.0, style);
-            let mut d = f32s(&dy);
-            be.rope_bwd(&mut d, m, heads, hd, &pos, 10000.0, style);
-            check_fast(&format!("rope bwd {style:?}"), isa, &d, &dx_ref, 1e-5);
-            be.rope(&mut d, m, heads, hd, &pos, 10000.0, style);
-            check_fast(&format!("rope fwd∘bwd {style:?}"), isa, &d, &dy, 1e-6);
-        }
-        // SwiGLU over a range of gates, past where exp(−g) overflows, with a tail.
-        let n = 1003;
-        let gate: Vec<f64> = (0..n).map(|i| (i as f64 - 500.0) * 0.21).collect();
-        let (up, dy) = (rand(n, 24), rand(n, 25));
-        let (dg_ref, du_ref) = rf::swiglu_bwd(&dy, &gate, &up);
-        let (mut dg, mut du) = (vec![0f32; n], vec![0f32; n]);
-        be.swiglu_bwd(&f32s(&dy), &f32s(&gate), &f32s(&up), n, &mut dg, &mut du);
-        check_fast("swiglu d gate", isa, &dg, &dg_ref, 1e-6);
-        check_fast("swiglu d up", isa, &du, &du_ref, 1e-6);
-    });
+/// A matrix of `ty` on the backend and its dequantized values.
+fn matrix_of<B: Backend>(be: &B, ty: GgmlType, rows: usize, cols: usize, seed: u64) -> (B::Matrix, Vec<f32>) {
+    let bytes = random_bytes(ty, rows, cols, seed);
+    let mut w = vec![0f32; rows * cols];
+    for (o, b) in w.chunks_exact_mut(cols).zip(bytes.chunks_exact(ty.row_bytes(cols))) {
+        dequantize(ty, b, o);
+    }
+    (be.matrix(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap(), w)
+}
+
+fn elementwise_bwd_matches_reference<B: TrainBackend>(be: &B) {
+    let isa = &be.name();
+    // RMSNorm, rows with SIMD tails.
+    for n in [7, 64, 100, 576] {
+        let m = 5;
+        let (x, w, dy) = (rand(m * n, 20), rand(n, 21), rand(m * n, 22));
+        let (dx_ref, dw_ref) = rf::rmsnorm_bwd(&dy, &x, &w, n, 1e-5);
+        let mut dx = be.zeros(m * n);
+        let mut dw = be.upload(&vec![0.5f32; n]);
+        be.rmsnorm_bwd(&up(be, &dy), &up(be, &x), &up(be, &w), NormShape { rows: Rows { m, n }, eps: 1e-5 }, &mut dx, Some(&mut dw));
+        check_fast(&format!("rmsnorm dx n={n}"), isa, &down(be, &dx), &dx_ref, FAST_TOL);
+        let dw_want: Vec<f64> = dw_ref.iter().map(|v| v + 0.5).collect();
+        check_fast(&format!("rmsnorm dw (accumulated) n={n}"), isa, &down(be, &dw), &dw_want, FAST_TOL);
+    }
+    // RoPE: the backward of the backend's own forward is the identity, and matches the reference.
+    let (m, heads, hd) = (4, 3, 64);
+    let pos = [0u32, 1, 77, 300];
+    for style in [RopeStyle::Interleaved, RopeStyle::Half] {
+        let shape = RopeShape { m, n_heads: heads, head_dim: hd, theta: 10000.0, style };
+        let dy = rand(m * heads * hd, 23);
+        let mut dx_ref = dy.clone();
+        rf::rope_bwd(&mut dx_ref, heads, hd, &pos, 10000.0, style);
+        let mut d = up(be, &dy);
+        be.rope_bwd(&mut d, &pos, shape);
+        check_fast(&format!("rope bwd {style:?}"), isa, &down(be, &d), &dx_ref, 1e-5);
+        be.rope(&mut d, &pos, shape);
+        check_fast(&format!("rope fwd∘bwd {style:?}"), isa, &down(be, &d), &dy, 1e-6);
+    }
+    // SwiGLU over a range of gates, past where exp(−g) overflows, with a tail.
+    let n = 1003;
+    let gate: Vec<f64> = (0..n).map(|i| (i as f64 - 500.0) * 0.21).collect();
+    let (upv, dy) = (rand(n, 24), rand(n, 25));
+    let (dg_ref, du_ref) = rf::swiglu_bwd(&dy, &gate, &upv);
+    let (mut dg, mut du) = (be.zeros(n), be.zeros(n));
+    be.swiglu_bwd(&up(be, &dy), &up(be, &gate), &up(be, &upv), n, &mut dg, &mut du);
+    check_fast("swiglu d gate", isa, &down(be, &dg), &dg_ref, 1e-6);
+    check_fast("swiglu d up", isa, &down(be, &du), &du_ref, 1e-6);
 }
 
 /// dX = dY·W for every encoding the engine reads (dense f32/f16/bf16, the 4- and 8-bit panels, the
 /// K-quants it dequantizes), rows that leave a partial panel and several weight chunks, row counts
 /// that leave partial tiles.
-#[test]
-fn matmul_bwd_matches_reference_for_every_encoding_on_every_isa() {
-    let be = CpuBackend::default();
-    common::for_each_isa(|isa| {
-        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
-            let (rows, cols) = if ty.block_size() == 256 { (300, 256) } else { (300, 96) };
-            let bytes = random_bytes(ty, rows, cols, 26);
-            let mut w = vec![0f32; rows * cols];
-            for (o, b) in w.chunks_exact_mut(cols).zip(bytes.chunks_exact(ty.row_bytes(cols))) {
-                dequantize(ty, b, o);
-            }
-            let mat = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
-            assert_eq!(matches!(mat, CpuMatrix::Quant(_)), matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4K));
-            for m in [1, 9, 20] {
-                let dy = rand(m * rows, 27);
-                let want = rf::matmul_bwd(&dy, m, &f64s(&w), rows, cols);
-                let mut dx = vec![f32::NAN; m * cols];
-                be.matmul_bwd(&f32s(&dy), m, &mat, &mut dx, false);
-                check_fast(&format!("matmul_bwd {} m={m}", ty.name()), isa, &dx, &want, FAST_TOL);
-                // accumulate: dx += dY·W again.
-                be.matmul_bwd(&f32s(&dy), m, &mat, &mut dx, true);
-                let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
-                check_fast(&format!("matmul_bwd {} m={m} accumulated", ty.name()), isa, &dx, &twice, FAST_TOL);
-            }
+fn matmul_bwd_matches_reference_for_every_encoding<B: TrainBackend>(be: &B) {
+    let isa = &be.name();
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+        let (rows, cols) = if ty.block_size() == 256 { (300, 256) } else { (300, 96) };
+        let (mat, w) = matrix_of(be, ty, rows, cols, 26);
+        for m in [1, 9, 20] {
+            let dy = up(be, &rand(m * rows, 27));
+            let want = rf::matmul_bwd(&down(be, &dy), m, &f64s(&w), rows, cols);
+            let mut dx = be.upload(&vec![f32::NAN; m * cols]);
+            be.matmul_bwd(&dy, m, &mat, &mut dx, false);
+            check_fast(&format!("matmul_bwd {} m={m}", ty.name()), isa, &down(be, &dx), &want, FAST_TOL);
+            // accumulate: dx += dY·W again.
+            be.matmul_bwd(&dy, m, &mat, &mut dx, true);
+            let twice: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+            check_fast(&format!("matmul_bwd {} m={m} accumulated", ty.name()), isa, &down(be, &dx), &twice, FAST_TOL);
         }
-    });
+    }
 }
 
+/// The CPU keeps the 4- and 8-bit encodings it multiplies directly as packed panels, and decodes the
+/// rest to dense rows.
 #[test]
-fn lora_fwd_bwd_matches_reference_on_every_isa() {
-    let be = CpuBackend::default();
-    common::for_each_isa(|isa| {
-        let (m, din, dout, r, s) = (11, 100, 70, 4, 2.0);
-        let l = LoraShape { r, din, dout, scale: s as f32 };
-        let (x, a, b, dy) = (rand(m * din, 28), rand(r * din, 29), rand(dout * r, 30), rand(m * dout, 31));
-        let (y_ref, h_ref) = rf::lora_fwd(&x, m, &a, &b, r, din, dout, s);
-        let (da_ref, db_ref, dx_ref) = rf::lora_bwd(&dy, &x, m, &a, &b, r, din, dout, s);
-        let (xf, af, bf) = (f32s(&x), f32s(&a), f32s(&b));
-        let mut h = vec![0f32; m * r];
-        let mut y = vec![1f32; m * dout];
-        be.lora_fwd(&xf, m, &af, &bf, l, &mut h, &mut y);
-        check_fast("lora h = x·Aᵀ", isa, &h, &h_ref, FAST_TOL);
-        let y_want: Vec<f64> = y_ref.iter().map(|v| v + 1.0).collect();
-        check_fast("lora y += s·h·Bᵀ", isa, &y, &y_want, FAST_TOL);
-        let (mut da, mut db, mut dx) = (vec![0f32; r * din], vec![0f32; dout * r], vec![0f32; m * din]);
-        be.lora_bwd(&f32s(&dy), &xf, &h, m, &af, &bf, l, &mut da, &mut db, &mut dx);
-        check_fast("lora dA", isa, &da, &da_ref, FAST_TOL);
-        check_fast("lora dB", isa, &db, &db_ref, FAST_TOL);
-        check_fast("lora dx", isa, &dx, &dx_ref, FAST_TOL);
-    });
+fn cpu_keeps_4_and_8_bit_weights_packed() {
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+        let (mat, _) = matrix_of(&CpuBackend::default(), ty, 300, 256, 26);
+        assert_eq!(matches!(mat, CpuMatrix::Quant(_)), matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4K), "{ty:?}");
+    }
 }
 
-#[test]
-fn attention_train_and_bwd_match_reference_on_every_isa() {
-    let be = CpuBackend::default();
-    common::for_each_isa(|isa| {
-        for hd in [16, 24, 64] {
-            let s = AttnShape { n_heads: 6, n_kv_heads: 2, head_dim: hd };
-            // The last sequence spans several of the kernel's 64-row causal blocks (and a partial one).
-            let seqs = [(0, 37), (37, 1), (38, 20), (58, 150)];
-            let rows = 208;
-            let (qd, kvd) = (6 * hd, 2 * hd);
-            let (q, k, v, dy) = (rand(rows * qd, 32), rand(rows * kvd, 33), rand(rows * kvd, 34), rand(rows * qd, 35));
-            let (out_ref, lse_ref) = rf::attention_fwd(&q, &k, &v, &seqs, s);
-            let (dq_ref, dk_ref, dv_ref) = rf::attention_bwd(&dy, &q, &k, &v, &seqs, s);
-            let (qf, kf, vf) = (f32s(&q), f32s(&k), f32s(&v));
-            let (mut out, mut lse) = (vec![0f32; rows * qd], vec![0f32; rows * 6]);
-            be.attention_train(&qf, &kf, &vf, &seqs, s, &mut out, &mut lse);
-            check_fast(&format!("attention out hd={hd}"), isa, &out, &out_ref, FAST_TOL);
-            check_fast(&format!("attention lse hd={hd}"), isa, &lse, &lse_ref, FAST_TOL);
-            let (mut dq, mut dk, mut dv) = (vec![f32::NAN; rows * qd], vec![f32::NAN; rows * kvd], vec![f32::NAN; rows * kvd]);
-            be.attention_bwd(&f32s(&dy), &qf, &kf, &vf, &out, &lse, &seqs, s, &mut dq, &mut dk, &mut dv);
-            check_fast(&format!("attention dq hd={hd}"), isa, &dq, &dq_ref, FAST_TOL);
-            check_fast(&format!("attention dk hd={hd}"), isa, &dk, &dk_ref, FAST_TOL);
-            check_fast(&format!("attention dv hd={hd}"), isa, &dv, &dv_ref, FAST_TOL);
-        }
-    });
+fn lora_fwd_bwd_matches_reference<B: TrainBackend>(be: &B) {
+    let isa = &be.name();
+    let (m, din, dout, r, s) = (11, 100, 70, 4, 2.0);
+    let shape = LoraShape { r, din, dout, scale: s as f32 };
+    let (x, a, b, dy) = (rand(m * din, 28), rand(r * din, 29), rand(dout * r, 30), rand(m * dout, 31));
+    let (y_ref, xa_ref) = rf::lora_fwd(&x, m, &a, &b, r, din, dout, s);
+    let (da_ref, db_ref, dx_ref) = rf::lora_bwd(&dy, &x, m, &a, &b, r, din, dout, s);
+    let (xt, at, bt) = (up(be, &x), up(be, &a), up(be, &b));
+    let l = || LoraRef { a: &at, b: &bt, shape };
+    let mut xa = be.zeros(m * r);
+    let mut y = be.upload(&vec![1f32; m * dout]);
+    be.lora(&xt, m, l(), &mut xa, &mut y);
+    check_fast("lora xa = x·Aᵀ", isa, &down(be, &xa), &xa_ref, FAST_TOL);
+    let y_want: Vec<f64> = y_ref.iter().map(|v| v + 1.0).collect();
+    check_fast("lora y += s·xa·Bᵀ", isa, &down(be, &y), &y_want, FAST_TOL);
+    let (mut da, mut db, mut dx) = (be.zeros(r * din), be.zeros(dout * r), be.zeros(m * din));
+    be.lora_bwd(&up(be, &dy), &xt, &xa, m, l(), LoraGradMut { a: &mut da, b: &mut db, x: &mut dx });
+    check_fast("lora dA", isa, &down(be, &da), &da_ref, FAST_TOL);
+    check_fast("lora dB", isa, &down(be, &db), &db_ref, FAST_TOL);
+    check_fast("lora dx", isa, &down(be, &dx), &dx_ref, FAST_TOL);
+}
+
+fn attention_packed_and_bwd_match_reference<B: TrainBackend>(be: &B) {
+    let isa = &be.name();
+    for hd in [16, 24, 64] {
+        let s = AttnShape { n_heads: 6, n_kv_heads: 2, head_dim: hd };
+        // The last sequence spans several of the CPU kernel's 64-row causal blocks (and a partial one).
+        let seqs = [(0, 37), (37, 1), (38, 20), (58, 150)];
+        let rows = 208;
+        let (qd, kvd) = (6 * hd, 2 * hd);
+        let (q, k, v, dy) = (rand(rows * qd, 32), rand(rows * kvd, 33), rand(rows * kvd, 34), rand(rows * qd, 35));
+        let (out_ref, lse_ref) = rf::attention_fwd(&q, &k, &v, &seqs, s);
+        let (dq_ref, dk_ref, dv_ref) = rf::attention_bwd(&dy, &q, &k, &v, &seqs, s);
+        let (qt, kt, vt) = (up(be, &q), up(be, &k), up(be, &v));
+        let (mut out, mut lse) = (be.zeros(rows * qd), be.zeros(rows * 6));
+        be.attention_packed(Qkv { q: &qt, k: &kt, v: &vt }, &seqs, s, &mut out, &mut lse);
+        check_fast(&format!("attention out hd={hd}"), isa, &down(be, &out), &out_ref, FAST_TOL);
+        check_fast(&format!("attention lse hd={hd}"), isa, &down(be, &lse), &lse_ref, FAST_TOL);
+        let nan = |n: usize| be.upload(&vec![f32::NAN; n]);
+        let (mut dq, mut dk, mut dv) = (nan(rows * qd), nan(rows * kvd), nan(rows * kvd));
+        let grads = QkvMut { q: &mut dq, k: &mut dk, v: &mut dv };
+        be.attention_packed_bwd(&up(be, &dy), Qkv { q: &qt, k: &kt, v: &vt }, AttnSaved { out: &out, lse: &lse }, &seqs, s, grads);
+        check_fast(&format!("attention dq hd={hd}"), isa, &down(be, &dq), &dq_ref, FAST_TOL);
+        check_fast(&format!("attention dk hd={hd}"), isa, &down(be, &dk), &dk_ref, FAST_TOL);
+        check_fast(&format!("attention dv hd={hd}"), isa, &down(be, &dv), &dv_ref, FAST_TOL);
+    }
 }
 
 /// The training forward gives the inference kernel's output (one sequence, no cache prefix).
-#[test]
-fn attention_train_matches_inference_attention() {
-    use sqlora_kernel::backend::AttnSeq;
-    let be = CpuBackend::default();
+fn attention_packed_matches_inference_attention<B: TrainBackend>(be: &B) {
     let s = AttnShape { n_heads: 4, n_kv_heads: 2, head_dim: 64 };
     let rows = 45;
-    let (q, k, v) = (f32s(&rand(rows * 256, 36)), f32s(&rand(rows * 128, 37)), f32s(&rand(rows * 128, 38)));
-    let (mut out, mut lse) = (vec![0f32; rows * 256], vec![0f32; rows * 4]);
-    be.attention_train(&q, &k, &v, &[(0, rows)], s, &mut out, &mut lse);
-    let mut inf = vec![0f32; rows * 256];
+    let (q, k, v) = (up(be, &rand(rows * 256, 36)), up(be, &rand(rows * 128, 37)), up(be, &rand(rows * 128, 38)));
+    let (mut out, mut lse) = (be.zeros(rows * 256), be.zeros(rows * 4));
+    be.attention_packed(Qkv { q: &q, k: &k, v: &v }, &[(0, rows)], s, &mut out, &mut lse);
+    let mut inf = be.zeros(rows * 256);
     be.attention(&q, &[AttnSeq { row0: 0, n_new: rows, segments: vec![(&k, &v, rows)] }], s, &mut inf);
-    check_fast("attention_train vs attention", "cpu", &out, &f64s(&inf), 1e-5);
+    check_fast("attention_packed vs attention", &be.name(), &down(be, &out), &down(be, &inf), 1e-5);
 }
 
 /// The fused head + cross-entropy against the reference's full logits, with a vocabulary of several
 /// chunks (the last partial), a dense and a quantized head, and per-row weights.
-#[test]
-fn cross_entropy_matches_reference_on_every_isa() {
-    let be = CpuBackend::default();
-    common::for_each_isa(|isa| {
-        let (vocab, n, r) = (4500, 64, 7);
-        for ty in [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_1] {
-            let bytes = random_bytes(ty, vocab, n, 39);
-            let mut w = vec![0f32; vocab * n];
-            for (o, b) in w.chunks_exact_mut(n).zip(bytes.chunks_exact(ty.row_bytes(n))) {
-                dequantize(ty, b, o);
-            }
-            let head = CpuMatrix::from_host(&HostMatrix { name: "head".into(), ty, rows: vocab, cols: n, bytes: &bytes }).unwrap();
-            // Hidden states large enough that the softmax is peaked and its max moves across chunks.
-            let hidden: Vec<f64> = rand(r * n, 40).iter().map(|v| v * 8.0).collect();
-            let targets = [0u32, 1, 2047, 2048, 4095, 4499, 3000];
-            let weights = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0];
-            let (loss_ref, dh_ref) = rf::cross_entropy(&hidden, &targets, &f64s(&weights), &f64s(&w), vocab, n);
-            let mut dh = vec![f32::NAN; r * n];
-            let loss = be.cross_entropy_fwd_bwd(&f32s(&hidden), &targets, &weights, &head, &mut dh);
-            let e = (loss - loss_ref).abs() / loss_ref.abs();
-            eprintln!("{isa} cross-entropy {}: loss {loss} vs {loss_ref} (rel {e:.2e})", ty.name());
-            assert!(e < 1e-5, "{isa} {}: loss {loss} vs {loss_ref}", ty.name());
-            check_fast(&format!("cross-entropy dhidden {}", ty.name()), isa, &dh, &dh_ref, FAST_TOL);
-        }
-    });
+fn cross_entropy_matches_reference<B: TrainBackend>(be: &B) {
+    let isa = &be.name();
+    let (vocab, n, r) = (4500, 64, 7);
+    for ty in [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_1] {
+        let (head, w) = matrix_of(be, ty, vocab, n, 39);
+        // Hidden states large enough that the softmax is peaked and its max moves across chunks.
+        let hidden: Vec<f64> = rand(r * n, 40).iter().map(|v| v * 8.0).collect();
+        let targets = [0u32, 1, 2047, 2048, 4095, 4499, 3000];
+        let weights = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0];
+        let (loss_ref, dh_ref) = rf::cross_entropy(&hidden, &targets, &f64s(&weights), &f64s(&w), vocab, n);
+        let mut dh = be.upload(&vec![f32::NAN; r * n]);
+        let loss = be.cross_entropy(&up(be, &hidden), &targets, &weights, &head, &mut dh);
+        let e = (loss - loss_ref).abs() / loss_ref.abs();
+        eprintln!("{isa} cross-entropy {}: loss {loss} vs {loss_ref} (rel {e:.2e})", ty.name());
+        assert!(e < 1e-5, "{isa} {}: loss {loss} vs {loss_ref}", ty.name());
+        check_fast(&format!("cross-entropy dhidden {}", ty.name()), isa, &down(be, &dh), &dh_ref, FAST_TOL);
+    }
 }
 
 /// AdamW (several steps, so the bias corrections and moments matter) and the sum of squares.
-#[test]
-fn adamw_step_and_sum_squares_match_reference_on_every_isa() {
-    use sqlora_kernel::backend::AdamWStep;
-    let be = CpuBackend::default();
-    common::for_each_isa(|isa| {
-        let n = 10_001;
-        let p0 = rand(n, 41);
-        let (mut p, mut m, mut v) = (p0.clone(), vec![0.0; n], vec![0.0; n]);
-        let (mut pf, mut mf, mut vf) = (f32s(&p0), vec![0f32; n], vec![0f32; n]);
-        for t in 1..=5u32 {
-            let g: Vec<f64> = rand(n, 42 + t as u64).iter().map(|x| x * 0.01).collect();
-            let (lr, scale) = (1e-3 * t as f64, 0.7);
-            rf::adamw_step(&mut p, &g, &mut m, &mut v, lr, (0.9, 0.999), 1e-8, 0.1, t, scale);
-            let h = AdamWStep { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, t, grad_scale: scale };
-            be.adamw_step(&mut pf, &f32s(&g), &mut mf, &mut vf, n, h);
-        }
-        let dp: Vec<f64> = p.iter().zip(&p0).map(|(a, b)| a - b).collect();
-        let dpf: Vec<f32> = pf.iter().zip(&p0).map(|(a, b)| (*a as f64 - b) as f32).collect();
-        check_fast("adamw update (p − p0)", isa, &dpf, &dp, 1e-3);
-        check_fast("adamw p", isa, &pf, &p, 1e-6);
-        check_fast("adamw v", isa, &vf, &v, 1e-5);
-        let want: f64 = p0.iter().map(|x| x * x).sum();
-        let got = be.sum_squares(&f32s(&p0), n);
-        assert!((got - want).abs() < 1e-5 * want, "{isa} sum_squares {got} vs {want}");
-    });
+fn adamw_and_sum_squares_match_reference<B: TrainBackend>(be: &B) {
+    let isa = &be.name();
+    let n = 10_001;
+    let p0 = rand(n, 41);
+    let (mut p, mut m, mut v) = (p0.clone(), vec![0.0; n], vec![0.0; n]);
+    let (mut pt, mut mt, mut vt) = (up(be, &p0), be.zeros(n), be.zeros(n));
+    for t in 1..=5u32 {
+        let g: Vec<f64> = rand(n, 42 + t as u64).iter().map(|x| x * 0.01).collect();
+        let (lr, scale) = (1e-3 * t as f64, 0.7);
+        rf::adamw_step(&mut p, &g, &mut m, &mut v, lr, (0.9, 0.999), 1e-8, 0.1, t, scale);
+        let step = AdamWStep { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, t, grad_scale: scale };
+        be.adamw(&mut pt, &up(be, &g), &mut mt, &mut vt, n, step);
+    }
+    let pf = down(be, &pt);
+    let dp: Vec<f64> = p.iter().zip(&p0).map(|(a, b)| a - b).collect();
+    let dpf: Vec<f64> = pf.iter().zip(&p0).map(|(a, b)| ((a - b) as f32) as f64).collect();
+    check_fast("adamw update (p − p0)", isa, &dpf, &dp, 1e-3);
+    check_fast("adamw p", isa, &pf, &p, 1e-6);
+    check_fast("adamw v", isa, &down(be, &vt), &v, 1e-5);
+    let want: f64 = p0.iter().map(|x| x * x).sum();
+    let got = be.sum_squares(&up(be, &p0), n);
+    assert!((got - want).abs() < 1e-5 * want, "{isa} sum_squares {got} vs {want}");
+}
+
+/// The data-movement ops the training step uses to stay on the backend: copy, gather and its inverse
+/// scatter, against plain index arithmetic.
+fn rows_copy_gather_scatter_match_reference<B: TrainBackend>(be: &B) {
+    let (m, n) = (9, 5);
+    let x: Vec<f64> = (0..m * n).map(|i| i as f64).collect();
+    let xt = up(be, &x);
+    let mut c = be.zeros(m * n + 3);
+    be.copy(&xt, &mut c, m * n);
+    assert_eq!(down(be, &c)[..m * n], x[..]);
+    let mut kv = be.upload(&vec![-1f32; 4 * n]);
+    be.copy_rows(&xt, 6, &mut kv, 1, Rows { m: 2, n });
+    let kv = down(be, &kv);
+    assert_eq!(kv[n..3 * n], x[6 * n..8 * n]);
+    assert!(kv[..n].iter().chain(&kv[3 * n..]).all(|&v| v == -1.0));
+    let rows = [7usize, 0, 3];
+    let mut g = be.zeros(rows.len() * n);
+    be.gather_rows(&xt, &rows, n, &mut g);
+    let g_host = down(be, &g);
+    for (i, &r) in rows.iter().enumerate() {
+        assert_eq!(g_host[i * n..(i + 1) * n], x[r * n..(r + 1) * n]);
+    }
+    let mut back = be.zeros(m * n);
+    be.scatter_rows(&g, &rows, n, &mut back);
+    let back = down(be, &back);
+    for r in 0..m {
+        let want: Vec<f64> = if rows.contains(&r) { x[r * n..(r + 1) * n].to_vec() } else { vec![0.0; n] };
+        assert_eq!(back[r * n..(r + 1) * n], want[..], "row {r}");
+    }
 }

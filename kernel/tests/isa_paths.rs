@@ -3,8 +3,9 @@
 //! per-row decode path and the block path, over two cache segments), and the 8-bit quantizer. The
 //! matrix products are in matmul_reference.rs; the model on each level in tiny_reference.rs and the
 //! SmolLM2 tests (CI runs them with SQLORA_ISA set to each level).
-use sqlora_kernel::backend::{AttnSeq, AttnShape, Backend, RopeStyle};
-use sqlora_kernel::cpu::{int8, vector, CpuBackend};
+use sqlora_kernel::backend::{AttnSeq, AttnShape, Backend, NormShape, RopeShape, Rows};
+use sqlora_kernel::config::RopeStyle;
+use sqlora_kernel::cpu::{int8, ops::swiglu::swiglu_chunk, vector};
 
 mod common;
 
@@ -38,7 +39,7 @@ fn vector_kernels_match_f64_reference_on_every_isa() {
         let gate: Vec<f32> = (0..999).map(|i| (i as f32 - 500.0) * 0.21).collect();
         let up = wave(999, 3);
         let mut out = vec![0f32; 999];
-        vector::swiglu(&gate, &up, &mut out);
+        swiglu_chunk(&gate, &up, &mut out);
         for ((o, g), u) in out.iter().zip(&gate).zip(&up) {
             let want = *g as f64 / (1.0 + (-*g as f64).exp()) * *u as f64;
             assert!((*o as f64 - want).abs() <= 5e-7 * want.abs() + 1e-30, "{isa} swiglu g={g}: {o} vs {want}");
@@ -46,15 +47,17 @@ fn vector_kernels_match_f64_reference_on_every_isa() {
     });
 }
 
-#[test]
-fn rmsnorm_and_rope_match_f64_reference_on_every_isa() {
-    let be = CpuBackend::default();
-    common::for_each_isa(|isa| {
+backend_tests!(rmsnorm_and_rope_match_f64_reference, attention_matches_f64_reference);
+
+fn rmsnorm_and_rope_match_f64_reference<B: Backend>(be: &B) {
+    let isa = be.name();
+    {
         let (m, n) = (3, 576);
         let x = wave(m * n, 4);
         let w = wave(n, 5);
-        let mut out = vec![0f32; m * n];
-        be.rmsnorm(&x, &w, m, n, 1e-5, &mut out);
+        let mut out = be.zeros(m * n);
+        be.rmsnorm(&be.upload(&x), &be.upload(&w), NormShape { rows: Rows { m, n }, eps: 1e-5 }, &mut out);
+        let out = be.download(&out);
         for r in 0..m {
             let xr = &x[r * n..(r + 1) * n];
             let inv = 1.0 / (xr.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n as f64 + 1e-5).sqrt();
@@ -66,9 +69,10 @@ fn rmsnorm_and_rope_match_f64_reference_on_every_isa() {
         let (heads, hd) = (3, 64);
         for style in [RopeStyle::Interleaved, RopeStyle::Half] {
             let x0 = wave(m * heads * hd, 6);
-            let mut x = x0.clone();
+            let mut x = be.upload(&x0);
             let pos = [0u32, 7, 300];
-            be.rope(&mut x, m, heads, hd, &pos, 10000.0, style);
+            be.rope(&mut x, &pos, RopeShape { m, n_heads: heads, head_dim: hd, theta: 10000.0, style });
+            let x = be.download(&x);
             for r in 0..m {
                 for h in 0..heads {
                     for i in 0..hd / 2 {
@@ -87,27 +91,28 @@ fn rmsnorm_and_rope_match_f64_reference_on_every_isa() {
                 }
             }
         }
-    });
+    }
 }
 
 /// Causal GQA over a prefix segment and a sequence's own segment, for n_new = 1 and 3 (the per-row
 /// decode kernel) and 40 (query blocks), against a plain softmax in f64.
-#[test]
-fn attention_matches_f64_reference_on_every_isa() {
-    let be = CpuBackend::default();
+fn attention_matches_f64_reference<B: Backend>(be: &B) {
+    let isa = be.name();
     let shape = AttnShape { n_heads: 6, n_kv_heads: 2, head_dim: 64 };
     let (qrow, kvrow) = (shape.n_heads * shape.head_dim, shape.n_kv_heads * shape.head_dim);
     let prefix = 37;
-    common::for_each_isa(|isa| {
+    {
         for n_new in [1usize, 3, 40] {
             let own = 5 + n_new;
             let total = prefix + own;
             let (k0, v0) = (wave(prefix * kvrow, 7), wave(prefix * kvrow, 8));
             let (k1, v1) = (wave(own * kvrow, 9), wave(own * kvrow, 10));
             let q = wave(n_new * qrow, 11);
-            let seqs = [AttnSeq { row0: 0, n_new, segments: vec![(&k0, &v0, prefix), (&k1, &v1, own)] }];
-            let mut out = vec![0f32; n_new * qrow];
-            be.attention(&q, &seqs, shape, &mut out);
+            let (tk0, tv0, tk1, tv1) = (be.upload(&k0), be.upload(&v0), be.upload(&k1), be.upload(&v1));
+            let seqs = [AttnSeq { row0: 0, n_new, segments: vec![(&tk0, &tv0, prefix), (&tk1, &tv1, own)] }];
+            let mut out = be.zeros(n_new * qrow);
+            be.attention(&be.upload(&q), &seqs, shape, &mut out);
+            let out = be.download(&out);
             let kv = |t: usize, which: u8, g: usize, d: usize| -> f64 {
                 let (a, b) = if which == 0 { (&k0, &k1) } else { (&v0, &v1) };
                 (if t < prefix { a[t * kvrow + g * 64 + d] } else { b[(t - prefix) * kvrow + g * 64 + d] }) as f64
@@ -130,7 +135,7 @@ fn attention_matches_f64_reference_on_every_isa() {
                 }
             }
         }
-    });
+    }
 }
 
 /// The 8-bit quantizer equals C's roundf semantics (halves away from zero) on every ISA.

@@ -1,10 +1,12 @@
 //! The CPU matrix product, both paths (few rows: fused dequant-dot; many rows: panel GEMM), for every
 //! CPU encoding, against a plain triple loop over the dequantized matrix.
-use sqlora_kernel::backend::HostMatrix;
+use sqlora_kernel::backend::{Backend, HostMatrix};
 use sqlora_kernel::cpu::CpuMatrix;
 use sqlora_kernel::formats::quant::{dequantize, GgmlType};
 
 mod common;
+
+backend_tests!(matmul_matches_reference_for_every_encoding);
 
 fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;
@@ -31,13 +33,9 @@ fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     b
 }
 
-/// On every ISA level this CPU has (tiles of every height, partial last panel).
-#[test]
-fn cpu_matmul_matches_reference_for_every_encoding() {
-    common::for_each_isa(|_| exact_matmul_matches_reference());
-}
-
-fn exact_matmul_matches_reference() {
+/// Every encoding the engine reads, rows that give the CPU tiles of every height and a partial last
+/// panel.
+fn matmul_matches_reference_for_every_encoding<B: Backend>(be: &B) {
     let (rows, cols) = (70, 512);
     for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K] {
         let bytes = random_bytes(ty, rows, cols, 7);
@@ -45,11 +43,12 @@ fn exact_matmul_matches_reference() {
         for (o, b) in w.chunks_exact_mut(cols).zip(bytes.chunks_exact(ty.row_bytes(cols))) {
             dequantize(ty, b, o);
         }
-        let mat = CpuMatrix::from_host(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
+        let mat = be.matrix(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
         for m in [1, 3, 4, 5, 7, 16, 17, 23, 40] {
             let x: Vec<f32> = (0..m * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-            let mut out = vec![0f32; m * rows];
-            mat.matmul(&x, m, &mut out);
+            let mut out = be.zeros(m * rows);
+            be.matmul(&be.upload(&x), m, &mat, &mut out);
+            let out = be.download(&out);
             for i in 0..m {
                 for j in 0..rows {
                     let want: f64 = (0..cols).map(|k| x[i * cols + k] as f64 * w[j * cols + k] as f64).sum();

@@ -8,12 +8,14 @@
 mod common;
 use common::agreement::{log_softmax, Agreement};
 use safetensors::SafeTensors;
-use sqlora_kernel::cpu::{CpuBackend, Numerics};
+use sqlora_kernel::backend::Backend;
 use sqlora_kernel::generate::{GenConfig, Generator};
 use sqlora_kernel::lora::{b_from_engine, Adapter};
 use sqlora_kernel::model::{Logits, Model};
 use sqlora_kernel::Engine;
 use std::sync::Arc;
+
+backend_tests!(best_isa: smollm2_gguf_with_peft_adapter_matches_peft);
 
 fn tensor<T>(st: &SafeTensors, name: &str, width: usize, f: impl Fn(&[u8]) -> T) -> Vec<T> {
     st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}")).data().chunks_exact(width).map(f).collect()
@@ -50,7 +52,7 @@ fn fixture() -> Fixture {
 }
 
 /// Our agreement with peft's adapted log-probs, and with the base model's.
-fn measure(m: &Model<CpuBackend>, fx: &Fixture) -> (Agreement, Agreement) {
+fn measure<B: Backend>(m: &Model<B>, fx: &Fixture) -> (Agreement, Agreement) {
     const K: usize = 20;
     let (mut adapted, mut base) = (Agreement::default(), Agreement::default());
     for w in fx.offsets.windows(2) {
@@ -68,11 +70,10 @@ fn measure(m: &Model<CpuBackend>, fx: &Fixture) -> (Agreement, Agreement) {
     (adapted, base)
 }
 
-#[test]
-fn smollm2_gguf_with_peft_adapter_matches_peft() {
+fn smollm2_gguf_with_peft_adapter_matches_peft<B: Backend + Clone>(be: &B) {
     let Some(path) = common::smollm2() else { return };
     let fx = fixture();
-    let mut engine = Engine::load_cpu(&path, Numerics::Exact).unwrap();
+    let mut engine = Engine::load_on(be.clone(), &path).unwrap();
     let adapter = Adapter::load(common::fixtures().join("smollm2/lora_random")).unwrap();
     assert_eq!((adapter.r, adapter.modules.len()), (8, 21));
     engine.model.set_adapter(Some(Arc::new(adapter.clone()))).unwrap();
@@ -98,8 +99,8 @@ fn smollm2_gguf_with_peft_adapter_matches_peft() {
 
     // Without the q/k row permutation (B's rows given to the engine in HF order) the match is lost.
     let mut unpermuted = adapter;
-    for (&(_, t), (_, b, _, _)) in unpermuted.modules.iter_mut() {
-        *b = b_from_engine(&engine.model.cfg, t, b, 8);
+    for (&(_, p), w) in unpermuted.modules.iter_mut() {
+        w.b = b_from_engine(&engine.model.cfg, p, &w.b, 8);
     }
     engine.model.set_adapter(Some(Arc::new(unpermuted))).unwrap();
     let (wrong, _) = measure(&engine.model, &fx);

@@ -9,11 +9,13 @@
 mod common;
 use common::agreement::{log_softmax, Agreement};
 use safetensors::SafeTensors;
-use sqlora_kernel::cpu::Numerics;
+use sqlora_kernel::backend::Backend;
 use sqlora_kernel::lora::{load_gguf, save_gguf, Adapter};
 use sqlora_kernel::model::Logits;
 use sqlora_kernel::Engine;
 use std::sync::Arc;
+
+backend_tests!(best_isa: gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours);
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut c = !0u32;
@@ -34,7 +36,7 @@ fn tensor_f32(st: &SafeTensors, n: &str) -> Vec<f32> {
 }
 
 /// Our log-probs per position of the fixture's texts against llama.cpp's top-20 `ids`/`logprobs`.
-fn agree(engine: &Engine, texts: &[Vec<u32>], ids: &[i32], lps: &[f32]) -> Agreement {
+fn agree<B: Backend>(engine: &Engine<B>, texts: &[Vec<u32>], ids: &[i32], lps: &[f32]) -> Agreement {
     let m = &engine.model;
     let mut a = Agreement::default();
     let mut row = 0;
@@ -49,13 +51,12 @@ fn agree(engine: &Engine, texts: &[Vec<u32>], ids: &[i32], lps: &[f32]) -> Agree
     a
 }
 
-#[test]
-fn gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours() {
+fn gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours<B: Backend + Clone>(be: &B) {
     let Some(path) = common::smollm2() else { return };
     let dir = common::fixtures().join("smollm2/lora_random");
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta_llamacpp.json")).unwrap()).unwrap();
     let adapter = Adapter::load(&dir).unwrap();
-    let mut engine = Engine::load_cpu(&path, Numerics::Exact).unwrap();
+    let mut engine = Engine::load_on(be.clone(), &path).unwrap();
     let out = tempfile::tempdir().unwrap();
     let gguf = out.path().join("adapter.gguf");
     save_gguf(&adapter, &engine.model.cfg, &gguf).unwrap();

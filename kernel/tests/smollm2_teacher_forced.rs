@@ -11,7 +11,8 @@ mod common;
 use common::agreement::{log_softmax, Agreement};
 use safetensors::SafeTensors;
 use sqlora_kernel::model::Logits;
-use sqlora_kernel::cpu::Numerics;
+use sqlora_kernel::backend::Backend;
+use sqlora_kernel::cpu::{CpuBackend, Numerics};
 use sqlora_kernel::Engine;
 
 struct Reference {
@@ -32,9 +33,11 @@ fn load_ref(name: &str) -> Reference {
     Reference { ids, logprobs, offsets, k }
 }
 
-/// Runs the first `texts` texts of the corpus with the given numerics; returns (vs PyTorch, vs llama.cpp).
-fn measure(model: &std::path::Path, numerics: Numerics, texts: usize) -> (Agreement, Agreement) {
-    let engine = Engine::load_cpu(model, numerics).unwrap();
+backend_tests!(best_isa: smollm2_teacher_forced_matches_pytorch_and_llama_cpp);
+backend_tests!(smollm2_teacher_forced_holds_on_the_first_texts);
+
+/// Runs the first `texts` texts of the corpus; returns (vs PyTorch, vs llama.cpp).
+fn measure<B: Backend>(engine: &Engine<B>, texts: usize) -> (Agreement, Agreement) {
     let m = &engine.model;
     let corpus = std::fs::read_to_string(common::fixtures().join("smollm2/teacher_forced/corpus.jsonl")).unwrap();
     let torch = load_ref("reference_torch.safetensors");
@@ -59,30 +62,14 @@ fn measure(model: &std::path::Path, numerics: Numerics, texts: usize) -> (Agreem
     (vs_torch, vs_llama)
 }
 
-/// Exact path: top-1 ≥ 99% and mean KL ≤ 1e-3 against PyTorch. The 8-bit-activation path (approximate,
-/// as llama.cpp computes): top-1 ≥ 97% and mean KL ≤ 0.01 against both PyTorch and llama.cpp. Prints
-/// every figure beside llama.cpp's own against PyTorch.
-#[test]
-fn smollm2_teacher_forced_matches_pytorch_and_llama_cpp() {
-    let Some(model) = common::smollm2() else { return };
-    let _isa = common::hold_isa();
-    println!("ISA {}", sqlora_kernel::cpu::isa::current());
-    let (exact_torch, exact_llama) = measure(&model, Numerics::Exact, usize::MAX);
-    let (int8_torch, int8_llama) = measure(&model, Numerics::Int8, usize::MAX);
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixtures().join("smollm2/teacher_forced/meta.json")).unwrap(),
-    )
-    .unwrap();
+fn print_rows(rows: &[(&str, &Agreement)]) {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixtures().join("smollm2/teacher_forced/meta.json")).unwrap()).unwrap();
     let lt = &meta["llamacpp_vs_torch"];
-    println!("positions: {}", exact_torch.n);
+    println!("positions: {}", rows[0].1.n);
     println!("| pair | top-1 agreement | mean KL (top-20 + tail) | max KL |");
     println!("|---|---|---|---|");
-    for (name, a) in [
-        ("sqlora exact vs PyTorch fp32", &exact_torch),
-        ("sqlora exact vs llama.cpp", &exact_llama),
-        ("sqlora int8 vs PyTorch fp32", &int8_torch),
-        ("sqlora int8 vs llama.cpp", &int8_llama),
-    ] {
+    for (name, a) in rows {
         println!("| {name} | {:.4} | {:.2e} | {:.2e} |", a.top1(), a.kl(), a.kl_max);
     }
     println!(
@@ -91,35 +78,68 @@ fn smollm2_teacher_forced_matches_pytorch_and_llama_cpp() {
         lt["kl_bucketed"]["mean"].as_f64().unwrap(),
         lt["kl_bucketed"]["max"].as_f64().unwrap()
     );
+}
+
+/// Exact path, the whole corpus: top-1 ≥ 99% and mean KL ≤ 1e-3 against PyTorch; every figure printed
+/// beside llama.cpp's own against PyTorch.
+fn smollm2_teacher_forced_matches_pytorch_and_llama_cpp<B: Backend + Clone>(be: &B) {
+    let Some(model) = common::smollm2() else { return };
+    let engine = Engine::load_on(be.clone(), &model).unwrap();
+    let (exact_torch, exact_llama) = measure(&engine, usize::MAX);
+    print_rows(&[("sqlora exact vs PyTorch fp32", &exact_torch), ("sqlora exact vs llama.cpp", &exact_llama)]);
     assert!(exact_torch.n >= 3000);
     assert!(exact_torch.top1() >= 0.99, "exact top-1 vs PyTorch {}", exact_torch.top1());
     assert!(exact_torch.kl() <= 1e-3, "exact KL vs PyTorch {}", exact_torch.kl());
+}
+
+/// The CPU's 8-bit-activation path (approximate, as llama.cpp computes), the whole corpus: top-1 ≥ 97%
+/// and mean KL ≤ 0.01 against both PyTorch and llama.cpp.
+#[test]
+fn int8_teacher_forced_matches_pytorch_and_llama_cpp() {
+    let Some(model) = common::smollm2() else { return };
+    let _isa = common::hold_isa();
+    println!("ISA {}", sqlora_kernel::cpu::isa::current());
+    let engine = Engine::load_on(CpuBackend::new(Numerics::Int8), &model).unwrap();
+    let (int8_torch, int8_llama) = measure(&engine, usize::MAX);
+    print_rows(&[("sqlora int8 vs PyTorch fp32", &int8_torch), ("sqlora int8 vs llama.cpp", &int8_llama)]);
     for (name, a) in [("PyTorch", &int8_torch), ("llama.cpp", &int8_llama)] {
         assert!(a.top1() >= 0.97, "int8 top-1 vs {name} {}", a.top1());
         assert!(a.kl() <= 0.01, "int8 KL vs {name} {}", a.kl());
     }
 }
 
-/// The same thresholds on every ISA level this CPU has (each level's own kernels, both numerics), over
-/// the first `SQLORA_TF_TEXTS` texts (default 8: 1,582 positions), so that a machine with AVX-512 also
-/// checks its AVX2 and portable paths against the references, not only against each other. Under an
-/// emulator (qemu, CI's aarch64 run) fewer texts keep it short; the 8-bit path's agreement needs
-/// 1,500+ positions to be measured (on 790 it read 0.967 against llama.cpp), so with fewer only the
-/// exact path is checked there, and the test says so.
-#[test]
-fn smollm2_teacher_forced_holds_on_every_isa_level() {
+/// How many texts the per-level checks run: `SQLORA_TF_TEXTS` (default 8: 1,582 positions). Under an
+/// emulator (qemu, CI's aarch64 run) fewer keep it short.
+fn first_texts() -> usize {
+    std::env::var("SQLORA_TF_TEXTS").ok().and_then(|v| v.parse().ok()).unwrap_or(8)
+}
+
+/// The exact path's thresholds on every backend row (each ISA level's own kernels), over the first
+/// texts, so that a machine with AVX-512 also checks its AVX2 and portable paths against the
+/// references, not only against each other.
+fn smollm2_teacher_forced_holds_on_the_first_texts<B: Backend + Clone>(be: &B) {
     let Some(model) = common::smollm2() else { return };
-    let texts: usize = std::env::var("SQLORA_TF_TEXTS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    let engine = Engine::load_on(be.clone(), &model).unwrap();
+    let (exact, _) = measure(&engine, first_texts());
+    println!("{}: {} positions; exact vs PyTorch top-1 {:.4} KL {:.2e}", be.name(), exact.n, exact.top1(), exact.kl());
+    assert!(exact.n >= 100);
+    assert!(exact.top1() >= 0.99 && exact.kl() <= 1e-3, "{}: exact top-1 {} KL {}", be.name(), exact.top1(), exact.kl());
+}
+
+/// The 8-bit path's thresholds on every ISA level, over the first texts. Its agreement needs 1,500+
+/// positions to be measured (on 790 it read 0.967 against llama.cpp), so with fewer it is not checked,
+/// and the test says so.
+#[test]
+fn int8_teacher_forced_holds_on_every_isa_level() {
+    let Some(model) = common::smollm2() else { return };
+    let texts = first_texts();
     common::for_each_isa(|isa| {
-        let (exact, _) = measure(&model, Numerics::Exact, texts);
-        println!("{isa}: {} positions; exact vs PyTorch top-1 {:.4} KL {:.2e}", exact.n, exact.top1(), exact.kl());
-        assert!(exact.n >= 100);
-        assert!(exact.top1() >= 0.99 && exact.kl() <= 1e-3, "{isa}: exact top-1 {} KL {}", exact.top1(), exact.kl());
-        if exact.n < 1500 {
-            println!("{isa}: 8-bit path not checked on {} positions (needs 1,500+; SQLORA_TF_TEXTS={texts})", exact.n);
+        let engine = Engine::load_on(CpuBackend::new(Numerics::Int8), &model).unwrap();
+        let (int8_torch, int8_llama) = measure(&engine, texts);
+        if int8_torch.n < 1500 {
+            println!("{isa}: 8-bit path not checked on {} positions (needs 1,500+; SQLORA_TF_TEXTS={texts})", int8_torch.n);
             return;
         }
-        let (int8_torch, int8_llama) = measure(&model, Numerics::Int8, texts);
         println!("{isa}: int8 top-1 {:.4} vs PyTorch, {:.4} vs llama.cpp", int8_torch.top1(), int8_llama.top1());
         for (name, a) in [("PyTorch", &int8_torch), ("llama.cpp", &int8_llama)] {
             assert!(a.top1() >= 0.97 && a.kl() <= 0.01, "{isa}: int8 vs {name} top-1 {} KL {}", a.top1(), a.kl());

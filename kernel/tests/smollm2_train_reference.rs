@@ -11,11 +11,12 @@
 //! cross-entropy's dhidden = Σ p·W − W_target cancelling where p_target is near 1.
 mod common;
 use safetensors::SafeTensors;
-use sqlora_kernel::backend::Backend;
-use sqlora_kernel::cpu::{CpuBackend, Numerics};
+use sqlora_kernel::backend::TrainBackend;
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::lora::{b_from_engine, peft_name, Adapter};
 use sqlora_kernel::model::Model;
+
+backend_tests!(best_isa: smollm2_q4_1_lora_loss_and_gradients_match_peft);
 
 fn rel(got: &[f32], want: &[f32]) -> f64 {
     assert_eq!(got.len(), want.len());
@@ -24,24 +25,22 @@ fn rel(got: &[f32], want: &[f32]) -> f64 {
     (d / n).sqrt()
 }
 
-#[test]
-fn smollm2_q4_1_lora_loss_and_gradients_match_peft() {
+fn smollm2_q4_1_lora_loss_and_gradients_match_peft<B: TrainBackend + Clone>(be: &B) {
     let Some(path) = common::smollm2() else { return };
     let dir = common::fixtures().join("smollm2/train");
-    let model = Model::load(CpuBackend::new(Numerics::Exact), &ModelSource::open(&path).unwrap()).unwrap();
+    let model = Model::load(be.clone(), &ModelSource::open(&path).unwrap()).unwrap();
     let adapter = Adapter::load(&dir).unwrap();
     assert_eq!(adapter.modules.len(), 28);
     let (loss, loss_want, _, grads) = common::train_batch::run_step(&model, &adapter, &dir.join("reference.safetensors"));
     let e = (loss - loss_want).abs() / loss_want.abs();
-    let be = CpuBackend::default();
     let mut worst = (0f64, String::new());
     let mut sum = 0.0;
     let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    for (&(layer, tgt), g) in &grads.modules {
+    for (&(layer, proj), g) in &grads.modules {
         // The engine's gradient of B is in its own row order: back to PEFT's for the comparison.
-        for (is_a, got) in [(true, be.download(&g.a)), (false, b_from_engine(&model.cfg, tgt, &be.download(&g.b), adapter.r))] {
-            let name = peft_name(layer, tgt, is_a);
+        for (is_a, got) in [(true, be.download(&g.a)), (false, b_from_engine(&model.cfg, proj, &be.download(&g.b), adapter.r))] {
+            let name = peft_name(layer, proj, is_a);
             let want: Vec<f32> = st.tensor(&format!("grad.{name}")).unwrap().data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
             let r = rel(&got, &want);
             sum += r;

@@ -2,9 +2,9 @@
 //! tests/fixtures/ref/make_tiny.py) against ours, from the same safetensors: max |Δ| ≤ 1e-4.
 mod common;
 use safetensors::SafeTensors;
-use sqlora_kernel::model::Logits;
-use sqlora_kernel::cpu::CpuBackend;
+use sqlora_kernel::backend::Backend;
 use sqlora_kernel::loader::ModelSource;
+use sqlora_kernel::model::Logits;
 use sqlora_kernel::model::Model;
 
 fn reference(name: &str) -> (Vec<Vec<u32>>, Vec<f32>, usize) {
@@ -24,10 +24,17 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-fn check(name: &str) {
+backend_tests!(
+    tiny_llama_logits_match_transformers,
+    tiny_qwen2_logits_match_transformers,
+    tiny_llama_with_peft_lora_matches_peft,
+    chained_shared_prefixes_give_the_same_logits,
+);
+
+fn check<B: Backend + Clone>(be: &B, name: &str) {
     // The tiny models have no tokenizer: load the weights alone.
     let src = ModelSource::open(common::fixtures().join("tiny").join(name)).unwrap();
-    let model = Model::load(CpuBackend::default(), &src).unwrap();
+    let model = Model::load(be.clone(), &src).unwrap();
     let m = &model;
     let (seqs, want, vocab) = reference(name);
     assert_eq!(vocab, m.cfg.vocab);
@@ -67,20 +74,17 @@ fn check(name: &str) {
     assert!(d <= 1e-4, "{name} decode: max abs diff {d}");
 }
 
-#[test]
-fn tiny_llama_logits_match_transformers() {
-    common::for_each_isa(|_| check("llama"));
+fn tiny_llama_logits_match_transformers<B: Backend + Clone>(be: &B) {
+    check(be, "llama");
 }
 
-#[test]
-fn tiny_qwen2_logits_match_transformers() {
-    common::for_each_isa(|_| check("qwen2"));
+fn tiny_qwen2_logits_match_transformers<B: Backend + Clone>(be: &B) {
+    check(be, "qwen2");
 }
 
-#[test]
-fn tiny_llama_with_peft_lora_matches_peft() {
+fn tiny_llama_with_peft_lora_matches_peft<B: Backend + Clone>(be: &B) {
     let src = ModelSource::open(common::fixtures().join("tiny/llama")).unwrap();
-    let mut model = Model::load(CpuBackend::default(), &src).unwrap();
+    let mut model = Model::load(be.clone(), &src).unwrap();
     let adapter = sqlora_kernel::lora::Adapter::load(common::fixtures().join("tiny/llama_lora")).unwrap();
     assert_eq!((adapter.r, adapter.modules.len()), (8, 2 * 7));
     model.set_adapter(Some(std::sync::Arc::new(adapter))).unwrap();
@@ -101,10 +105,9 @@ fn tiny_llama_with_peft_lora_matches_peft() {
     assert!(max_abs(&plain, &base[..plain.len()]) <= 1e-4);
 }
 
-#[test]
-fn chained_shared_prefixes_give_the_same_logits() {
+fn chained_shared_prefixes_give_the_same_logits<B: Backend + Clone>(be: &B) {
     let src = ModelSource::open(common::fixtures().join("tiny/llama")).unwrap();
-    let model = Model::load(CpuBackend::default(), &src).unwrap();
+    let model = Model::load(be.clone(), &src).unwrap();
     let (seqs, want, v) = reference("llama");
     let s = &seqs[0];
     // Prefix 0..8 shared, then 8..14 chained behind it, then the rest as two sequences' own tokens.

@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlora_kernel::backend::Backend;
-use sqlora_kernel::lora::write_atomic;
+use sqlora_kernel::backend::TrainBackend;
+use sqlora_kernel::lora::Proj;
+use sqlora_kernel::atomic_file::write_atomic;
 use sqlora_kernel::model::LoraParams;
 use sqlora_kernel::train::Optimizer;
 use sqlora_results::train_log::TrainLogRow;
@@ -30,13 +31,14 @@ pub struct State {
     pub tensors_sha256: String,
 }
 
-fn tensor_names<B: Backend>(p: &LoraParams<B>, tag: &str) -> Vec<((usize, usize), String, String)> {
-    p.modules.keys().map(|&(l, t)| ((l, t), format!("{tag}.{l}.{t}.a"), format!("{tag}.{l}.{t}.b"))).collect()
+/// The checkpoint's tensor names of each module: "{tag}.{layer}.{projection index}.a" / ".b".
+fn tensor_names<B: TrainBackend>(p: &LoraParams<B>, tag: &str) -> Vec<((usize, Proj), String, String)> {
+    p.modules.keys().map(|&(l, pr)| ((l, pr), format!("{tag}.{l}.{}.a", pr.index()), format!("{tag}.{l}.{}.b", pr.index()))).collect()
 }
 
 /// Writes the checkpoint of `state.step` into `dir/checkpoint-NNNNNN/`, points `latest` at it and
 /// removes older checkpoints.
-pub fn save<B: Backend>(dir: &Path, b: &B, params: &LoraParams<B>, opt: &Optimizer<B>, state: &mut State) -> Result<PathBuf> {
+pub fn save<B: TrainBackend>(dir: &Path, b: &B, params: &LoraParams<B>, opt: &Optimizer<B>, state: &mut State) -> Result<PathBuf> {
     let name = format!("checkpoint-{:06}", state.step);
     let ck = dir.join(&name);
     std::fs::create_dir_all(&ck).with_context(|| format!("creating {}", ck.display()))?;
@@ -73,7 +75,7 @@ pub fn save<B: Backend>(dir: &Path, b: &B, params: &LoraParams<B>, opt: &Optimiz
 
 /// The latest checkpoint, loaded into `params` and `opt` (shaped as the run's); None when the run
 /// has none yet.
-pub fn load<B: Backend>(dir: &Path, b: &B, params: &mut LoraParams<B>, opt: &mut Optimizer<B>) -> Result<Option<State>> {
+pub fn load<B: TrainBackend>(dir: &Path, b: &B, params: &mut LoraParams<B>, opt: &mut Optimizer<B>) -> Result<Option<State>> {
     let Ok(name) = std::fs::read_to_string(dir.join(LATEST)) else { return Ok(None) };
     let ck = dir.join(name.trim());
     let torn = |what: String| anyhow::anyhow!("torn checkpoint {}: {what} (start the run over with --fresh, or remove the folder)", ck.display());

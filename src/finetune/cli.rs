@@ -5,8 +5,11 @@
 use super::data;
 use super::run::{train, RunLabels};
 use super::settings::Settings;
+use crate::cli_args::{DataArg, DeviceArg, ModelArg, NumericsArg};
 use crate::spider::{dataset::load_split, Split};
 use anyhow::{bail, Context, Result};
+use sqlora_kernel::backend::TrainBackend;
+use sqlora_kernel::device::WithBackend;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Default)]
@@ -22,12 +25,12 @@ pub struct FinetuneArgs {
     /// train_log.parquet and training.json.
     #[arg(long, default_value = "runs/finetune")]
     pub out_dir: PathBuf,
-    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Data directory holding spider/ (default: $SQLORA_DATA, else ../shared/data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub device: DeviceArg,
     /// Discard the folder's checkpoint and log and train from the start.
     #[arg(long)]
     pub fresh: bool,
@@ -147,7 +150,7 @@ pub fn read_sweep(path: &Path) -> Result<Vec<(String, Settings)>> {
     Ok(out)
 }
 
-pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
+pub fn run(a: FinetuneArgs) -> Result<()> {
     let runs: Vec<(PathBuf, Settings)> = match &a.config {
         Some(cfg) => {
             let mut all = read_sweep(cfg)?;
@@ -167,14 +170,32 @@ pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
     // One heap with freed buffers kept: each step's activations are reused instead of page-faulted
     // in again (peak RSS stays at the first step's).
     sqlora_kernel::cpu::tune_allocator();
-    let data_dir = crate::datadir::resolve(a.data_dir.as_deref())?;
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
-    let engine = crate::assets::load_engine(&model_path, false)?;
+    // Training runs the exact numerics (the 8-bit path is for inference).
+    a.device.run(NumericsArg::default(), Train { args: &a, runs: &runs })
+}
+
+/// The runs, on the chosen backend.
+struct Train<'a> {
+    args: &'a FinetuneArgs,
+    runs: &'a [(PathBuf, Settings)],
+}
+
+impl WithBackend for Train<'_> {
+    type Output = Result<()>;
+    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+        train_on(backend, self.args, self.runs)
+    }
+}
+
+fn train_on<B: TrainBackend>(backend: B, a: &FinetuneArgs, runs: &[(PathBuf, Settings)]) -> Result<()> {
+    let data_dir = a.data.resolve()?;
+    let model_path = a.model.resolve()?;
+    let engine = crate::assets::load_engine(backend, &model_path)?;
     let spider = data_dir.join("spider");
     let mut examples = load_split(&spider, Split::TrainSpider)?;
     examples.extend(load_split(&spider, Split::TrainOthers)?);
     let model_label = crate::assets::model_label(&model_path, false);
-    for (dir, s) in &runs {
+    for (dir, s) in runs {
         if s.max_len > engine.model.cfg.context {
             bail!("max_len {} exceeds the model's context of {} tokens", s.max_len, engine.model.cfg.context);
         }

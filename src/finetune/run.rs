@@ -9,7 +9,7 @@ use super::data::{epoch_batches, padding_waste, TrainData, TrainExample};
 use super::settings::Settings;
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
-use sqlora_kernel::backend::Backend;
+use sqlora_kernel::backend::TrainBackend;
 use sqlora_kernel::lora::Adapter;
 use sqlora_kernel::model::{Dropout, LoraParams, Model, TrainSeq};
 use sqlora_kernel::train::{train_step, AdamW, Optimizer, Schedule};
@@ -64,7 +64,7 @@ fn seqs<'a>(ex: &'a [TrainExample], idx: &[usize]) -> Vec<TrainSeq<'a>> {
 
 /// Mean cross-entropy per answer token over `val` (the gradients are computed and dropped: the
 /// training step is the one loss function, so validation measures exactly what training minimises).
-pub fn val_loss<B: Backend>(model: &Model<B>, params: &LoraParams<B>, val: &[TrainExample], batch_size: usize) -> Result<Option<f64>> {
+pub fn val_loss<B: TrainBackend>(model: &Model<B>, params: &LoraParams<B>, val: &[TrainExample], batch_size: usize) -> Result<Option<f64>> {
     if val.is_empty() {
         return Ok(None);
     }
@@ -88,7 +88,7 @@ pub struct RunLabels<'a> {
 }
 
 /// Trains (or resumes, or finds finished) the run of `s` in `dir`.
-pub fn train<B: Backend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: &Path, labels: &RunLabels<'_>, fresh: bool) -> Result<()> {
+pub fn train<B: TrainBackend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: &Path, labels: &RunLabels<'_>, fresh: bool) -> Result<()> {
     s.check()?;
     if fresh && dir.exists() {
         for name in ["latest", SETTINGS_FILE, SUMMARY_FILE, TRAIN_LOG_FILE] {
@@ -105,9 +105,9 @@ pub fn train<B: Backend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: 
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    sqlora_kernel::lora::write_atomic(&dir.join(SETTINGS_FILE), &serde_json::to_vec_pretty(s)?)?;
+    sqlora_kernel::atomic_file::write_atomic(&dir.join(SETTINGS_FILE), &serde_json::to_vec_pretty(s)?)?;
     let b = &model.backend;
-    let targets = s.target_indices()?;
+    let targets = s.target_projections()?;
     let init = Adapter::init_peft(&model.cfg, s.rank, s.alpha, s.rslora, &targets, s.seed);
     let mut params = model.lora_params(&init)?;
     let adamw = AdamW { lr: s.lr, beta1: s.beta1, beta2: s.beta2, eps: s.eps, weight_decay: s.weight_decay };
@@ -206,7 +206,7 @@ pub fn train<B: Backend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: 
         "padding_waste_bucketed": padding_waste(&lens, &all_micro), "padding_waste_unbucketed": padding_waste(&lens, &shuffled),
         "isa": sqlora_kernel::cpu::isa::current().to_string(),
     });
-    sqlora_kernel::lora::write_atomic(&dir.join(SUMMARY_FILE), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    sqlora_kernel::atomic_file::write_atomic(&dir.join(SUMMARY_FILE), serde_json::to_string_pretty(&summary)?.as_bytes())?;
     println!("{}: done, {} steps, {:.0} s, final loss {:.4}, validation {}", dir.display(), state.step, state.elapsed_s, last.loss, last.val_loss.map_or("-".into(), |v| format!("{v:.4}")));
     Ok(())
 }

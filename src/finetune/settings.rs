@@ -3,7 +3,7 @@
 //! settings as `settings.json`; resuming checks the folder's settings are the ones asked for.
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use sqlora_kernel::lora::TARGETS;
+use sqlora_kernel::lora::Proj;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -81,18 +81,18 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The target indices into `lora::TARGETS`, in that order.
-    pub fn target_indices(&self) -> Result<Vec<usize>> {
+    /// The target projections, in `Proj::ALL` order.
+    pub fn target_projections(&self) -> Result<Vec<Proj>> {
         let mut out = Vec::new();
         for t in &self.targets {
             let t = t.trim();
             if t == "all" {
-                out.extend(0..TARGETS.len());
+                out.extend(Proj::ALL);
                 continue;
             }
             let full = if t.ends_with("_proj") { t.to_string() } else { format!("{t}_proj") };
-            match TARGETS.iter().position(|&x| x == full) {
-                Some(i) => out.push(i),
+            match Proj::from_hf_name(&full) {
+                Some(p) => out.push(p),
                 None => bail!("unknown LoRA target \"{t}\" (known: q, k, v, o, gate, up, down, or all)"),
             }
         }
@@ -106,7 +106,7 @@ impl Settings {
 
     /// Every setting that cannot work, named.
     pub fn check(&self) -> Result<()> {
-        self.target_indices()?;
+        self.target_projections()?;
         let pos = |name: &str, v: usize| if v == 0 { bail!("{name} must be at least 1") } else { Ok(()) };
         pos("rank", self.rank)?;
         pos("epochs", self.epochs)?;
@@ -171,6 +171,6 @@ mod tests {
         assert!(err(&|s| s.schedule = "step".into()).contains("unknown schedule"));
         Settings::default().check().unwrap();
         let s = Settings { targets: vec!["q".into(), "v_proj".into(), "q".into()], ..Settings::default() };
-        assert_eq!(s.target_indices().unwrap(), vec![0, 2]);
+        assert_eq!(s.target_projections().unwrap(), vec![Proj::Q, Proj::V]);
     }
 }

@@ -2,7 +2,6 @@
 use super::accuracy::{ExConfig, ExOutcome};
 use super::batch::{score_all, Pair};
 use super::summary::summarize;
-use crate::datadir;
 use crate::results::table::{read_table, write_table, Table};
 use crate::results::{spider_predictions_schema, PredictionRow};
 use anyhow::{bail, Result};
@@ -20,9 +19,8 @@ pub struct ScoreArgs {
     /// ends in .parquet, JSONL otherwise.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Data directory holding spider/ (default: $SQLORA_DATA, then ../shared/data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: crate::cli_args::DataArg,
     /// Time limit per query, in seconds; a prediction past it scores 0 with reason "timeout".
     #[arg(long, default_value_t = 30.0)]
     pub timeout_s: f64,
@@ -31,11 +29,11 @@ pub struct ScoreArgs {
     pub keep_distinct: bool,
 }
 
-pub fn run_score(args: ScoreArgs) -> Result<()> {
+pub fn run(args: ScoreArgs) -> Result<()> {
     if !(args.timeout_s > 0.0 && args.timeout_s.is_finite()) {
         bail!("--timeout-s must be a positive number of seconds, got {}", args.timeout_s);
     }
-    let data_dir = datadir::resolve(args.data_dir.as_deref())?;
+    let data_dir = args.data.resolve()?;
     let total = Instant::now();
     let mut table = read_table(&args.predictions)?;
     let pairs: Vec<Pair> = table.rows.iter().map(pair_of).collect();

@@ -3,13 +3,16 @@
 //! `mmlu_answers.parquet` and rows of `runs.parquet` in the output directory.
 use super::categories::Categories;
 use super::dataset::{self, Question, Split};
-use super::run::{run, RunId};
+use super::run::{self as runner, RunId};
 use super::sample;
 use super::score::Scorer;
 use super::summary::summarize;
 use crate::results::mmlu_answers::{record_answers, MMLU_ANSWERS_FILE};
 use crate::results::runs::{record_runs, run_id, RunRow, RUNS_FILE};
+use crate::cli_args::{DataArg, EngineArgs, OutDirArg};
 use anyhow::{Context, Result};
+use sqlora_kernel::backend::TrainBackend;
+use sqlora_kernel::device::WithBackend;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -35,13 +38,8 @@ impl SplitArg {
 
 #[derive(clap::Args, Debug)]
 pub struct MmluArgs {
-    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Multiply with 8-bit activations (integer dot products, as llama.cpp does): faster, approximate (README
-    /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
-    #[arg(long)]
-    pub int8: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// A LoRA adapter directory (PEFT format) to score after the base model; repeatable.
     #[arg(long)]
     pub adapter: Vec<PathBuf>,
@@ -52,11 +50,10 @@ pub struct MmluArgs {
     #[arg(long, value_enum, default_value = "sample150")]
     pub split: SplitArg,
     /// Where mmlu_answers.parquet, runs.parquet and the checkpoints of unfinished runs go.
-    #[arg(long, default_value = "results")]
-    pub out_dir: PathBuf,
-    /// Data directory holding mmlu/ (default: $SQLORA_DATA, else ../shared/data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutDirArg,
+    #[command(flatten)]
+    pub data: DataArg,
     /// New tokens per forward call.
     #[arg(long, default_value_t = 4096)]
     pub batch_tokens: usize,
@@ -82,23 +79,56 @@ pub fn load_questions(data_dir: &Path, cats: &Categories, split: SplitArg) -> Re
 
 
 
-pub fn run_mmlu(a: MmluArgs) -> Result<()> {
+pub fn run(a: MmluArgs) -> Result<()> {
     let split = if a.full { SplitArg::Test } else { a.split };
-    let data_dir = crate::datadir::resolve(a.data_dir.as_deref())?;
+    let data_dir = a.data.resolve()?;
     let cats = Categories::original();
     let (questions, shots) = load_questions(&data_dir, &cats, split)?;
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
-    let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
-    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
-    let model = crate::assets::model_label(&model_path, a.int8);
+    let model_path = a.engine.model.resolve()?;
+    a.engine.run(Score { args: &a, split, data_dir: &data_dir, cats: &cats, questions: &questions, shots: &shots, model_path: &model_path })
+}
+
+/// The base model and each adapter scored on the chosen backend.
+struct Score<'a> {
+    args: &'a MmluArgs,
+    split: SplitArg,
+    data_dir: &'a Path,
+    cats: &'a Categories,
+    questions: &'a [Question],
+    shots: &'a HashMap<String, Vec<Question>>,
+    model_path: &'a Path,
+}
+
+impl WithBackend for Score<'_> {
+    type Output = Result<()>;
+    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+        let Score { args: a, split, data_dir, cats, questions, shots, model_path } = self;
+        let mut engine = crate::assets::load_engine(backend, model_path)?;
+        score_all(&mut engine, a, split, data_dir, cats, questions, shots, model_path)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn score_all<B: TrainBackend>(
+    engine: &mut sqlora_kernel::Engine<B>,
+    a: &MmluArgs,
+    split: SplitArg,
+    data_dir: &Path,
+    cats: &Categories,
+    questions: &[Question],
+    shots: &HashMap<String, Vec<Question>>,
+    model_path: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
+    let model = crate::assets::model_label(model_path, a.engine.numerics.int8);
     // Every adapter is loaded and checked first: a wrong path fails now, not after the base model's run.
-    let adapters = a.adapter.iter().map(|d| Ok((d, super::adapter::load(&mut engine, d)?))).collect::<Result<Vec<_>>>()?;
+    let adapters = a.adapter.iter().map(|d| Ok((d, super::adapter::load(engine, d)?))).collect::<Result<Vec<_>>>()?;
     let mut targets: Vec<Option<&(&PathBuf, _)>> = if a.no_base { vec![] } else { vec![None] };
     targets.extend(adapters.iter().map(Some));
     for entry in targets {
-        super::adapter::attach(&mut engine, entry.map(|(_, adapter)| adapter))?;
+        super::adapter::attach(engine, entry.map(|(_, adapter)| adapter))?;
         let target = entry.map(|(dir, _)| *dir);
-        let scorer = Scorer::new(&engine, a.batch_tokens)?;
+        let scorer = Scorer::new(engine, a.batch_tokens)?;
         let id = RunId { model: model.clone(), adapter: target.map(|p| crate::assets::file_label(p)), split: split.label().to_string() };
         let settings = serde_json::json!({
             "model_path": model_path.display().to_string(),
@@ -110,8 +140,8 @@ pub fn run_mmlu(a: MmluArgs) -> Result<()> {
             "letter_token_ids": scorer.letters(),
             "sample_seed": (split == SplitArg::Sample150).then_some(sample::SEED),
         });
-        let ckpt_path = a.out_dir.join(".checkpoints").join(format!("mmlu-{}-{}-{}.jsonl", id.split, id.model, id.adapter.as_deref().unwrap_or("base")));
-        let (out, ckpt) = run(&scorer, &cats, &questions, &shots, &id, &ckpt_path, &settings)?;
+        let ckpt_path = a.out.out_dir.join(".checkpoints").join(format!("mmlu-{}-{}-{}.jsonl", id.split, id.model, id.adapter.as_deref().unwrap_or("base")));
+        let (out, ckpt) = runner::run(&scorer, cats, questions, shots, &id, &ckpt_path, &settings)?;
         let summary = summarize(&out.rows);
         let per_s = out.scored_now as f64 / out.wall_s.max(1e-9);
         let label = id.adapter.as_deref().unwrap_or("base");
@@ -141,10 +171,10 @@ pub fn run_mmlu(a: MmluArgs) -> Result<()> {
             per_s: Some(per_s),
             sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),
         };
-        record_answers(&a.out_dir.join(MMLU_ANSWERS_FILE), &id.model, id.adapter.as_deref(), &id.split, out.rows)?;
-        record_runs(&a.out_dir.join(RUNS_FILE), vec![row])?;
+        record_answers(&a.out.out_dir.join(MMLU_ANSWERS_FILE), &id.model, id.adapter.as_deref(), &id.split, out.rows)?;
+        record_runs(&a.out.out_dir.join(RUNS_FILE), vec![row])?;
         ckpt.remove()?;
     }
-    println!("wrote {} and {}", a.out_dir.join(MMLU_ANSWERS_FILE).display(), a.out_dir.join(RUNS_FILE).display());
+    println!("wrote {} and {}", a.out.out_dir.join(MMLU_ANSWERS_FILE).display(), a.out.out_dir.join(RUNS_FILE).display());
     Ok(())
 }

@@ -5,6 +5,7 @@ use super::categories::Categories;
 use super::checkpoint::Checkpoint;
 use super::dataset::{Question, LETTERS};
 use super::score::{gold_probability, predicted, Scorer};
+use sqlora_kernel::backend::Backend;
 use crate::results::mmlu_answers::AnswerRow;
 use anyhow::{Context, Result};
 use crate::progress::Progress;
@@ -51,8 +52,8 @@ pub fn answer_row(id: &RunId, category: &str, q: &Question, s: &super::score::Sc
 }
 
 /// Scores `questions` (dev shots per subject in `shots`), saving to and resuming from `checkpoint`.
-pub fn run(
-    scorer: &Scorer,
+pub fn run<B: Backend>(
+    scorer: &Scorer<B>,
     cats: &Categories,
     questions: &[Question],
     shots: &HashMap<String, Vec<Question>>,

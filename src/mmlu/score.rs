@@ -7,7 +7,7 @@
 use super::dataset::{Question, LETTERS};
 use super::prompt::{format_question, shared_prefix, K_SHOT};
 use anyhow::{bail, Context, Result};
-use sqlora_kernel::cpu::CpuBackend;
+use sqlora_kernel::backend::Backend;
 use sqlora_kernel::model::{KvCache, Logits};
 use sqlora_kernel::tokenizer::Tokenizer;
 use sqlora_kernel::Engine;
@@ -72,8 +72,8 @@ impl SubjectPlan {
     }
 }
 
-pub struct Scorer<'a> {
-    engine: &'a Engine,
+pub struct Scorer<'a, B: Backend> {
+    engine: &'a Engine<B>,
     letters: [u32; 4],
     /// New tokens per forward call (bounds activation memory; also how many subjects' prefixes are
     /// held at once).
@@ -82,8 +82,8 @@ pub struct Scorer<'a> {
     pub whole_prompts: std::cell::Cell<usize>,
 }
 
-impl<'a> Scorer<'a> {
-    pub fn new(engine: &'a Engine, batch_tokens: usize) -> Result<Self> {
+impl<'a, B: Backend> Scorer<'a, B> {
+    pub fn new(engine: &'a Engine<B>, batch_tokens: usize) -> Result<Self> {
         let letters = letter_ids(&engine.tokenizer).context("checking the answer-letter tokens")?;
         Ok(Scorer { engine, letters, batch_tokens, whole_prompts: Default::default() })
     }
@@ -184,7 +184,7 @@ impl<'a> Scorer<'a> {
     /// The prefixes of a window of subjects, then all their questions.
     fn run_window(&self, window: &[SubjectPlan], done: &mut dyn FnMut(&[(usize, Scored)]) -> Result<()>) -> Result<()> {
         let model = &self.engine.model;
-        let mut prefix_caches: Vec<Option<Arc<KvCache<CpuBackend>>>> = vec![None; window.len()];
+        let mut prefix_caches: Vec<Option<Arc<KvCache<B>>>> = vec![None; window.len()];
         let using: Vec<usize> = (0..window.len()).filter(|&s| window[s].uses_prefix()).collect();
         for group in token_batches(&using, |&s| window[s].prefix_ids.len(), self.batch_tokens) {
             let mut caches: Vec<_> = group.iter().map(|_| model.new_cache()).collect();

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// The directory `sqlora mmlu` (and the Spider runs) wrote to; the report goes there too.
-    #[arg(long, default_value = "results")]
-    pub out_dir: PathBuf,
+    /// The folder `sqlora mmlu` (and the Spider runs) wrote to; the report goes there too.
+    #[command(flatten)]
+    pub out: crate::cli_args::OutDirArg,
     /// Which MMLU answers to compare.
     #[arg(long, value_enum, default_value = "sample150")]
     pub split: SplitArg,
@@ -89,21 +89,21 @@ pub fn build(arms: &[Arm], runs: &[RunRow], v: &Verdicts) -> Vec<ArmReport> {
         .collect()
 }
 
-pub fn run_report(a: ReportArgs) -> Result<()> {
-    let path = a.out_dir.join(MMLU_ANSWERS_FILE);
+pub fn run(a: ReportArgs) -> Result<()> {
+    let path = a.out.out_dir.join(MMLU_ANSWERS_FILE);
     if !path.exists() {
-        bail!("{} does not exist: run `sqlora mmlu --out-dir {}` first", path.display(), a.out_dir.display());
+        bail!("{} does not exist: run `sqlora mmlu --out-dir {}` first", path.display(), a.out.out_dir.display());
     }
     let split = a.split.label();
     let arms = arms(read_answers(&path)?, split);
     if arms.is_empty() {
         bail!("{} has no answers for split {split}", path.display());
     }
-    let runs = read_runs(&a.out_dir.join(RUNS_FILE))?;
-    let preds = a.out_dir.join(SPIDER_PREDICTIONS_FILE);
+    let runs = read_runs(&a.out.out_dir.join(RUNS_FILE))?;
+    let preds = a.out.out_dir.join(SPIDER_PREDICTIONS_FILE);
     let v = if preds.exists() { verdicts(&read_predictions(&preds)?) } else { Verdicts::new() };
     let reports = build(&arms, &runs, &v);
-    let files = write(&a.out_dir, split, &arms, &reports, &runs)?;
+    let files = write(&a.out.out_dir, split, &arms, &reports, &runs)?;
     for f in files {
         println!("wrote {}", f.display());
     }
@@ -189,7 +189,7 @@ mod tests {
             .flat_map(|(run, right)| (0..20).map(move |i| PredictionRow { id: i, run_id: Some(run.clone()), ex_official: Some(i < right), ..Default::default() }))
             .collect();
         crate::results::write_predictions(&dir.path().join(SPIDER_PREDICTIONS_FILE), &preds).unwrap();
-        run_report(ReportArgs { out_dir: dir.path().to_path_buf(), split: SplitArg::Sample150 }).unwrap();
+        run(ReportArgs { out: crate::cli_args::OutDirArg { out_dir: dir.path().to_path_buf() }, split: SplitArg::Sample150 }).unwrap();
         let md = std::fs::read_to_string(dir.path().join(REPORT_FILE)).unwrap();
         // Paired on the 20 questions: 3-shot +25 pts (b = 0, c = 5: McNemar p = 2·0.5⁵ = 0.0625), training
         // format +40 pts (c = 8: p = 2·0.5⁸ = 0.008).

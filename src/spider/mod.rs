@@ -1,5 +1,4 @@
 //! Spider 1.0: data set, hardness, schema text from SQLite.
-pub mod baseline;
 pub mod dataset;
 pub mod extract;
 pub mod hardness;

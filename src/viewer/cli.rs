@@ -19,7 +19,7 @@ pub struct ViewArgs {
     pub export: Option<PathBuf>,
 }
 
-pub fn run_view(a: ViewArgs) -> Result<()> {
+pub fn run(a: ViewArgs) -> Result<()> {
     let viewer = viewer_dir()?;
     if !a.results.is_dir() {
         bail!("results folder {} does not exist (pass --results DIR)", a.results.display());

@@ -1,7 +1,7 @@
 //! The CPU backend: kernels written once over a small SIMD layer (`simd/`) and compiled for AVX-512,
 //! AVX2 (+AVX-VNNI), NEON (+dotprod) and portable code; the best the processor has is chosen at run
 //! time (`isa.rs`, capped by `SQLORA_ISA`). Work is split over all cores with rayon.
-pub mod backward;
+mod gemm;
 pub mod int8;
 pub mod isa;
 pub mod matrix;
@@ -10,10 +10,9 @@ pub mod panel;
 pub mod simd;
 pub mod vector;
 
-use crate::backend::{AdamWStep, AttnSeq, AttnShape, Backend, HostMatrix, LoraShape, RopeStyle};
+use crate::backend::{AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, NormShape, Qkv, QkvMut, RopeShape, Rows, TrainBackend};
 use crate::Result;
 pub use matrix::CpuMatrix;
-use rayon::prelude::*;
 
 /// Tunes glibc's allocator for training (call once, before the thread pool starts): one arena, every
 /// buffer up to 32 MB from the heap, freed memory kept. A training step allocates and frees the same
@@ -44,16 +43,7 @@ pub(crate) struct SyncPtr(pub *mut f32);
 unsafe impl Sync for SyncPtr {}
 unsafe impl Send for SyncPtr {}
 
-/// How the CPU backend multiplies quantized weights.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Numerics {
-    /// f32 activations times the exactly dequantized weights (the reference path).
-    #[default]
-    Exact,
-    /// Activations quantized to 8 bits per block of 32, integer products (VNNI, AVX2 `vpmaddubsw`, NEON
-    /// `sdot`), as llama.cpp computes; approximate and faster (see `int8.rs`).
-    Int8,
-}
+pub use crate::backend::Numerics;
 
 #[derive(Default, Clone, Copy)]
 pub struct CpuBackend {
@@ -110,84 +100,86 @@ impl Backend for CpuBackend {
     fn matrix(&self, w: &HostMatrix) -> Result<CpuMatrix> {
         CpuMatrix::from_host(w)
     }
-    fn matmul(&self, x: &Vec<f32>, m: usize, w: &CpuMatrix, out: &mut Vec<f32>) {
-        match w {
-            CpuMatrix::Quant(p) if self.numerics == Numerics::Int8 => p.matmul_int8(x, m, out),
-            _ => w.matmul(x, m, out),
-        }
+    fn copy(&self, src: &Vec<f32>, dst: &mut Vec<f32>, n: usize) {
+        ops::rows::copy(src, dst, n)
     }
-    fn embed(&self, table: &CpuMatrix, ids: &[u32], out: &mut Vec<f32>) {
-        let n = table.cols();
-        out[..ids.len() * n].par_chunks_mut(n).zip(ids).for_each(|(o, &id)| table.dequant_row(id as usize, o));
-    }
-    fn add_bias(&self, x: &mut Vec<f32>, m: usize, bias: &Vec<f32>) {
-        let n = bias.len();
-        for r in x[..m * n].chunks_exact_mut(n) {
-            for (a, b) in r.iter_mut().zip(bias) {
-                *a += b;
-            }
-        }
-    }
-    fn dropout(&self, x: &Vec<f32>, n: usize, p: f32, seed: u64, out: &mut Vec<f32>) {
-        ops::dropout(&x[..n], p, seed, &mut out[..n]);
-    }
-    fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, n: usize) {
-        for (a, b) in x[..n].iter_mut().zip(&y[..n]) {
-            *a += b;
-        }
-    }
-    fn rmsnorm(&self, x: &Vec<f32>, w: &Vec<f32>, m: usize, n: usize, eps: f32, out: &mut Vec<f32>) {
-        ops::rmsnorm(x, w, m, n, eps, out)
-    }
-    fn rope(&self, x: &mut Vec<f32>, m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle) {
-        ops::rope(x, m, n_heads, head_dim, positions, theta, style)
-    }
-    fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, n: usize, out: &mut Vec<f32>) {
-        ops::swiglu(gate, up, n, out)
-    }
-    fn copy_rows(&self, src: &Vec<f32>, src_row: usize, dst: &mut Vec<f32>, dst_row: usize, n_rows: usize, row_len: usize) {
-        dst[dst_row * row_len..(dst_row + n_rows) * row_len]
-            .copy_from_slice(&src[src_row * row_len..(src_row + n_rows) * row_len]);
+    fn copy_rows(&self, src: &Vec<f32>, src_row: usize, dst: &mut Vec<f32>, dst_row: usize, rows: Rows) {
+        ops::rows::copy_rows(src, src_row, dst, dst_row, rows)
     }
     fn gather_rows(&self, x: &Vec<f32>, rows: &[usize], n: usize, out: &mut Vec<f32>) {
-        for (i, &r) in rows.iter().enumerate() {
-            out[i * n..(i + 1) * n].copy_from_slice(&x[r * n..(r + 1) * n]);
-        }
+        ops::rows::gather_rows(x, rows, n, out)
+    }
+    fn matmul(&self, x: &Vec<f32>, m: usize, w: &CpuMatrix, out: &mut Vec<f32>) {
+        ops::matmul::matmul(x, m, w, self.numerics, out)
+    }
+    fn lora(&self, x: &Vec<f32>, m: usize, l: LoraRef<'_, Vec<f32>>, xa: &mut Vec<f32>, y: &mut Vec<f32>) {
+        ops::lora::lora(x, m, slices(l), xa, y)
+    }
+    fn embed(&self, table: &CpuMatrix, ids: &[u32], out: &mut Vec<f32>) {
+        ops::embed::embed(table, ids, out)
+    }
+    fn add_bias(&self, x: &mut Vec<f32>, m: usize, bias: &Vec<f32>) {
+        ops::add::add_bias(x, m, bias)
+    }
+    fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, n: usize) {
+        ops::add::add(x, y, n)
+    }
+    fn rmsnorm(&self, x: &Vec<f32>, w: &Vec<f32>, s: NormShape, out: &mut Vec<f32>) {
+        ops::rmsnorm::rmsnorm(x, w, s, out)
+    }
+    fn rope(&self, x: &mut Vec<f32>, positions: &[u32], s: RopeShape) {
+        ops::rope::rope(x, positions, s)
+    }
+    fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, n: usize, out: &mut Vec<f32>) {
+        ops::swiglu::swiglu(gate, up, n, out)
     }
     fn attention(&self, q: &Vec<f32>, seqs: &[AttnSeq<'_, Vec<f32>>], shape: AttnShape, out: &mut Vec<f32>) {
-        ops::attention(q, seqs, shape, out)
+        ops::attention::attention(q, seqs, shape, out)
     }
-    fn rmsnorm_bwd(&self, dy: &Vec<f32>, x: &Vec<f32>, w: &Vec<f32>, m: usize, n: usize, eps: f32, dx: &mut Vec<f32>, dw: Option<&mut Vec<f32>>) {
-        backward::rmsnorm_bwd(dy, x, w, m, n, eps, dx, dw.map(|d| d.as_mut_slice()))
+}
+
+/// A LoRA term's tensors as the slices the CPU ops take.
+fn slices<'a>(l: LoraRef<'a, Vec<f32>>) -> LoraRef<'a, [f32]> {
+    LoraRef { a: l.a, b: l.b, shape: l.shape }
+}
+
+impl TrainBackend for CpuBackend {
+    fn scatter_rows(&self, x: &Vec<f32>, rows: &[usize], n: usize, out: &mut Vec<f32>) {
+        ops::rows::scatter_rows(x, rows, n, out)
     }
-    fn rope_bwd(&self, d: &mut Vec<f32>, m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle) {
-        backward::rope_bwd(d, m, n_heads, head_dim, positions, theta, style)
+    fn dropout(&self, x: &Vec<f32>, n: usize, p: f32, seed: u64, out: &mut Vec<f32>) {
+        ops::dropout::dropout(&x[..n], p, seed, &mut out[..n]);
+    }
+    fn rmsnorm_bwd(&self, dy: &Vec<f32>, x: &Vec<f32>, w: &Vec<f32>, s: NormShape, dx: &mut Vec<f32>, dw: Option<&mut Vec<f32>>) {
+        ops::rmsnorm::rmsnorm_bwd(dy, x, w, s, dx, dw.map(|d| d.as_mut_slice()))
+    }
+    fn rope_bwd(&self, d: &mut Vec<f32>, positions: &[u32], s: RopeShape) {
+        ops::rope::rope_bwd(d, positions, s)
     }
     fn swiglu_bwd(&self, dy: &Vec<f32>, gate: &Vec<f32>, up: &Vec<f32>, n: usize, dgate: &mut Vec<f32>, dup: &mut Vec<f32>) {
-        backward::swiglu_bwd(dy, gate, up, n, dgate, dup)
+        ops::swiglu::swiglu_bwd(dy, gate, up, n, dgate, dup)
     }
     fn matmul_bwd(&self, dy: &Vec<f32>, m: usize, w: &CpuMatrix, dx: &mut Vec<f32>, accumulate: bool) {
-        backward::matmul_bwd(dy, m, w, dx, accumulate)
+        ops::matmul::matmul_bwd(dy, m, w, dx, accumulate)
     }
-    fn lora_fwd(&self, x: &Vec<f32>, m: usize, a: &Vec<f32>, b: &Vec<f32>, l: LoraShape, h: &mut Vec<f32>, y: &mut Vec<f32>) {
-        backward::lora_fwd(x, m, a, b, l.r, l.din, l.dout, l.scale, h, y)
+    fn lora_bwd(&self, dy: &Vec<f32>, x: &Vec<f32>, xa: &Vec<f32>, m: usize, l: LoraRef<'_, Vec<f32>>, g: LoraGradMut<'_, Vec<f32>>) {
+        ops::lora::lora_bwd(dy, x, xa, m, slices(l), LoraGradMut { a: g.a, b: g.b, x: g.x })
     }
-    fn lora_bwd(&self, dy: &Vec<f32>, x: &Vec<f32>, h: &Vec<f32>, m: usize, a: &Vec<f32>, b: &Vec<f32>, l: LoraShape, da: &mut Vec<f32>, db: &mut Vec<f32>, dx: &mut Vec<f32>) {
-        backward::lora_bwd(dy, x, h, m, a, b, l.r, l.din, l.dout, l.scale, da, db, dx)
+    fn attention_packed(&self, qkv: Qkv<'_, Vec<f32>>, seqs: &[(usize, usize)], shape: AttnShape, out: &mut Vec<f32>, lse: &mut Vec<f32>) {
+        ops::attention_packed::attention_packed(Qkv { q: qkv.q, k: qkv.k, v: qkv.v }, seqs, shape, out, lse)
     }
-    fn attention_train(&self, q: &Vec<f32>, k: &Vec<f32>, v: &Vec<f32>, seqs: &[(usize, usize)], shape: AttnShape, out: &mut Vec<f32>, lse: &mut Vec<f32>) {
-        backward::attention_train(q, k, v, seqs, shape, out, lse)
+    fn attention_packed_bwd(&self, dout: &Vec<f32>, qkv: Qkv<'_, Vec<f32>>, saved: AttnSaved<'_, Vec<f32>>, seqs: &[(usize, usize)], shape: AttnShape, g: QkvMut<'_, Vec<f32>>) {
+        let qkv: Qkv<'_, [f32]> = Qkv { q: qkv.q, k: qkv.k, v: qkv.v };
+        let saved: AttnSaved<'_, [f32]> = AttnSaved { out: saved.out, lse: saved.lse };
+        ops::attention_packed::attention_packed_bwd(dout, qkv, saved, seqs, shape, QkvMut { q: g.q, k: g.k, v: g.v })
     }
-    fn attention_bwd(&self, dout: &Vec<f32>, q: &Vec<f32>, k: &Vec<f32>, v: &Vec<f32>, out: &Vec<f32>, lse: &Vec<f32>, seqs: &[(usize, usize)], shape: AttnShape, dq: &mut Vec<f32>, dk: &mut Vec<f32>, dv: &mut Vec<f32>) {
-        backward::attention_bwd(dout, q, k, v, out, lse, seqs, shape, dq, dk, dv)
-    }
-    fn cross_entropy_fwd_bwd(&self, hidden: &Vec<f32>, targets: &[u32], weights: &[f32], head: &CpuMatrix, dhidden: &mut Vec<f32>) -> f64 {
-        backward::cross_entropy(hidden, targets, weights, head, dhidden)
+    fn cross_entropy(&self, hidden: &Vec<f32>, targets: &[u32], weights: &[f32], head: &CpuMatrix, dhidden: &mut Vec<f32>) -> f64 {
+        ops::cross_entropy::cross_entropy(hidden, targets, weights, head, dhidden)
     }
     fn sum_squares(&self, x: &Vec<f32>, n: usize) -> f64 {
-        backward::sum_squares(&x[..n])
+        ops::adamw::sum_squares(&x[..n])
     }
-    fn adamw_step(&self, p: &mut Vec<f32>, g: &Vec<f32>, m: &mut Vec<f32>, v: &mut Vec<f32>, n: usize, h: AdamWStep) {
-        backward::adamw_step(&mut p[..n], &g[..n], &mut m[..n], &mut v[..n], h)
+    fn adamw(&self, p: &mut Vec<f32>, g: &Vec<f32>, m: &mut Vec<f32>, v: &mut Vec<f32>, n: usize, step: AdamWStep) {
+        ops::adamw::adamw(&mut p[..n], &g[..n], &mut m[..n], &mut v[..n], step)
     }
 }

@@ -1,6 +1,6 @@
-//! The innermost f32 loops of the CPU backend, written once over the SIMD layer (`simd/`) and compiled
-//! per ISA: dot products, the softmax exponential, SwiGLU, RMSNorm, RoPE, and the dense-weight row
-//! kernel. Every ISA computes the same sums; only the order of additions differs.
+//! The innermost f32 loops that several ops share, written once over the SIMD layer (`simd/`) and
+//! compiled per ISA: dot products, y += a·x, the softmax exponential, and the dense-weight row kernel.
+//! Every ISA computes the same sums; only the order of additions differs.
 use super::simd::{math, Simd};
 use crate::simd_fn;
 
@@ -13,7 +13,7 @@ simd_fn! {
 }
 
 #[inline(always)]
-unsafe fn dot_k<S: Simd>(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) unsafe fn dot_k<S: Simd>(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let (mut acc0, mut acc1) = (S::zero(), S::zero());
@@ -60,56 +60,23 @@ unsafe fn exp_sub_sum_k<S: Simd>(v: &mut [f32], max: f32) -> f32 {
 }
 
 simd_fn! {
-    /// out = silu(gate)·up = gate / (1 + exp(−gate)) · up, elementwise (over the shortest slice).
-    pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) => swiglu_k
+    /// y += a·x over the shorter of the two.
+    pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) => axpy_k
 }
 
 #[inline(always)]
-unsafe fn swiglu_k<S: Simd>(gate: &[f32], up: &[f32], out: &mut [f32]) {
-    let n = out.len().min(gate.len()).min(up.len());
-    let one = S::splat(1.0);
+unsafe fn axpy_k<S: Simd>(a: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let av = S::splat(a);
+    let (px, py) = (x.as_ptr(), y.as_mut_ptr());
     let mut i = 0;
-    while i < n {
-        let c = (n - i).min(16);
-        let g = S::load_n(gate.as_ptr().add(i), c);
-        let u = S::load_n(up.as_ptr().add(i), c);
-        let e = math::exp::<S>(S::sub(S::zero(), g));
-        let o = S::mul(S::div(g, S::add(one, e)), u);
-        S::store_n(out.as_mut_ptr().add(i), c, o);
-        i += c;
+    while i + 16 <= n {
+        S::store(py.add(i), S::fma(av, S::load(px.add(i)), S::load(py.add(i))));
+        i += 16;
     }
-}
-
-simd_fn! {
-    /// One row of RMSNorm: out = x / sqrt(mean(x²) + eps) · w.
-    pub fn rmsnorm_row(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) => rmsnorm_row_k
-}
-
-#[inline(always)]
-unsafe fn rmsnorm_row_k<S: Simd>(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    let n = x.len();
-    let ss = dot_k::<S>(x, x) / n as f32;
-    let inv = 1.0 / (ss + eps).sqrt();
-    // A plain loop: compiled inside this ISA's wrapper, it vectorizes with that ISA's instructions.
-    for ((o, xi), wi) in out[..n].iter_mut().zip(x).zip(&w[..n]) {
-        *o = xi * inv * wi;
-    }
-}
-
-simd_fn! {
-    /// Rotates the heads of one row: pairs (a[i], b[i]) become (a·c − b·s, a·s + b·c) with the pair's
-    /// cos/sin. `pairs` lists each head's (first, second) index per frequency i.
-    pub fn rope_row(row: &mut [f32], head_dim: usize, pairs: &[(usize, usize)], cs: &[(f32, f32)]) => rope_row_k
-}
-
-#[inline(always)]
-unsafe fn rope_row_k<S: Simd>(row: &mut [f32], head_dim: usize, pairs: &[(usize, usize)], cs: &[(f32, f32)]) {
-    for h in row.chunks_exact_mut(head_dim) {
-        for (&(a, b), &(c, s)) in pairs.iter().zip(cs) {
-            let (x0, x1) = (h[a], h[b]);
-            h[a] = x0 * c - x1 * s;
-            h[b] = x0 * s + x1 * c;
-        }
+    if i < n {
+        let r = n - i;
+        S::store_n(py.add(i), r, S::fma(av, S::load_n(px.add(i), r), S::load_n(py.add(i), r)));
     }
 }
 
@@ -191,19 +158,5 @@ mod tests {
         }
         let want_sum: f64 = want.iter().map(|&x| x as f64).sum();
         assert!((sum as f64 - want_sum).abs() < 1e-6 * want_sum);
-    }
-
-    /// The vector SwiGLU against the scalar formula, across the range the MLP sees and past where
-    /// exp(−g) overflows (g < −88: silu → −0).
-    #[test]
-    fn swiglu_matches_scalar() {
-        let gate: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) * 0.21).collect();
-        let up: Vec<f32> = (0..1001).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-        let mut out = vec![0f32; 1001];
-        swiglu(&gate, &up, &mut out);
-        for ((o, g), u) in out.iter().zip(&gate).zip(&up) {
-            let want = (*g as f64 / (1.0 + (-*g as f64).exp()) * *u as f64) as f32;
-            assert!((o - want).abs() <= 4e-7 * want.abs() + 1e-30, "g={g}: {o} vs {want}");
-        }
     }
 }

@@ -108,7 +108,7 @@ pub fn encode(metadata: &[(String, Value)], tensors: &[TensorOut<'_>]) -> std::r
 /// Writes `encode`'s bytes to `path` through a temporary file and a rename.
 pub fn write(path: &Path, metadata: &[(String, Value)], tensors: &[TensorOut<'_>]) -> Result<()> {
     let bytes = encode(metadata, tensors).map_err(|msg| Error::BadFile { path: path.to_path_buf(), msg })?;
-    crate::lora::write_atomic(path, &bytes)
+    crate::atomic_file::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

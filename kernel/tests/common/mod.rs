@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 pub mod agreement;
+pub mod backends;
 pub mod train_batch;
 
 pub fn fixtures() -> PathBuf {

@@ -33,11 +33,11 @@ impl RefBatch {
 
 /// One `loss_and_grads` of `model` + `adapter` on the batch of the fixture file `reference`:
 /// (our loss, the reference's loss, the parameters, their gradients).
-pub fn run_step(
-    model: &sqlora_kernel::model::Model<sqlora_kernel::cpu::CpuBackend>,
+pub fn run_step<B: sqlora_kernel::backend::TrainBackend>(
+    model: &sqlora_kernel::model::Model<B>,
     adapter: &sqlora_kernel::lora::Adapter,
     reference: &std::path::Path,
-) -> (f64, f64, sqlora_kernel::model::LoraParams<sqlora_kernel::cpu::CpuBackend>, sqlora_kernel::model::LoraParams<sqlora_kernel::cpu::CpuBackend>) {
+) -> (f64, f64, sqlora_kernel::model::LoraParams<B>, sqlora_kernel::model::LoraParams<B>) {
     let bytes = std::fs::read(reference).unwrap();
     let rb = RefBatch::read(&SafeTensors::deserialize(&bytes).unwrap());
     let params = model.lora_params(adapter).unwrap();

@@ -5,16 +5,19 @@
 //! batch is appended to a JSONL checkpoint, so an interrupted run resumes without redoing or losing
 //! an example; at the end all predictions are scored (execution accuracy, both modes) and written
 //! to `spider_predictions.parquet` with a summary.
-use super::extract::extract_sql;
-use super::prompt::{check_split, question_block, schema_block, INSTRUCTION, SHOTS};
-use super::{dataset::load_split, Example, Split};
-use crate::generate_cmd::{CHAT_HEAD, CHAT_TAIL};
+use crate::chat::{CHAT_HEAD, CHAT_TAIL};
+use crate::cli_args::{DataArg, EngineArgs, OutDirArg};
 use crate::metric::accuracy::ExConfig;
 use crate::metric::batch::{score_all, Pair};
 use crate::metric::summary::{summarize, Summary};
 use crate::results::predictions::{record_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
 use anyhow::{bail, Context, Result};
 use crate::progress::Progress;
+use crate::spider::extract::extract_sql;
+use crate::spider::prompt::{check_split, question_block, schema_block, INSTRUCTION, SHOTS};
+use crate::spider::{dataset::load_split, Example, Split};
+use sqlora_kernel::backend::{Backend, TrainBackend};
+use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::generate::{GenConfig, Generator};
 use sqlora_kernel::Engine;
 use std::collections::{BTreeMap, HashSet};
@@ -55,13 +58,8 @@ impl PromptArg {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BaselineArgs {
-    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Multiply with 8-bit activations (integer dot products, as llama.cpp does): faster, approximate (README
-    /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
-    #[arg(long)]
-    pub int8: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// A PEFT LoRA adapter directory to apply to the model (fused in, not merged).
     #[arg(long)]
     pub adapter: Option<PathBuf>,
@@ -69,12 +67,10 @@ pub struct BaselineArgs {
     /// (instruction, schema, question). A 0shot run's split is named "dev@0shot" in runs.parquet.
     #[arg(long, value_enum, default_value = "3shot")]
     pub prompt: PromptArg,
-    /// Data directory holding spider/ (default: $SQLORA_DATA, else ../shared/data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Where results go (spider_predictions.parquet, the checkpoint).
-    #[arg(long, default_value = "results")]
-    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub data: DataArg,
+    #[command(flatten)]
+    pub out: OutDirArg,
     /// Only the first N questions (after --db).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -110,7 +106,7 @@ pub fn run_evaluate(a: BaselineArgs) -> Result<()> {
 }
 
 pub fn run(a: BaselineArgs) -> Result<()> {
-    let data = crate::datadir::resolve(a.data_dir.as_deref())?;
+    let data = a.data.resolve()?;
     let mut examples = load_split(&data.join("spider"), Split::Dev)?;
     if !a.db.is_empty() {
         let known: HashSet<&str> = examples.iter().map(|e| e.db_id.as_str()).collect();
@@ -122,15 +118,15 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     if let Some(n) = a.limit {
         examples.truncate(n);
     }
-    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
+    let model_path = a.engine.model.resolve()?;
     if let Some(dir) = &a.adapter {
         if !dir.join("adapter_config.json").is_file() {
             bail!("--adapter {}: no adapter_config.json there (a PEFT adapter folder, e.g. a finished `sqlora finetune` run)", dir.display());
         }
     }
     let id = RunIdentity::of(&a, &model_path, examples.len());
-    let ckpt = checkpoint_path(&a.out_dir, &id.generation_key(a.chat));
+    let ckpt = checkpoint_path(&a.out.out_dir, &id.generation_key(a.chat));
     if a.fresh {
         std::fs::remove_file(&ckpt).ok();
     }
@@ -138,12 +134,8 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     let todo: Vec<&Example> = examples.iter().filter(|e| !done.contains_key(&(e.index as i64))).collect();
     println!("{} questions: {} already done (checkpoint {}), {} to generate", examples.len(), examples.len() - todo.len(), ckpt.display(), todo.len());
     if !todo.is_empty() {
-        let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
-        if let Some(dir) = &a.adapter {
-            crate::assets::attach_adapter(&mut engine, dir)?;
-        }
         let t0 = Instant::now();
-        generate_all(&engine, &data, &todo, &a, &ckpt, &mut done)?;
+        a.engine.run(GenerateAll { model_path: &model_path, data: &data, todo: &todo, args: &a, ckpt: &ckpt, done: &mut done })?;
         let secs = t0.elapsed().as_secs_f64();
         println!("generated {} answers in {:.1} s ({:.2} questions/s)", todo.len(), secs, todo.len() as f64 / secs);
     }
@@ -154,7 +146,7 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     for r in &mut rows {
         r.run_id = Some(id.run_id());
     }
-    let out = a.out_dir.join(SPIDER_PREDICTIONS_FILE);
+    let out = a.out.out_dir.join(SPIDER_PREDICTIONS_FILE);
     record_predictions(&out, |r| r.run_id.as_deref().is_some_and(|other| id.same_generations(other)), rows.clone())?;
     println!("wrote {}", out.display());
     let summary = summarize(&rows);
@@ -176,7 +168,7 @@ impl RunIdentity {
         if a.prompt == PromptArg::ZeroShot {
             split.push_str("@0shot");
         }
-        RunIdentity { split, model: crate::assets::model_label(model_path, a.int8), adapter: a.adapter.as_deref().map(crate::assets::file_label) }
+        RunIdentity { split, model: crate::assets::model_label(model_path, a.engine.numerics.int8), adapter: a.adapter.as_deref().map(crate::assets::file_label) }
     }
 
     fn run_id(&self) -> String {
@@ -225,7 +217,7 @@ fn record_run(a: &BaselineArgs, model_path: &Path, id: &RunIdentity, rows: &[Pre
         "prompt": match a.prompt { PromptArg::ThreeShot => "data/prompts/spider_3shot.txt", PromptArg::ZeroShot => "0shot (instruction, schema, question)" },
         "chat": a.chat, "adapter_path": a.adapter.as_ref().map(|p| p.display().to_string()),
         "adapter_settings": a.adapter.as_ref().and_then(|p| std::fs::read(p.join("settings.json")).ok()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()), "batch": a.batch, "max_tokens": a.max_tokens,
-        "int8": a.int8, "timeout_s": a.timeout_s, "model_path": model_path.display().to_string(),
+        "int8": a.engine.numerics.int8, "timeout_s": a.timeout_s, "model_path": model_path.display().to_string(),
     });
     let row = RunRow {
         run_id: id.run_id(),
@@ -245,10 +237,31 @@ fn record_run(a: &BaselineArgs, model_path: &Path, id: &RunIdentity, rows: &[Pre
         per_s: (gen_s > 0.0).then(|| rows.len() as f64 / gen_s),
         sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),
     };
-    record_runs(&a.out_dir.join(RUNS_FILE), vec![row])
+    record_runs(&a.out.out_dir.join(RUNS_FILE), vec![row])
 }
 
-fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArgs, ckpt: &Path, done: &mut BTreeMap<i64, PredictionRow>) -> Result<()> {
+/// The questions still to answer, on the chosen backend.
+struct GenerateAll<'a> {
+    model_path: &'a Path,
+    data: &'a Path,
+    todo: &'a [&'a Example],
+    args: &'a BaselineArgs,
+    ckpt: &'a Path,
+    done: &'a mut BTreeMap<i64, PredictionRow>,
+}
+
+impl WithBackend for GenerateAll<'_> {
+    type Output = Result<()>;
+    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+        let mut engine = crate::assets::load_engine(backend, self.model_path)?;
+        if let Some(dir) = &self.args.adapter {
+            crate::assets::attach_adapter(&mut engine, dir)?;
+        }
+        generate_all(&engine, self.data, self.todo, self.args, self.ckpt, self.done)
+    }
+}
+
+fn generate_all<B: Backend>(engine: &Engine<B>, data: &Path, todo: &[&Example], a: &BaselineArgs, ckpt: &Path, done: &mut BTreeMap<i64, PredictionRow>) -> Result<()> {
     let tok = &engine.tokenizer;
     let gen = Generator::new(&engine.model, tok);
     let cfg = GenConfig { max_new_tokens: a.max_tokens, stop_strings: STOPS.iter().map(|s| s.to_string()).collect(), ..Default::default() };
@@ -265,7 +278,7 @@ fn generate_all(engine: &Engine, data: &Path, todo: &[&Example], a: &BaselineArg
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(ckpt)?;
     for (db, qs) in by_db {
         bar.set(pos, db);
-        let schema = schema_block(&super::db_path(data, db))?;
+        let schema = schema_block(&crate::spider::db_path(data, db))?;
         let tail = |q: &str| if a.chat { format!("{}{CHAT_TAIL}", question_block(q)) } else { question_block(q) };
         let (schema_cache, per_question_schema) = if a.chat {
             (shots.clone(), schema.clone())

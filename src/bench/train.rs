@@ -7,10 +7,14 @@
 //! estimate for a frozen base: 4·N per token (2·N forward, 2·N for the input gradients; the base has
 //! no weight gradient), N = the parameters of every matrix a token goes through (the seven
 //! projections of each layer and the output head).
-use super::{isa_line, peak_rss_mb, peer_isa_env, BenchArgs};
+use super::args::BenchArgs;
+use super::machine::{isa_line, median, peak_rss_mb, peer_isa_env, prompt_ids};
+use crate::cli_args::NumericsArg;
+use sqlora_kernel::backend::TrainBackend;
+use sqlora_kernel::device::WithBackend;
+use sqlora_kernel::lora::Proj;
 use anyhow::{Context, Result};
-use sqlora_kernel::backend::{Backend, LoraShape};
-use sqlora_kernel::cpu::CpuBackend;
+use sqlora_kernel::backend::LoraShape;
 use sqlora_kernel::model::{LoraPair, LoraParams, Model, TrainSeq};
 use sqlora_kernel::train::{clip_factor, grad_norm, AdamW, Optimizer};
 use std::collections::BTreeMap;
@@ -34,14 +38,14 @@ struct Ours {
 
 /// LoRA weights as peft initializes them (A uniform in ±1/√din, Kaiming's bound for its init; B = 0,
 /// so the first loss is the base model's and both sides must agree on it), scale α/r with α = 2r.
-fn init_params(model: &Model<CpuBackend>, r: usize) -> LoraParams<CpuBackend> {
+fn init_params<B: TrainBackend>(model: &Model<B>, r: usize) -> LoraParams<B> {
     let c = &model.cfg;
     let b = &model.backend;
-    let dims = [(c.hidden, c.q_dim()), (c.hidden, c.kv_dim()), (c.hidden, c.kv_dim()), (c.q_dim(), c.hidden), (c.hidden, c.intermediate), (c.hidden, c.intermediate), (c.intermediate, c.hidden)];
     let mut seed = 0x5eed_u64;
     let mut modules = BTreeMap::new();
     for li in 0..c.n_layers {
-        for (t, &(din, dout)) in dims.iter().enumerate() {
+        for p in Proj::ALL {
+            let (din, dout) = p.dims(c);
             let bound = 1.0 / (din as f32).sqrt();
             let a: Vec<f32> = (0..r * din)
                 .map(|_| {
@@ -50,20 +54,20 @@ fn init_params(model: &Model<CpuBackend>, r: usize) -> LoraParams<CpuBackend> {
                 })
                 .collect();
             let shape = LoraShape { r, din, dout, scale: 2.0 };
-            modules.insert((li, t), LoraPair { a: b.upload(&a), b: b.zeros(dout * r), shape });
+            modules.insert((li, p), LoraPair { a: b.upload(&a), b: b.zeros(dout * r), shape });
         }
     }
     LoraParams { r, scale: 2.0, modules, dropout: None }
 }
 
 /// Parameters a token's forward multiplies by (projections and head; the embedding lookup is free).
-fn matrix_params(model: &Model<CpuBackend>) -> f64 {
+fn matrix_params<B: TrainBackend>(model: &Model<B>) -> f64 {
     let c = &model.cfg;
     let per_layer = 2 * c.hidden * c.q_dim() + 2 * c.hidden * c.kv_dim() + 3 * c.hidden * c.intermediate;
     (c.n_layers * per_layer + c.vocab * c.hidden) as f64
 }
 
-fn measure(model: &Model<CpuBackend>, batch: &[TrainSeq<'_>], a: &BenchArgs) -> Result<Ours> {
+fn measure<B: TrainBackend>(model: &Model<B>, batch: &[TrainSeq<'_>], a: &BenchArgs) -> Result<Ours> {
     let b = &model.backend;
     let mut params = init_params(model, a.rank);
     let mut opt = Optimizer::new(model, &params, AdamW { lr: 1e-4, weight_decay: 0.0, ..AdamW::default() });
@@ -83,7 +87,7 @@ fn measure(model: &Model<CpuBackend>, batch: &[TrainSeq<'_>], a: &BenchArgs) -> 
             times.push(el);
         }
     }
-    let step_s = super::median(times);
+    let step_s = median(times);
     Ok(Ours { tok_s: tokens as f64 / step_s, step_s, first_loss, peak_rss_mb: peak_rss_mb() })
 }
 
@@ -125,13 +129,27 @@ pub fn run(a: BenchArgs) -> Result<()> {
     sqlora_kernel::cpu::tune_allocator();
     let threads = a.threads.unwrap_or(2);
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    a.device.run(NumericsArg::default(), TrainBench(a))
+}
+
+struct TrainBench(BenchArgs);
+
+impl WithBackend for TrainBench {
+    type Output = Result<()>;
+    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+        bench_on(backend, self.0)
+    }
+}
+
+fn bench_on<B: TrainBackend>(backend: B, a: BenchArgs) -> Result<()> {
+    let threads = rayon::current_num_threads();
+    let model_path = a.model.resolve()?;
     println!("{}", isa_line());
-    let engine = crate::assets::load_engine(&model_path, false)?;
+    let engine = crate::assets::load_engine(backend, &model_path)?;
     let model = &engine.model;
     println!("model {} on {}", model_path.display(), model.backend_name());
     let (nb, len) = (a.train_batch, a.train_len);
-    let ids: Vec<Vec<u32>> = (0..nb).map(|i| super::prompt_ids(&engine, len, 7 * i)).collect::<Result<_>>()?;
+    let ids: Vec<Vec<u32>> = (0..nb).map(|i| prompt_ids(&engine, len, 7 * i)).collect::<Result<_>>()?;
     let target: Vec<Vec<bool>> = (0..nb).map(|_| (0..len).map(|t| t >= len / 2).collect()).collect();
     let batch: Vec<TrainSeq> = ids.iter().zip(&target).map(|(tokens, target)| TrainSeq { tokens, target }).collect();
     println!(

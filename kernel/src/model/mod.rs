@@ -1,17 +1,16 @@
 //! The Llama-family forward pass (Llama, SmolLM2, Qwen2), written once over `B: Backend`:
 //! RMSNorm → q/k/v (+ Qwen2 biases) → RoPE → causal grouped-query attention → o → residual →
 //! RMSNorm → SwiGLU MLP → residual; final RMSNorm and a tied or separate output head.
-use crate::backend::{AttnSeq, AttnShape, Backend};
+use crate::backend::{AttnSeq, AttnShape, Backend, LoraRef, LoraShape, NormShape, RopeShape, Rows};
 use crate::config::Config;
 use crate::loader::ModelSource;
-use crate::lora::Adapter;
-use crate::backend::HostMatrix;
-use crate::formats::quant::GgmlType;
+use crate::lora::{Adapter, Proj};
 use crate::{Error, Result};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-mod backward;
-pub use backward::{Dropout, LoraPair, LoraParams, TrainSeq};
+mod train;
+pub use train::{Dropout, LoraParams, TrainSeq};
 
 pub struct Layer<B: Backend> {
     attn_norm: B::Tensor,
@@ -34,23 +33,29 @@ pub struct Model<B: Backend> {
     out_norm: B::Tensor,
     /// None when the head is tied to the embedding table.
     head: Option<B::Matrix>,
-    /// The attached LoRA adapter: per layer, per projection in `lora::TARGETS` order, (A, s·B).
+    /// The attached LoRA adapter, fused into every forward.
     lora: Option<AttachedLora<B>>,
 }
 
 struct AttachedLora<B: Backend> {
     adapter: Arc<Adapter>,
-    layers: Vec<[Option<(B::Matrix, B::Matrix)>; 7]>,
+    /// Per layer, per projection (`Proj::index`).
+    layers: Vec<[Option<LoraPair<B>>; 7]>,
 }
 
-// Projection indices, in `lora::TARGETS` order.
-const Q: usize = 0;
-const K: usize = 1;
-const V: usize = 2;
-const O: usize = 3;
-const GATE: usize = 4;
-const UP: usize = 5;
-const DOWN: usize = 6;
+/// One LoRA term on the backend: A (r × din) and B (dout × r), unscaled, B's rows in the engine's order
+/// (`lora::b_to_engine`). Generation and training use the same pairs and the same op (`Backend::lora`).
+pub struct LoraPair<B: Backend> {
+    pub a: B::Tensor,
+    pub b: B::Tensor,
+    pub shape: LoraShape,
+}
+
+impl<B: Backend> LoraPair<B> {
+    pub fn as_ref(&self) -> LoraRef<'_, B::Tensor> {
+        LoraRef { a: &self.a, b: &self.b, shape: self.shape }
+    }
+}
 
 /// Keys and values of one sequence, per layer, after an optional shared prefix (computed once and
 /// shared by reference, e.g. the few-shot examples common to every prompt). A prefix may itself
@@ -106,7 +111,7 @@ impl<B: Backend> Model<B> {
             }
             backend.matrix(&t)
         };
-        let (h, q, kv, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);
+        let (d, q, kv, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for i in 0..cfg.n_layers {
             let n = |s: &str| format!("blk.{i}.{s}");
@@ -117,21 +122,35 @@ impl<B: Backend> Model<B> {
             };
             layers.push(Layer {
                 attn_norm: vec(&n("attn_norm.weight"))?,
-                wq: mat(&n("attn_q.weight"), q, h)?,
-                wk: mat(&n("attn_k.weight"), kv, h)?,
-                wv: mat(&n("attn_v.weight"), kv, h)?,
-                wo: mat(&n("attn_output.weight"), h, q)?,
+                wq: mat(&n("attn_q.weight"), q, d)?,
+                wk: mat(&n("attn_k.weight"), kv, d)?,
+                wv: mat(&n("attn_v.weight"), kv, d)?,
+                wo: mat(&n("attn_output.weight"), d, q)?,
                 bias,
                 ffn_norm: vec(&n("ffn_norm.weight"))?,
-                w_gate: mat(&n("ffn_gate.weight"), ff, h)?,
-                w_up: mat(&n("ffn_up.weight"), ff, h)?,
-                w_down: mat(&n("ffn_down.weight"), h, ff)?,
+                w_gate: mat(&n("ffn_gate.weight"), ff, d)?,
+                w_up: mat(&n("ffn_up.weight"), ff, d)?,
+                w_down: mat(&n("ffn_down.weight"), d, ff)?,
             });
         }
-        let embed = mat("token_embd.weight", cfg.vocab, h)?;
-        let head = if cfg.tied { None } else { Some(mat("output.weight", cfg.vocab, h)?) };
+        let embed = mat("token_embd.weight", cfg.vocab, d)?;
+        let head = if cfg.tied { None } else { Some(mat("output.weight", cfg.vocab, d)?) };
         let out_norm = vec("output_norm.weight")?;
         Ok(Model { cfg, backend, embed, layers, out_norm, head, lora: None })
+    }
+
+    /// Uploads an adapter's weights for this model, after the one shape check (`Adapter::check_fits`).
+    pub fn upload_adapter(&self, a: &Adapter) -> Result<BTreeMap<(usize, Proj), LoraPair<B>>> {
+        a.check_fits(&self.cfg)?;
+        let b = &self.backend;
+        Ok(a.modules
+            .iter()
+            .map(|(&(li, p), w)| {
+                let shape = LoraShape { r: a.r, din: w.din, dout: w.dout, scale: a.scale };
+                let bm = crate::lora::b_to_engine(&self.cfg, p, &w.b, a.r);
+                ((li, p), LoraPair { a: b.upload(&w.a), b: b.upload(&bm), shape })
+            })
+            .collect())
     }
 
     /// Attaches a LoRA adapter (replacing any attached one), or detaches with None.
@@ -140,26 +159,9 @@ impl<B: Backend> Model<B> {
             self.lora = None;
             return Ok(());
         };
-        let cfg = &self.cfg;
-        let dims = |t| self.proj_dims(t);
-        let mut layers: Vec<[Option<(B::Matrix, B::Matrix)>; 7]> = (0..cfg.n_layers).map(|_| Default::default()).collect();
-        for (&(li, t), (am, bm, din, dout)) in &a.modules {
-            if li >= cfg.n_layers || dims(t) != (*din, *dout) {
-                return Err(Error::BadInput(format!(
-                    "{}: layer {li} {} is {din}→{dout}, the model has {} layers and {:?}",
-                    a.dir.display(),
-                    crate::lora::TARGETS[t],
-                    cfg.n_layers,
-                    dims(t)
-                )));
-            }
-            let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-            let scaled: Vec<f32> = crate::lora::b_to_engine(cfg, t, bm, a.r).iter().map(|x| x * a.scale).collect();
-            let (ab, bb) = (f32_bytes(am), f32_bytes(&scaled));
-            let host = |name: &str, rows, cols, bytes: &[u8]| -> Result<B::Matrix> {
-                self.backend.matrix(&HostMatrix { name: name.into(), ty: GgmlType::F32, rows, cols, bytes })
-            };
-            layers[li][t] = Some((host("lora_A", a.r, *din, &ab)?, host("lora_B", *dout, a.r, &bb)?));
+        let mut layers: Vec<[Option<LoraPair<B>>; 7]> = (0..self.cfg.n_layers).map(|_| Default::default()).collect();
+        for ((li, p), pair) in self.upload_adapter(&a)? {
+            layers[li][p.index()] = Some(pair);
         }
         self.lora = Some(AttachedLora { adapter: a, layers });
         Ok(())
@@ -170,17 +172,12 @@ impl<B: Backend> Model<B> {
     }
 
     /// out = x·Wᵀ, plus the adapter's s·(x·Aᵀ)·Bᵀ when one is attached for this projection.
-    fn linear(&self, li: usize, t: usize, x: &B::Tensor, m: usize, w: &B::Matrix, out: &mut B::Tensor) {
+    fn linear(&self, li: usize, p: Proj, x: &B::Tensor, m: usize, w: &B::Matrix, out: &mut B::Tensor) {
         let b = &self.backend;
         b.matmul(x, m, w, out);
-        if let Some(Some((la, lb))) = self.lora.as_ref().map(|l| &l.layers[li][t]) {
-            let r = self.lora.as_ref().unwrap().adapter.r;
-            let mut tmp = b.zeros(m * r);
-            b.matmul(x, m, la, &mut tmp);
-            let n = m * self.proj_dims(t).1;
-            let mut delta = b.zeros(n);
-            b.matmul(&tmp, m, lb, &mut delta);
-            b.add(out, &delta, n);
+        if let Some(Some(pair)) = self.lora.as_ref().map(|l| &l.layers[li][p.index()]) {
+            let mut xa = b.zeros(m * pair.shape.r);
+            b.lora(x, m, pair.as_ref(), &mut xa, out);
         }
     }
 
@@ -192,13 +189,24 @@ impl<B: Backend> Model<B> {
             b.add_bias(k, m, bk);
             b.add_bias(v, m, bv);
         }
-        b.rope(q, m, cfg.n_heads, cfg.head_dim, positions, cfg.rope_theta, cfg.rope_style);
-        b.rope(k, m, cfg.n_kv_heads, cfg.head_dim, positions, cfg.rope_theta, cfg.rope_style);
+        b.rope(q, positions, self.rope_shape(m, cfg.n_heads));
+        b.rope(k, positions, self.rope_shape(m, cfg.n_kv_heads));
     }
 
-    /// (input, output) features of projection `t`.
-    fn proj_dims(&self, t: usize) -> (usize, usize) {
-        crate::lora::proj_dims(&self.cfg, t)
+    /// RoPE over `m` rows of `n_heads` heads.
+    fn rope_shape(&self, m: usize, n_heads: usize) -> RopeShape {
+        let cfg = &self.cfg;
+        RopeShape { m, n_heads, head_dim: cfg.head_dim, theta: cfg.rope_theta, style: cfg.rope_style }
+    }
+
+    /// RMSNorm over `m` rows of the hidden size.
+    fn norm_shape(&self, m: usize) -> NormShape {
+        NormShape { rows: Rows { m, n: self.cfg.hidden }, eps: self.cfg.rms_eps }
+    }
+
+    fn attn_shape(&self) -> AttnShape {
+        let cfg = &self.cfg;
+        AttnShape { n_heads: cfg.n_heads, n_kv_heads: cfg.n_kv_heads, head_dim: cfg.head_dim }
     }
 
     pub fn backend_name(&self) -> String {
@@ -226,7 +234,7 @@ impl<B: Backend> Model<B> {
     fn forward_here(&self, batch: &mut [(&[u32], &mut KvCache<B>)], want: Logits) -> Result<Vec<f32>> {
         let cfg = &self.cfg;
         let b = &self.backend;
-        let (h, qd, kvd, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);
+        let (d, qd, kvd, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);
         let mut ids = Vec::new();
         let mut positions = Vec::new();
         let mut starts = Vec::with_capacity(batch.len());
@@ -250,23 +258,23 @@ impl<B: Backend> Model<B> {
             positions.extend((past..past + toks.len()).map(|p| p as u32));
         }
         let m = ids.len();
-        let mut x = b.zeros(m * h);
+        let mut x = b.zeros(m * d);
         b.embed(&self.embed, &ids, &mut x);
-        let mut xn = b.zeros(m * h);
+        let mut xn = b.zeros(m * d);
         let mut q = b.zeros(m * qd);
         let mut k = b.zeros(m * kvd);
         let mut v = b.zeros(m * kvd);
         let mut att = b.zeros(m * qd);
-        let mut o = b.zeros(m * h);
+        let mut o = b.zeros(m * d);
         let mut gate = b.zeros(m * ff);
         let mut up = b.zeros(m * ff);
         let mut act = b.zeros(m * ff);
-        let shape = AttnShape { n_heads: cfg.n_heads, n_kv_heads: cfg.n_kv_heads, head_dim: cfg.head_dim };
+        let (shape, norm) = (self.attn_shape(), self.norm_shape(m));
         for (li, l) in self.layers.iter().enumerate() {
-            b.rmsnorm(&x, &l.attn_norm, m, h, cfg.rms_eps, &mut xn);
-            self.linear(li, Q, &xn, m, &l.wq, &mut q);
-            self.linear(li, K, &xn, m, &l.wk, &mut k);
-            self.linear(li, V, &xn, m, &l.wv, &mut v);
+            b.rmsnorm(&x, &l.attn_norm, norm, &mut xn);
+            self.linear(li, Proj::Q, &xn, m, &l.wq, &mut q);
+            self.linear(li, Proj::K, &xn, m, &l.wk, &mut k);
+            self.linear(li, Proj::V, &xn, m, &l.wv, &mut v);
             self.bias_rope(l, m, &positions, &mut q, &mut k, &mut v);
             // Append this step's keys and values to each sequence's own cache.
             for ((toks, cache), &s0) in batch.iter_mut().zip(&starts) {
@@ -274,8 +282,9 @@ impl<B: Backend> Model<B> {
                 let n_old = cache.len;
                 b.ensure_len(kc, (n_old + toks.len()) * kvd);
                 b.ensure_len(vc, (n_old + toks.len()) * kvd);
-                b.copy_rows(&k, s0, kc, n_old, toks.len(), kvd);
-                b.copy_rows(&v, s0, vc, n_old, toks.len(), kvd);
+                let rows = Rows { m: toks.len(), n: kvd };
+                b.copy_rows(&k, s0, kc, n_old, rows);
+                b.copy_rows(&v, s0, vc, n_old, rows);
             }
             let seqs: Vec<AttnSeq<'_, B::Tensor>> = batch
                 .iter()
@@ -297,14 +306,14 @@ impl<B: Backend> Model<B> {
                 .collect();
             b.attention(&q, &seqs, shape, &mut att);
             drop(seqs);
-            self.linear(li, O, &att, m, &l.wo, &mut o);
-            b.add(&mut x, &o, m * h);
-            b.rmsnorm(&x, &l.ffn_norm, m, h, cfg.rms_eps, &mut xn);
-            self.linear(li, GATE, &xn, m, &l.w_gate, &mut gate);
-            self.linear(li, UP, &xn, m, &l.w_up, &mut up);
+            self.linear(li, Proj::O, &att, m, &l.wo, &mut o);
+            b.add(&mut x, &o, m * d);
+            b.rmsnorm(&x, &l.ffn_norm, norm, &mut xn);
+            self.linear(li, Proj::Gate, &xn, m, &l.w_gate, &mut gate);
+            self.linear(li, Proj::Up, &xn, m, &l.w_up, &mut up);
             b.swiglu(&gate, &up, m * ff, &mut act);
-            self.linear(li, DOWN, &act, m, &l.w_down, &mut o);
-            b.add(&mut x, &o, m * h);
+            self.linear(li, Proj::Down, &act, m, &l.w_down, &mut o);
+            b.add(&mut x, &o, m * d);
         }
         for (toks, cache) in batch.iter_mut() {
             cache.len += toks.len();
@@ -315,10 +324,10 @@ impl<B: Backend> Model<B> {
             Logits::Last => batch.iter().zip(&starts).map(|((t, _), &s)| s + t.len() - 1).collect(),
         };
         let r = rows.len();
-        let mut sel = b.zeros(r * h);
-        b.gather_rows(&x, &rows, h, &mut sel);
-        let mut seln = b.zeros(r * h);
-        b.rmsnorm(&sel, &self.out_norm, r, h, cfg.rms_eps, &mut seln);
+        let mut sel = b.zeros(r * d);
+        b.gather_rows(&x, &rows, d, &mut sel);
+        let mut seln = b.zeros(r * d);
+        b.rmsnorm(&sel, &self.out_norm, self.norm_shape(r), &mut seln);
         let mut logits = b.zeros(r * cfg.vocab);
         b.matmul(&seln, r, self.head.as_ref().unwrap_or(&self.embed), &mut logits);
         Ok(b.download(&logits))

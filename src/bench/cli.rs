@@ -5,61 +5,17 @@
 //!
 //! `sqlora bench --train`: LoRA training throughput instead (`train`), against PyTorch + peft running
 //! the same step from `bench/train_peer.py`.
+use super::args::BenchArgs;
+use super::machine::{isa_line, median, peak_rss_mb, peer_isa_env, prompt_ids};
+use crate::cli_args::NumericsArg;
 use anyhow::{Context, Result};
+use sqlora_kernel::backend::{Backend, TrainBackend};
+use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::generate::argmax;
 use sqlora_kernel::model::Logits;
 use sqlora_kernel::Engine;
 use std::path::PathBuf;
 use std::time::Instant;
-
-mod train;
-
-#[derive(clap::Args, Debug)]
-pub struct BenchArgs {
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Timed repetitions per measure (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    pub reps: usize,
-    /// Prompt length for the prefill measure.
-    #[arg(long, default_value_t = 512)]
-    pub prefill_tokens: usize,
-    /// Tokens decoded per sequence.
-    #[arg(long, default_value_t = 128)]
-    pub decode_tokens: usize,
-    /// Sequences in the batched decode measure (each with a 128-token prompt).
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    /// A Python interpreter that has llama-cpp-python, torch, transformers and gguf: runs the peers.
-    #[arg(long)]
-    pub peers: Option<PathBuf>,
-    /// A different interpreter for the llama.cpp peer (e.g. one whose llama-cpp-python was built for
-    /// AVX2 only, to compare with `SQLORA_ISA=avx2` on an AVX-512 machine). Default: `--peers`.
-    #[arg(long, requires = "peers")]
-    pub llama_peer: Option<PathBuf>,
-    /// Threads (default: all cores; 2 with --train).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Measure LoRA training instead: tokens/s of full training steps (loss, gradients, clipping,
-    /// AdamW) of a batch of `--train-batch` sequences of `--train-len` tokens, LoRA rank `--rank` on
-    /// all seven projections, the loss on the second half of each sequence; and the same step in
-    /// PyTorch + peft (`--torch-peer`).
-    #[arg(long)]
-    pub train: bool,
-    #[arg(long, default_value_t = 8)]
-    pub train_batch: usize,
-    #[arg(long, default_value_t = 256)]
-    pub train_len: usize,
-    #[arg(long, default_value_t = 16)]
-    pub rank: usize,
-    /// Timed training steps (after one untimed warm-up step; the median is reported).
-    #[arg(long, default_value_t = 3)]
-    pub train_steps: usize,
-    /// The Python (torch, transformers, gguf, peft) of the PyTorch training peer. Default:
-    /// /opt/peers/bin/python if it exists, else the peer is skipped.
-    #[arg(long)]
-    pub torch_peer: Option<PathBuf>,
-}
 
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BenchResult {
@@ -69,31 +25,7 @@ pub struct BenchResult {
     pub peak_rss_mb: Option<f64>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-/// Deterministic filler text long enough for any prompt length (token ids from the model's own
-/// tokenizer, cut to length).
-fn prompt_ids(engine: &Engine, n: usize, salt: usize) -> Result<Vec<u32>> {
-    let mut text = String::new();
-    let mut i = salt;
-    let mut ids = Vec::new();
-    while ids.len() < n {
-        text.push_str(&format!(
-            "SELECT name, count(*) FROM table_{} WHERE value > {} GROUP BY name ORDER BY count(*) DESC; -- query {i}\n",
-            i % 17,
-            i * 7 % 100
-        ));
-        i += 1;
-        ids = engine.tokenizer.encode(&text, false)?;
-    }
-    ids.truncate(n);
-    Ok(ids)
-}
-
-pub fn measure(engine: &Engine, a: &BenchArgs) -> Result<BenchResult> {
+pub fn measure<B: Backend>(engine: &Engine<B>, a: &BenchArgs) -> Result<BenchResult> {
     let m = &engine.model;
     // Prefill: one forward over the whole prompt; only the last position's logits are needed.
     let p = prompt_ids(engine, a.prefill_tokens, 0)?;
@@ -158,46 +90,20 @@ pub fn measure(engine: &Engine, a: &BenchArgs) -> Result<BenchResult> {
     })
 }
 
-/// Which instruction set the kernels use, what the CPU has, and the cap asked for: every speed figure is
-/// only meaningful with it.
-pub fn isa_line() -> String {
-    use sqlora_kernel::cpu::isa;
-    let (cur, best) = (isa::current(), isa::detect_best());
-    let cap = std::env::var("SQLORA_ISA").map(|v| format!("SQLORA_ISA={v}")).unwrap_or_else(|_| "SQLORA_ISA unset".into());
-    format!("ISA: {cur} ({}); this CPU's best: {best}; {cap}; {}", cur.describe(), cpu_model())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
-/// VmHWM from /proc/self/status (Linux), in MB.
-pub fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 pub fn run(a: BenchArgs) -> Result<()> {
     if a.train {
-        return train::run(a);
+        return super::train::run(a);
     }
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
     }
     let threads = rayon::current_num_threads();
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    let model_path = a.model.resolve()?;
     println!("{}", isa_line());
     // Both numerics, one after the other (the peak RSS is that of one loaded model).
     let mut ours = Vec::new();
     for int8 in [false, true] {
-        let engine = crate::assets::load_engine(&model_path, int8)?;
-        println!("model {} on {}", model_path.display(), engine.model.backend_name());
-        ours.push(measure(&engine, &a)?);
+        ours.push(a.device.run(NumericsArg { int8 }, Measure { path: &model_path, args: &a })?);
     }
     let (llama, torch) = match &a.peers {
         Some(py) => run_peers(py, &model_path, &a, threads)?,
@@ -206,6 +112,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
     println!("{}", isa_line());
     print_table(&ours[0], &ours[1], &llama, &torch, a.prefill_tokens, a.decode_tokens, a.batch);
     Ok(())
+}
+
+/// Loads the model on the chosen backend and measures it.
+struct Measure<'a> {
+    path: &'a std::path::Path,
+    args: &'a BenchArgs,
+}
+
+impl WithBackend for Measure<'_> {
+    type Output = Result<BenchResult>;
+    fn with<B: TrainBackend>(self, backend: B) -> Result<BenchResult> {
+        let engine = crate::assets::load_engine(backend, self.path)?;
+        println!("model {} on {}", self.path.display(), engine.model.backend_name());
+        measure(&engine, self.args)
+    }
 }
 
 fn run_peers(py: &PathBuf, model: &std::path::Path, a: &BenchArgs, threads: usize) -> Result<(BenchResult, BenchResult)> {
@@ -236,21 +157,6 @@ fn run_peers(py: &PathBuf, model: &std::path::Path, a: &BenchArgs, threads: usiz
     };
     let llama = run(a.llama_peer.as_ref().unwrap_or(py), "llama_cpp")?;
     Ok((llama, run(py, "torch")?))
-}
-
-/// When `SQLORA_ISA` caps the engine to AVX2 on a machine with more, the same cap for PyTorch's
-/// kernels (ATen's dispatch, oneDNN and MKL), so both sides run what an AVX2-only machine runs.
-/// llama.cpp's instruction set is fixed when it is built: pass an AVX2-only build with `--llama-peer`.
-pub fn peer_isa_env() -> Vec<(String, String)> {
-    use sqlora_kernel::cpu::isa::{self, Isa};
-    let cur = isa::current();
-    if cur >= isa::detect_best() || !matches!(cur, Isa::Avx2 | Isa::AvxVnni) {
-        return Vec::new();
-    }
-    [("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn print_table(exact: &BenchResult, int8: &BenchResult, llama: &BenchResult, torch: &BenchResult, p: usize, d: usize, b: usize) {

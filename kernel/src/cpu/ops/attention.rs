@@ -1,55 +1,11 @@
-//! Elementwise and attention ops of the CPU backend, parallel over rows or heads.
-use super::simd::Simd;
-use super::vector::{exp_sub_sum, rmsnorm_row, rope_row};
-use super::SyncPtr;
+//! Causal grouped-query attention for inference, over KV-cache segments (a shared prefix, then a
+//! sequence's own cache): small GEMMs for prefill blocks, register dot products for decode rows.
+use crate::backend::{AttnSeq, AttnShape};
+use crate::cpu::simd::Simd;
+use crate::cpu::vector::exp_sub_sum;
+use crate::cpu::SyncPtr;
 use crate::simd_fn;
-use crate::backend::{AttnSeq, AttnShape, RopeStyle};
 use rayon::prelude::*;
-
-/// Inverted dropout (`Backend::dropout`), in parallel chunks; element i's mask depends on i only.
-pub fn dropout(x: &[f32], p: f32, seed: u64, out: &mut [f32]) {
-    const CHUNK: usize = 1 << 14;
-    let scale = 1.0 / (1.0 - p);
-    out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).enumerate().for_each(|(c, (o, xs))| {
-        for (j, (o, &v)) in o.iter_mut().zip(xs).enumerate() {
-            *o = if crate::backend::dropout_keeps(seed, (c * CHUNK + j) as u64, p) { v * scale } else { 0.0 };
-        }
-    });
-}
-
-pub fn rmsnorm(x: &[f32], w: &[f32], m: usize, n: usize, eps: f32, out: &mut [f32]) {
-    out[..m * n].par_chunks_mut(n).zip(x[..m * n].par_chunks(n)).for_each(|(o, xr)| rmsnorm_row(xr, w, eps, o));
-}
-
-/// The inverse frequencies θ^(−2i/d), computed in f32 as the reference implementations do.
-pub fn rope_inv_freq(head_dim: usize, theta: f32) -> Vec<f32> {
-    (0..head_dim / 2).map(|i| 1.0 / theta.powf((2 * i) as f32 / head_dim as f32)).collect()
-}
-
-pub fn rope(x: &mut [f32], m: usize, n_heads: usize, head_dim: usize, positions: &[u32], theta: f32, style: RopeStyle) {
-    let inv = rope_inv_freq(head_dim, theta);
-    let row = n_heads * head_dim;
-    let half = head_dim / 2;
-    let pairs: Vec<(usize, usize)> = (0..half)
-        .map(|i| match style {
-            RopeStyle::Interleaved => (2 * i, 2 * i + 1),
-            RopeStyle::Half => (i, i + half),
-        })
-        .collect();
-    x[..m * row].par_chunks_mut(row).zip(positions).for_each(|(xr, &p)| {
-        let cs: Vec<(f32, f32)> = inv.iter().map(|f| {
-            let a = p as f32 * f;
-            (a.cos(), a.sin())
-        }).collect();
-        rope_row(xr, head_dim, &pairs, &cs);
-    });
-}
-
-pub fn swiglu(gate: &[f32], up: &[f32], n: usize, out: &mut [f32]) {
-    out[..n].par_chunks_mut(4096).zip(gate[..n].par_chunks(4096).zip(up[..n].par_chunks(4096))).for_each(|(o, (g, u))| {
-        super::vector::swiglu(g, u, o);
-    });
-}
 
 /// Query rows per attention task: long enough that the score and value products run as small
 /// GEMMs, short enough that a 512-token prompt gives every core several tasks.
@@ -210,7 +166,7 @@ unsafe fn attend_row_c<S: Simd, const C: usize>(
             max = max.max(sc);
         }
     }
-    let inv = 1.0 / super::vector::exp_sub_sum(&mut scores, max);
+    let inv = 1.0 / exp_sub_sum(&mut scores, max);
     let mut acc = [S::zero(); C];
     for (_, v, pos, n) in visible_runs(segments, visible, kvrow, goff + 16 * C) {
         for t in 0..n {

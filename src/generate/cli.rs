@@ -1,18 +1,17 @@
 //! `sqlora generate`: greedy continuations from the command line, one prompt or a JSONL batch.
+use crate::chat::chatml;
+use crate::cli_args::EngineArgs;
 use anyhow::{bail, Context, Result};
+use sqlora_kernel::backend::TrainBackend;
+use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::generate::{GenConfig, Generator};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
-    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Multiply with 8-bit activations (integer dot products, as llama.cpp does): faster, approximate (README
-    /// "Numerics" has its agreement with PyTorch and llama.cpp). Default: the exact f32 path.
-    #[arg(long)]
-    pub int8: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// A PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) to apply.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
@@ -44,17 +43,21 @@ pub struct GenerateArgs {
     pub ignore_eos: bool,
 }
 
-/// SmolLM2's ChatML template (from its GGUF metadata), with its default system turn: the text before
-/// and after a user message.
-pub const CHAT_HEAD: &str =
-    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n";
-pub const CHAT_TAIL: &str = "<|im_end|>\n<|im_start|>assistant\n";
-
-pub fn chatml(user: &str) -> String {
-    format!("{CHAT_HEAD}{user}{CHAT_TAIL}")
+pub fn run(a: GenerateArgs) -> Result<()> {
+    let engine = a.engine.clone();
+    engine.run(Generate(a))
 }
 
-pub fn run(a: GenerateArgs) -> Result<()> {
+struct Generate(GenerateArgs);
+
+impl WithBackend for Generate {
+    type Output = Result<()>;
+    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+        generate_on(backend, self.0)
+    }
+}
+
+fn generate_on<B: TrainBackend>(backend: B, a: GenerateArgs) -> Result<()> {
     let prompts: Vec<String> = if let Some(p) = &a.prompt {
         vec![p.clone()]
     } else if let Some(f) = &a.file {
@@ -64,8 +67,8 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     } else {
         bail!("give --prompt TEXT, --file F or --batch FILE");
     };
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
-    let mut engine = crate::assets::load_engine(&model_path, a.int8)?;
+    let model_path = a.engine.model.resolve()?;
+    let mut engine = crate::assets::load_engine(backend, &model_path)?;
     if let Some(dir) = &a.adapter {
         crate::assets::attach_adapter(&mut engine, dir)?;
     }

@@ -1,5 +1,6 @@
 //! `sqlora merge`: an adapter folded into a dense copy of the base (W + s·B·A), written as a Hugging
 //! Face model directory that transformers, llama.cpp's converter and `sqlora --model` all load.
+use crate::cli_args::ModelArg;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -8,9 +9,8 @@ pub struct MergeArgs {
     /// The PEFT LoRA adapter directory to merge.
     #[arg(long)]
     pub adapter: PathBuf,
-    /// GGUF file or Hugging Face model directory (default: the model `sqlora setup` fetched).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArg,
     /// The output directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     pub out: PathBuf,
@@ -20,7 +20,7 @@ pub struct MergeArgs {
 }
 
 pub fn run(a: MergeArgs) -> Result<()> {
-    let model_path = crate::assets::resolve_model(a.model.as_deref())?;
+    let model_path = a.model.resolve()?;
     let src = sqlora_kernel::loader::ModelSource::open(&model_path).with_context(|| format!("opening {}", model_path.display()))?;
     let adapter = sqlora_kernel::lora::Adapter::load(&a.adapter).with_context(|| format!("loading the adapter {}", a.adapter.display()))?;
     sqlora_kernel::lora::merge_hf(&src, &adapter, &a.out, a.f16).with_context(|| format!("merging into {}", a.out.display()))?;

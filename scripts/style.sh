@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The style gates (.ci/run runs them before the tests): rustfmt over every crate, clippy with warnings
+# as errors over the workspace's every target and over the wasm viewer (target wasm32).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+done
+echo "== cargo fmt --check"
+cargo fmt --all --check
+cargo fmt --all --check --manifest-path wasm/Cargo.toml
+echo "== cargo clippy -D warnings"
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release --manifest-path wasm/Cargo.toml --target wasm32-unknown-unknown -- -D warnings

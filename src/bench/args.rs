@@ -1,0 +1,52 @@
+//! `sqlora bench`'s arguments (the inference and the training measures share them).
+use crate::cli_args::{DeviceArg, ModelArg};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[command(flatten)]
+    pub device: DeviceArg,
+    /// Timed repetitions per measure (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Prompt length for the prefill measure.
+    #[arg(long, default_value_t = 512)]
+    pub prefill_tokens: usize,
+    /// Tokens decoded per sequence.
+    #[arg(long, default_value_t = 128)]
+    pub decode_tokens: usize,
+    /// Sequences in the batched decode measure (each with a 128-token prompt).
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// A Python interpreter that has llama-cpp-python, torch, transformers and gguf: runs the peers.
+    #[arg(long)]
+    pub peers: Option<PathBuf>,
+    /// A different interpreter for the llama.cpp peer (e.g. one whose llama-cpp-python was built for
+    /// AVX2 only, to compare with `SQLORA_ISA=avx2` on an AVX-512 machine). Default: `--peers`.
+    #[arg(long, requires = "peers")]
+    pub llama_peer: Option<PathBuf>,
+    /// Threads (default: all cores; 2 with --train).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Measure LoRA training instead: tokens/s of full training steps (loss, gradients, clipping,
+    /// AdamW) of a batch of `--train-batch` sequences of `--train-len` tokens, LoRA rank `--rank` on
+    /// all seven projections, the loss on the second half of each sequence; and the same step in
+    /// PyTorch + peft (`--torch-peer`).
+    #[arg(long)]
+    pub train: bool,
+    #[arg(long, default_value_t = 8)]
+    pub train_batch: usize,
+    #[arg(long, default_value_t = 256)]
+    pub train_len: usize,
+    #[arg(long, default_value_t = 16)]
+    pub rank: usize,
+    /// Timed training steps (after one untimed warm-up step; the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub train_steps: usize,
+    /// The Python (torch, transformers, gguf, peft) of the PyTorch training peer. Default:
+    /// /opt/peers/bin/python if it exists, else the peer is skipped.
+    #[arg(long)]
+    pub torch_peer: Option<PathBuf>,
+}

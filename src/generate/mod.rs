@@ -1,0 +1,2 @@
+//! `sqlora generate`: greedy continuations from the command line.
+pub mod cli;
