@@ -10,5 +10,5 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 cargo fmt --all --check --manifest-path wasm/Cargo.toml
 echo "== cargo clippy -D warnings"
-cargo clippy --release --workspace --all-targets -- -D warnings
-cargo clippy --release --manifest-path wasm/Cargo.toml --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --manifest-path wasm/Cargo.toml --target wasm32-unknown-unknown -- -D warnings

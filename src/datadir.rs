@@ -41,11 +41,7 @@ pub fn resolve(arg: Option<&Path>) -> Result<PathBuf> {
         }
     }
     let tried: Vec<String> = cands.iter().map(|(p, o)| format!("  {} ({o})", p.display())).collect();
-    bail!(
-        "no data directory found; tried:\n{}\nPass --data-dir or set {ENV_VAR}. {}",
-        tried.join("\n"),
-        release_hint("spider")
-    )
+    bail!("no data directory found; tried:\n{}\nPass --data-dir or set {ENV_VAR}. {}", tried.join("\n"), release_hint("spider"))
 }
 
 /// Where the official release of a data set can be had (by the manifest's top folder).

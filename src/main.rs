@@ -3,13 +3,19 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sqlora", version, about = "Measure what LoRA fine-tuning does to a small LLM: \
-Text-to-SQL on Spider (execution accuracy) and general knowledge on MMLU.")]
+#[command(
+    name = "sqlora",
+    version,
+    about = "Measure what LoRA fine-tuning does to a small LLM: \
+Text-to-SQL on Spider (execution accuracy) and general knowledge on MMLU."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+// One value per process, parsed once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Put the default model in $SQLORA_HOME and verify the data sets against data/MANIFEST.

@@ -131,10 +131,7 @@ fn char_len(c: u8) -> usize {
 
 /// The text of the first statement: everything before the first `;` outside strings and comments.
 pub fn first_statement(sql: &str) -> &str {
-    lex(sql)
-        .iter()
-        .find(|t| t.kind == Kind::Punct && t.text == ";")
-        .map_or(sql, |t| &sql[..t.start])
+    lex(sql).iter().find(|t| t.kind == Kind::Punct && t.text == ";").map_or(sql, |t| &sql[..t.start])
 }
 
 #[cfg(test)]

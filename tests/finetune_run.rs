@@ -11,13 +11,31 @@ use std::time::{Duration, Instant};
 
 /// The tiny run every test here uses: 4 steps of 2 short sequences, a checkpoint after each.
 const RUN: [&str; 13] = [
-    "finetune", "--max-examples", "8", "--batch-size", "2", "--max-len", "260", "--checkpoint-every", "1", "--val-examples", "2",
-    "--rank", "4",
+    "finetune",
+    "--max-examples",
+    "8",
+    "--batch-size",
+    "2",
+    "--max-len",
+    "260",
+    "--checkpoint-every",
+    "1",
+    "--val-examples",
+    "2",
+    "--rank",
+    "4",
 ];
 
 fn finetune(out: &Path, extra: &[&str]) -> Output {
     let steps = if extra.contains(&"--max-steps") { &[][..] } else { &["--max-steps", "4"][..] };
-    Command::new(env!("CARGO_BIN_EXE_sqlora")).args(RUN).args(steps).args(["--targets", "q,v,down", "--out-dir"]).arg(out).args(extra).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_sqlora"))
+        .args(RUN)
+        .args(steps)
+        .args(["--targets", "q,v,down", "--out-dir"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -91,7 +109,10 @@ fn a_run_repeats_exactly_and_resumes_after_kill_9_to_the_same_adapter() {
     let runs = sqlora::results::runs::read_runs(&results.join("runs.parquet")).unwrap();
     let mut got: Vec<(String, Option<String>)> = runs.iter().map(|r| (r.split.clone(), r.adapter.clone())).collect();
     got.sort();
-    assert_eq!(got, vec![("dev-subset-2".into(), None), ("dev-subset-2".into(), Some("a".into())), ("dev-subset-2@0shot".into(), Some("a".into()))]);
+    assert_eq!(
+        got,
+        vec![("dev-subset-2".into(), None), ("dev-subset-2".into(), Some("a".into())), ("dev-subset-2@0shot".into(), Some("a".into()))]
+    );
     let zero = runs.iter().find(|r| r.split.ends_with("@0shot")).unwrap();
     let settings: serde_json::Value = serde_json::from_str(zero.settings.as_deref().unwrap()).unwrap();
     assert_eq!(settings["adapter_settings"]["rank"], 4, "{settings}");
@@ -114,7 +135,12 @@ fn bad_settings_and_a_torn_checkpoint_are_named() {
         (&["--max-len", "100000"], "exceeds the model's context"),
     ];
     for (args, want) in cases {
-        let o = Command::new(env!("CARGO_BIN_EXE_sqlora")).args(["finetune", "--out-dir"]).arg(tmp.path().join("x")).args(args).output().unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_sqlora"))
+            .args(["finetune", "--out-dir"])
+            .arg(tmp.path().join("x"))
+            .args(args)
+            .output()
+            .unwrap();
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
         assert!(text(&o).contains(want), "{args:?}: want {want:?} in:\n{}", text(&o));
         assert!(!text(&o).contains("panicked"), "{}", text(&o));
@@ -134,7 +160,13 @@ fn bad_settings_and_a_torn_checkpoint_are_named() {
     assert!(text(&o).contains("torn checkpoint") && text(&o).contains("checksum"), "{}", text(&o));
     // An adapter made for another model's shapes (the tiny Llama fixture's) is refused by name.
     let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny/llama_lora");
-    let o = Command::new(env!("CARGO_BIN_EXE_sqlora")).args(["evaluate", "--limit", "1", "--out-dir"]).arg(tmp.path().join("e")).arg("--adapter").arg(&tiny).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sqlora"))
+        .args(["evaluate", "--limit", "1", "--out-dir"])
+        .arg(tmp.path().join("e"))
+        .arg("--adapter")
+        .arg(&tiny)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("does not fit the model") && text(&o).contains("q_proj"), "{}", text(&o));
     // Other settings in a folder that holds a run are refused, not mixed.

@@ -9,11 +9,8 @@ use sqlora::spider::Dataset;
 fn gold_as_prediction_scores_one_on_all_1034_dev_examples() {
     let dir = require_data!();
     let ds = Dataset::load(&dir).unwrap();
-    let pairs: Vec<Pair> = ds
-        .dev
-        .iter()
-        .map(|e| Pair { db_id: Some(e.db_id.clone()), gold: Some(e.query.clone()), predicted: e.query.clone() })
-        .collect();
+    let pairs: Vec<Pair> =
+        ds.dev.iter().map(|e| Pair { db_id: Some(e.db_id.clone()), gold: Some(e.query.clone()), predicted: e.query.clone() }).collect();
     let outcomes = score_all(&dir, &pairs, &ExConfig::default(), false);
     assert_eq!(outcomes.len(), 1034);
     let failures: Vec<String> = outcomes

@@ -26,10 +26,8 @@ fn fixture_accuracy_is_exact_overall_and_by_hardness() {
     let dir = require_data!();
     let mut rows = read_predictions(Path::new(FIXTURE)).unwrap();
     assert_eq!(rows.len(), 32);
-    let pairs: Vec<Pair> = rows
-        .iter()
-        .map(|r| Pair { db_id: Some(r.db_id.clone()), gold: Some(r.gold.clone()), predicted: r.predicted.clone() })
-        .collect();
+    let pairs: Vec<Pair> =
+        rows.iter().map(|r| Pair { db_id: Some(r.db_id.clone()), gold: Some(r.gold.clone()), predicted: r.predicted.clone() }).collect();
     for (r, o) in rows.iter_mut().zip(score_all(&dir, &pairs, &ExConfig::default(), false)) {
         (r.ex_seed, r.ex_official, r.error) = (o.ex_seed, o.ex_official, o.error());
     }
@@ -37,12 +35,8 @@ fn fixture_accuracy_is_exact_overall_and_by_hardness() {
     assert_eq!((s.n, s.executed, s.failed, s.data_errors), (32, 30, 2, 0));
     assert_eq!((s.all.n, s.all.seed_hits, s.all.official_hits), (32, 14, 19));
     assert_eq!((s.all.seed(), s.all.official()), (0.4375, 0.59375));
-    let by: Vec<(Hardness, usize, usize, usize)> =
-        s.by_hardness.iter().map(|(h, a)| (*h, a.n, a.seed_hits, a.official_hits)).collect();
-    assert_eq!(
-        by,
-        vec![(Hardness::Easy, 5, 2, 4), (Hardness::Medium, 16, 7, 9), (Hardness::Hard, 8, 5, 5), (Hardness::Extra, 3, 0, 1)]
-    );
+    let by: Vec<(Hardness, usize, usize, usize)> = s.by_hardness.iter().map(|(h, a)| (*h, a.n, a.seed_hits, a.official_hits)).collect();
+    assert_eq!(by, vec![(Hardness::Easy, 5, 2, 4), (Hardness::Medium, 16, 7, 9), (Hardness::Hard, 8, 5, 5), (Hardness::Extra, 3, 0, 1)]);
 }
 
 #[test]
@@ -78,7 +72,8 @@ fn cli_reads_and_writes_parquet_with_the_predictions_schema() {
     let rows: Vec<PredictionRow> = read_predictions(Path::new(FIXTURE)).unwrap();
     sqlora::results::write_predictions(&input, &rows).unwrap();
     let out = tmp.path().join("out.parquet");
-    let o = sqlora(&["score", "--predictions", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--data-dir", dir.to_str().unwrap()]);
+    let o =
+        sqlora(&["score", "--predictions", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--data-dir", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let back = read_predictions(&out).unwrap();
     assert_eq!(back.len(), rows.len());
@@ -116,7 +111,8 @@ fn bad_rows_are_kept_with_a_reason_never_dropped() {
     let text: String = lines.iter().map(|l| format!("{l}\n\n")).collect();
     let input = write(&tmp.path().join("bad.jsonl"), &text);
     let out = tmp.path().join("out.jsonl");
-    let o = sqlora(&["score", "--predictions", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--data-dir", dir.to_str().unwrap()]);
+    let o =
+        sqlora(&["score", "--predictions", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--data-dir", dir.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     assert!(stderr.contains("4 rows could not be scored"), "{stderr}");
@@ -172,9 +168,20 @@ fn missing_data_dir_is_a_clear_error() {
 fn missing_database_file_is_a_data_error() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join("spider/database/concert_singer")).unwrap();
-    let input = write(&tmp.path().join("p.jsonl"), &format!("{}\n", json!({"db_id": "concert_singer", "gold": "SELECT 1", "predicted": "SELECT 1"})));
+    let input = write(
+        &tmp.path().join("p.jsonl"),
+        &format!("{}\n", json!({"db_id": "concert_singer", "gold": "SELECT 1", "predicted": "SELECT 1"})),
+    );
     let out = tmp.path().join("o.jsonl");
-    let o = sqlora(&["score", "--predictions", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--data-dir", tmp.path().to_str().unwrap()]);
+    let o = sqlora(&[
+        "score",
+        "--predictions",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--data-dir",
+        tmp.path().to_str().unwrap(),
+    ]);
     assert!(o.status.success());
     let scored = read_jsonl(&out);
     let err = scored[0]["error"].as_str().unwrap();

@@ -12,6 +12,7 @@
 //!   every disagreement a near-tie in PyTorch's logits (top-two gap < 0.15). Measured 142/150. Why
 //!   no exact implementation can do much better: tests/fixtures/ref/mmlu_agreement_noise.py and
 //!   llamacpp_layer_trace.py.
+//!
 //! Also prints the time of the 150 questions (the target is under 3 minutes on the 2-core machine).
 mod mmlu_support;
 

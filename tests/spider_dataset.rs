@@ -29,8 +29,7 @@ fn dev_hardness_counts_are_248_446_174_166() {
 #[test]
 fn text_hardness_matches_official_parse_on_every_dev_query() {
     let dir = require_data!();
-    let raw: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(dir.join("spider/dev.json")).unwrap()).unwrap();
+    let raw: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(dir.join("spider/dev.json")).unwrap()).unwrap();
     let mut wrong = Vec::new();
     for (i, ex) in raw.iter().enumerate() {
         let query = ex["query"].as_str().unwrap();

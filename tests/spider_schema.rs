@@ -44,7 +44,9 @@ fn schema_text_is_stable_and_works_for_every_database() {
         // Every table that tables.json names is in the text (SQLite's internal sqlite_sequence aside).
         for t in ds.tables[db_id].table_names_original.iter().filter(|t| *t != "sqlite_sequence") {
             let found = a.lines().any(|l| {
-                l.strip_prefix("CREATE TABLE ").and_then(|r| r.strip_suffix(" (")).is_some_and(|n| n.trim_matches('"').eq_ignore_ascii_case(t))
+                l.strip_prefix("CREATE TABLE ")
+                    .and_then(|r| r.strip_suffix(" ("))
+                    .is_some_and(|n| n.trim_matches('"').eq_ignore_ascii_case(t))
             });
             assert!(found, "{db_id}: table {t} missing\n{a}");
         }

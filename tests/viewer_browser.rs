@@ -11,10 +11,10 @@
 mod mmlu_support;
 mod spider_support;
 
+use serde_json::Value;
 use sqlora::results::predictions::read_predictions;
 use sqlora::results::runs::{read_runs, record_runs, run_id, RunRow};
 use sqlora::results::train_log::{record_train_log, TrainLogRow, TRAIN_LOG_FILE};
-use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -76,7 +76,8 @@ fn demo_log(model: &str, adapter: &str, rank: f64, seed: u64) -> Vec<TrainLogRow
     (1..=steps)
         .map(|step| {
             let s = step as f64;
-            let lr = 2e-4 * if step <= 10 { s / 10.0 } else { 0.5 * (1.0 + (std::f64::consts::PI * (s - 10.0) / (steps as f64 - 10.0)).cos()) };
+            let lr =
+                2e-4 * if step <= 10 { s / 10.0 } else { 0.5 * (1.0 + (std::f64::consts::PI * (s - 10.0) / (steps as f64 - 10.0)).cos()) };
             let floor = 0.9 - 0.01 * rank.log2();
             let loss = floor + 1.6 * (-s / 35.0).exp() + noise();
             TrainLogRow {
@@ -102,7 +103,8 @@ fn write_demo_training(dir: &Path, model: &str) -> Vec<(String, String)> {
     for (adapter, rank, seed) in [("r8-demo", 8.0, 1), ("r16-demo", 16.0, 2)] {
         let rows = demo_log(model, adapter, rank, seed);
         record_train_log(&dir.join(TRAIN_LOG_FILE), &rows[0].run_id.clone(), rows).unwrap();
-        let settings = serde_json::json!({"rank": rank as i64, "alpha": 2 * rank as i64, "lr": 2e-4, "targets": "q,k,v,o,gate,up,down", "steps": 120});
+        let settings =
+            serde_json::json!({"rank": rank as i64, "alpha": 2 * rank as i64, "lr": 2e-4, "targets": "q,k,v,o,gate,up,down", "steps": 120});
         let row = RunRow {
             run_id: run_id("train", "spider-train", model, Some(adapter)),
             task: "train".into(),
@@ -283,7 +285,8 @@ fn the_viewer_in_chromium_shows_what_the_files_hold() {
     let whole = std::fs::read(run.results.join("runs.parquet")).unwrap();
     std::fs::write(&corrupt, &whole[..whole.len() / 2]).unwrap();
     let shots = artifacts();
-    let seen = browse(&url, &shots, serde_json::json!({"runA": run.exact, "runB": run.int8, "db": db, "hardness": hardness, "corrupt": corrupt}));
+    let seen =
+        browse(&url, &shots, serde_json::json!({"runA": run.exact, "runB": run.int8, "db": db, "hardness": hardness, "corrupt": corrupt}));
     eprintln!("first render of the results folder: {} ms after navigation; screenshots in {}", seen["firstRenderMs"], shots.display());
 
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
@@ -318,7 +321,10 @@ fn the_viewer_in_chromium_shows_what_the_files_hold() {
     assert_eq!(seen["explorerFiltered"], format!("{} of {LIMIT} questions", on_db.len()));
     let shown = seen["explorerRows"].as_array().unwrap();
     assert_eq!(shown.len(), on_db.len());
-    assert_eq!((shown[0]["id"].as_str(), shown[0]["q"].as_str()), (Some(on_db[0].id.to_string().as_str()), Some(on_db[0].question.as_str())));
+    assert_eq!(
+        (shown[0]["id"].as_str(), shown[0]["q"].as_str()),
+        (Some(on_db[0].id.to_string().as_str()), Some(on_db[0].question.as_str()))
+    );
     let detail = seen["detail"].as_str().unwrap();
     assert!(detail.contains(&on_db[0].gold) && detail.contains("gold") && detail.contains("predicted"), "{detail}");
     assert_eq!(seen["explorerPairedColumns"], 3, "seed, official and run B's verdict");
@@ -407,9 +413,9 @@ fn five_full_dev_runs_render_with_a_virtual_explorer_list() {
     assert_eq!(seen["lastRowId"], "1033");
     let filtered: usize = seen["countFiltered"].as_str().unwrap().split_whitespace().next().unwrap().parse().unwrap();
     // Run A's predictions are its gold or "SELECT 1", so the search matches question or gold.
-    let dev = sqlora::spider::dataset::load_split(&sqlora::datadir::resolve(None).unwrap().join("spider"), sqlora::spider::Split::Dev).unwrap();
+    let dev =
+        sqlora::spider::dataset::load_split(&sqlora::datadir::resolve(None).unwrap().join("spider"), sqlora::spider::Split::Dev).unwrap();
     let want = dev.iter().filter(|e| format!("{}\n{}", e.question, e.query).to_lowercase().contains("how many")).count();
     assert!(want > 0);
     assert_eq!(filtered, want, "rows for 'how many'");
 }
-

@@ -8,7 +8,11 @@ fn main() {
     let path = std::env::args().nth(1).expect("model path");
     let b: usize = std::env::args().nth(2).map(|s| s.parse().unwrap()).unwrap_or(16);
     // NUMERICS=int8 selects the 8-bit-activation path.
-    let numerics = if std::env::var("NUMERICS").is_ok_and(|v| v == "int8") { sqlora_kernel::cpu::Numerics::Int8 } else { sqlora_kernel::cpu::Numerics::Exact };
+    let numerics = if std::env::var("NUMERICS").is_ok_and(|v| v == "int8") {
+        sqlora_kernel::cpu::Numerics::Int8
+    } else {
+        sqlora_kernel::cpu::Numerics::Exact
+    };
     let e = Engine::load_cpu(&path, numerics).unwrap();
     let m = &e.model;
     let prompts: Vec<Vec<u32>> = (0..b).map(|i| (0..128).map(|t| ((t * 31 + i * 7) % 40000) as u32 + 100).collect()).collect();

@@ -9,8 +9,8 @@
 use sqlora_kernel::cpu::CpuBackend;
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::lora::{merge_hf, Adapter, Proj};
-use sqlora_kernel::rng::Rng;
 use sqlora_kernel::model::{Logits, Model};
+use sqlora_kernel::rng::Rng;
 use std::path::Path;
 use std::sync::Arc;
 

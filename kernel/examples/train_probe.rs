@@ -48,9 +48,9 @@ fn cpu_s() -> f64 {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| {
-        format!("{}/.cache/sqlora/models/SmolLM2-135M-Instruct.Q4_1.gguf", std::env::var("HOME").unwrap())
-    });
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| format!("{}/.cache/sqlora/models/SmolLM2-135M-Instruct.Q4_1.gguf", std::env::var("HOME").unwrap()));
     let (batch, len, r, steps) = (env("BATCH", 4), env("LEN", 128), env("R", 16), env("STEPS", 2));
     let profile = env("PROFILE", 0) == 1;
     if env("TUNE_ALLOC", 1) == 1 {
@@ -62,10 +62,12 @@ fn main() {
     let be = CpuBackend::default();
     let mut seed = 1u64;
     let mut rnd = |n: usize, s: f32| -> Vec<f32> {
-        (0..n).map(|_| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * s
-        }).collect()
+        (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * s
+            })
+            .collect()
     };
     let mut modules = BTreeMap::new();
     for li in 0..c.n_layers {
@@ -88,7 +90,12 @@ fn main() {
         let s = t.elapsed().as_secs_f64();
         let cpu = cpu_s() - c0;
         let threads = rayon::current_num_threads() as f64;
-        println!("step {rep}: loss {loss:.4}, {s:.2} s, {:.0} tok/s; {cpu:.2} CPU s, {:.0} tok/s per {threads} CPU-s; peak RSS {:.0} MB", (batch * len) as f64 / s, (batch * len) as f64 * threads / cpu, peak_rss_mb());
+        println!(
+            "step {rep}: loss {loss:.4}, {s:.2} s, {:.0} tok/s; {cpu:.2} CPU s, {:.0} tok/s per {threads} CPU-s; peak RSS {:.0} MB",
+            (batch * len) as f64 / s,
+            (batch * len) as f64 * threads / cpu,
+            peak_rss_mb()
+        );
         if profile {
             let m = model.backend.observer.0.lock().unwrap();
             let mut v: Vec<_> = m.iter().collect();

@@ -80,8 +80,7 @@ impl Config {
     }
 
     pub fn from_hf_json(text: &str) -> Result<Self> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| Error::BadInput(format!("config.json: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::BadInput(format!("config.json: {e}")))?;
         let get = |key: &str| v.get(key).and_then(|x| x.as_u64()).map(|x| x as usize);
         let need = |key: &str| get(key).ok_or_else(|| Error::BadInput(format!("config.json: missing \"{key}\"")));
         let arch = Arch::parse(v.get("model_type").and_then(|x| x.as_str()).unwrap_or("?"))?;
@@ -95,11 +94,7 @@ impl Config {
                 return Err(Error::Unsupported(format!("RoPE scaling \"{kind}\"")));
             }
         }
-        let rope_theta = v
-            .get("rope_theta")
-            .or(rope.and_then(|r| r.get("rope_theta")))
-            .and_then(|x| x.as_f64())
-            .unwrap_or(10000.0);
+        let rope_theta = v.get("rope_theta").or(rope.and_then(|r| r.get("rope_theta"))).and_then(|x| x.as_f64()).unwrap_or(10000.0);
         let cfg = Config {
             arch,
             hidden,
@@ -120,10 +115,10 @@ impl Config {
     }
 
     fn validate(self) -> Result<Self> {
-        if self.n_heads == 0 || self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_heads == 0 || self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(Error::Unsupported(format!("{} heads over {} kv heads", self.n_heads, self.n_kv_heads)));
         }
-        if self.head_dim % 2 != 0 || self.vocab == 0 || self.hidden == 0 {
+        if !self.head_dim.is_multiple_of(2) || self.vocab == 0 || self.hidden == 0 {
             return Err(Error::Unsupported(format!("shape {self:?}")));
         }
         Ok(self)

@@ -1,7 +1,7 @@
 //! A loaded model with its tokenizer: the one entry point the task layer uses.
 use crate::backend::Backend;
-use crate::cpu::CpuBackend;
 use crate::backend::Numerics;
+use crate::cpu::CpuBackend;
 use crate::loader::ModelSource;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;

@@ -116,8 +116,7 @@ impl<'a, B: Backend> Generator<'a, B> {
                 j += 1;
             }
             let mut caches: Vec<KvCache<B>> = (i..j).map(|_| new_cache()).collect();
-            let mut batch: Vec<(&[u32], &mut KvCache<B>)> =
-                prompts[i..j].iter().map(|p| p.as_slice()).zip(caches.iter_mut()).collect();
+            let mut batch: Vec<(&[u32], &mut KvCache<B>)> = prompts[i..j].iter().map(|p| p.as_slice()).zip(caches.iter_mut()).collect();
             let logits = model.forward(&mut batch, Logits::Last)?;
             drop(batch);
             let v = model.cfg.vocab;

@@ -17,5 +17,5 @@ pub mod rng;
 pub mod tokenizer;
 pub mod train;
 
-pub use error::{Error, Result};
 pub use engine::Engine;
+pub use error::{Error, Result};

@@ -121,7 +121,17 @@ pub fn lora_fwd(x: &[f64], m: usize, a: &[f64], b: &[f64], r: usize, din: usize,
 
 /// (dA, dB, dx) of `lora_fwd`'s y given dy.
 #[allow(clippy::too_many_arguments)]
-pub fn lora_bwd(dy: &[f64], x: &[f64], m: usize, a: &[f64], b: &[f64], r: usize, din: usize, dout: usize, s: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn lora_bwd(
+    dy: &[f64],
+    x: &[f64],
+    m: usize,
+    a: &[f64],
+    b: &[f64],
+    r: usize,
+    din: usize,
+    dout: usize,
+    s: f64,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let h = matmul_fwd(x, m, a, r, din);
     let mut db = vec![0.0; dout * r];
     for o in 0..dout {
@@ -154,9 +164,8 @@ pub fn attention_fwd(q: &[f64], k: &[f64], v: &[f64], seqs: &[(usize, usize)], s
             let g = h / (nh / nkv);
             for i in 0..len {
                 let qi = &q[(r0 + i) * nh * hd + h * hd..][..hd];
-                let sc: Vec<f64> = (0..=i)
-                    .map(|j| scale * (0..hd).map(|d| qi[d] * k[(r0 + j) * nkv * hd + g * hd + d]).sum::<f64>())
-                    .collect();
+                let sc: Vec<f64> =
+                    (0..=i).map(|j| scale * (0..hd).map(|d| qi[d] * k[(r0 + j) * nkv * hd + g * hd + d]).sum::<f64>()).collect();
                 let mx = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let sum: f64 = sc.iter().map(|x| (x - mx).exp()).sum();
                 lse[(r0 + i) * nh + h] = mx + sum.ln();
@@ -173,7 +182,14 @@ pub fn attention_fwd(q: &[f64], k: &[f64], v: &[f64], seqs: &[(usize, usize)], s
 }
 
 /// (dq, dk, dv) of `attention_fwd`'s output given dout.
-pub fn attention_bwd(dout: &[f64], q: &[f64], k: &[f64], v: &[f64], seqs: &[(usize, usize)], s: AttnShape) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+pub fn attention_bwd(
+    dout: &[f64],
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    seqs: &[(usize, usize)],
+    s: AttnShape,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (hd, nh, nkv) = (s.head_dim, s.n_heads, s.n_kv_heads);
     let (out, lse) = attention_fwd(q, k, v, seqs, s);
     let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
@@ -224,7 +240,18 @@ pub fn cross_entropy(hidden: &[f64], targets: &[u32], weights: &[f64], w: &[f64]
 
 /// One torch.optim.AdamW step (t ≥ 1) on p with gradient g·grad_scale and moments m, v.
 #[allow(clippy::too_many_arguments)]
-pub fn adamw_step(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], lr: f64, betas: (f64, f64), eps: f64, wd: f64, t: u32, grad_scale: f64) {
+pub fn adamw_step(
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    wd: f64,
+    t: u32,
+    grad_scale: f64,
+) {
     for i in 0..p.len() {
         let gi = g[i] * grad_scale;
         p[i] *= 1.0 - lr * wd;

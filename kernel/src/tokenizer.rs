@@ -58,33 +58,25 @@ impl Tokenizer {
         for (i, t) in tokens.iter().enumerate() {
             vocab.insert(t.clone(), i as u32);
         }
-        let merges: Vec<(String, String)> = merges_raw
-            .iter()
-            .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
-            .collect();
+        let merges: Vec<(String, String)> =
+            merges_raw.iter().filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string()))).collect();
         let bpe = BPE::builder().vocab_and_merges(vocab, merges).ignore_merges(false).build().map_err(terr)?;
         let mut inner = HfTokenizer::new(bpe);
         let pre = f.get_str("tokenizer.ggml.pre").unwrap_or("default");
         // GPT-2's byte-level split; "smollm" (and starcoder-like vocabularies) first isolate every digit.
         let byte_level = ByteLevel::new(false, true, true);
         let pre_tok: PreTokenizerWrapper = match pre {
-            "smollm" | "starcoder" | "refact" | "qwen2" | "deepseek-llm" => Sequence::new(vec![
-                PreTokenizerWrapper::Digits(Digits::new(true)),
-                PreTokenizerWrapper::ByteLevel(byte_level),
-            ])
-            .into(),
+            "smollm" | "starcoder" | "refact" | "qwen2" | "deepseek-llm" => {
+                Sequence::new(vec![PreTokenizerWrapper::Digits(Digits::new(true)), PreTokenizerWrapper::ByteLevel(byte_level)]).into()
+            }
             "gpt2" | "default" | "gpt-2" => byte_level.into(),
             other => return Err(Error::Unsupported(format!("tokenizer.ggml.pre \"{other}\""))),
         };
         inner.with_pre_tokenizer(Some(pre_tok));
         inner.with_decoder(Some(ByteLevel::default()));
         // Control tokens (type 3) are matched whole, as llama.cpp does with special parsing on.
-        let specials: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, &t)| t == 3 || t == 4)
-            .map(|(s, _)| AddedToken::from(s.clone(), true))
-            .collect();
+        let specials: Vec<AddedToken> =
+            tokens.iter().zip(&types).filter(|(_, &t)| t == 3 || t == 4).map(|(s, _)| AddedToken::from(s.clone(), true)).collect();
         inner.add_special_tokens(specials).map_err(terr)?;
         let id = |k: &str| f.get(k).and_then(Value::as_u64).map(|v| v as u32);
         let eos = id("tokenizer.ggml.eos_token_id");
@@ -119,7 +111,7 @@ impl Tokenizer {
     }
 
     fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
-        use tokenizers::{Model, PreTokenizedString, PreTokenizer, OffsetReferential, OffsetType};
+        use tokenizers::{Model, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
         let mut pts = PreTokenizedString::from(text);
         if let Some(p) = self.inner.get_pre_tokenizer() {
             p.pre_tokenize(&mut pts).map_err(terr)?;

@@ -28,9 +28,15 @@ impl Default for AdamW {
 pub enum Schedule {
     Constant,
     /// `get_linear_schedule_with_warmup`: s / warmup, then linearly to 0 at `total`.
-    Linear { warmup: usize, total: usize },
+    Linear {
+        warmup: usize,
+        total: usize,
+    },
     /// `get_cosine_schedule_with_warmup` (half a cosine wave): s / warmup, then ½(1 + cos(π·progress)).
-    Cosine { warmup: usize, total: usize },
+    Cosine {
+        warmup: usize,
+        total: usize,
+    },
 }
 
 impl Schedule {

@@ -5,7 +5,10 @@
 //!   written once over any backend and run on every backend row (on the CPU: every ISA level this CPU
 //!   has), with shapes that leave SIMD tails and partial panels.
 use common::backends::{down, up};
-use sqlora_kernel::backend::{AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, LoraShape, NormShape, Qkv, QkvMut, RopeShape, Rows, TrainBackend};
+use sqlora_kernel::backend::{
+    AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, LoraShape, NormShape, Qkv, QkvMut, RopeShape,
+    Rows, TrainBackend,
+};
 use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::cpu::{CpuBackend, CpuMatrix};
 use sqlora_kernel::formats::quant::{dequantize, GgmlType};
@@ -238,7 +241,17 @@ fn elementwise_bwd_matches_reference<B: TrainBackend>(be: &B) {
 /// that leave partial tiles.
 fn matmul_bwd_matches_reference_for_every_encoding<B: TrainBackend>(be: &B) {
     let isa = &be.name();
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4K,
+        GgmlType::Q5K,
+        GgmlType::Q6K,
+    ] {
         let (rows, cols) = if ty.block_size() == 256 { (300, 256) } else { (300, 96) };
         let (mat, w) = matrix_of(be, ty, rows, cols, 26);
         for m in [1, 9, 20] {
@@ -259,9 +272,23 @@ fn matmul_bwd_matches_reference_for_every_encoding<B: TrainBackend>(be: &B) {
 /// rest to dense rows.
 #[test]
 fn cpu_keeps_4_and_8_bit_weights_packed() {
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q4K, GgmlType::Q5K, GgmlType::Q6K] {
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4K,
+        GgmlType::Q5K,
+        GgmlType::Q6K,
+    ] {
         let (mat, _) = matrix_of(&CpuBackend::default(), ty, 300, 256, 26);
-        assert_eq!(matches!(mat, CpuMatrix::Quant(_)), matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4K), "{ty:?}");
+        assert_eq!(
+            matches!(mat, CpuMatrix::Quant(_)),
+            matches!(ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0 | GgmlType::Q4K),
+            "{ty:?}"
+        );
     }
 }
 

@@ -60,7 +60,7 @@ fn sample(alignment: u32, tensor_type: u32, arch: &str) -> Vec<u8> {
     w.s("vec").u32(1).u64(4).u32(0).u64(0);
     let second = (16u64).div_ceil(alignment as u64) * alignment as u64;
     w.s("mat").u32(2).u64(32).u64(2).u32(tensor_type).u64(second);
-    while w.0.len() % alignment as usize != 0 {
+    while !w.0.len().is_multiple_of(alignment as usize) {
         w.0.push(0);
     }
     for v in [1.0f32, -2.0, 3.5, 0.25] {
@@ -68,7 +68,7 @@ fn sample(alignment: u32, tensor_type: u32, arch: &str) -> Vec<u8> {
     }
     while (w.0.len() - (w.0.len() - 16)) < second as usize {
         w.0.push(0);
-        if w.0.len() % alignment as usize == 0 {
+        if w.0.len().is_multiple_of(alignment as usize) {
             break;
         }
     }

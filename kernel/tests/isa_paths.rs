@@ -73,7 +73,7 @@ fn rmsnorm_and_rope_match_f64_reference<B: Backend>(be: &B) {
             let pos = [0u32, 7, 300];
             be.rope(&mut x, &pos, RopeShape { m, n_heads: heads, head_dim: hd, theta: 10000.0, style });
             let x = be.download(&x);
-            for r in 0..m {
+            for (r, &p) in pos.iter().enumerate() {
                 for h in 0..heads {
                     for i in 0..hd / 2 {
                         let (a, b) = match style {
@@ -81,7 +81,7 @@ fn rmsnorm_and_rope_match_f64_reference<B: Backend>(be: &B) {
                             RopeStyle::Half => (i, i + hd / 2),
                         };
                         let f = 1.0 / 10000f64.powf(2.0 * i as f64 / hd as f64);
-                        let (c, s) = ((pos[r] as f64 * f).cos(), (pos[r] as f64 * f).sin());
+                        let (c, s) = ((p as f64 * f).cos(), (p as f64 * f).sin());
                         let base = (r * heads + h) * hd;
                         let (u, v) = (x0[base + a] as f64, x0[base + b] as f64);
                         for (got, want) in [(x[base + a], u * c - v * s), (x[base + b], u * s + v * c)] {
@@ -130,7 +130,10 @@ fn attention_matches_f64_reference<B: Backend>(be: &B) {
                     for d in 0..64 {
                         let want: f64 = (0..visible).map(|t| e[t] / z * kv(t, 1, g, d)).sum();
                         let got = out[j * qrow + h * 64 + d] as f64;
-                        assert!((got - want).abs() <= 2e-5 * (1.0 + want.abs()), "{isa} attention n_new={n_new} ({j},{h},{d}): {got} vs {want}");
+                        assert!(
+                            (got - want).abs() <= 2e-5 * (1.0 + want.abs()),
+                            "{isa} attention n_new={n_new} ({j},{h},{d}): {got} vs {want}"
+                        );
                     }
                 }
             }

@@ -76,7 +76,13 @@ fn dropout_gradients_match_finite_differences<B: TrainBackend + Clone>(be: &B) {
             };
             let fd = (at(eps) - at(-eps)) / (2.0 * eps as f64);
             let rel = (fd - grad[i] as f64).abs() / (grad[i] as f64).abs().max(1e-12);
-            println!("layer {} {} {}[{i}]: grad {:.6e}, central difference {fd:.6e}, rel {rel:.2e}", key.0, key.1, ["A", "B"][which], grad[i]);
+            println!(
+                "layer {} {} {}[{i}]: grad {:.6e}, central difference {fd:.6e}, rel {rel:.2e}",
+                key.0,
+                key.1,
+                ["A", "B"][which],
+                grad[i]
+            );
             worst = worst.max(rel);
         }
     }

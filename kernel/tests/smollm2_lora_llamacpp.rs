@@ -62,18 +62,31 @@ fn gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours<B: Backend + Clone>(
     save_gguf(&adapter, &engine.model.cfg, &gguf).unwrap();
     let bytes = std::fs::read(&gguf).unwrap();
     assert_eq!(bytes.len() as u64, meta["adapter_gguf_bytes"].as_u64().unwrap());
-    assert_eq!(crc32(&bytes) as u64, meta["adapter_gguf_crc32"].as_u64().unwrap(), "save_gguf writes other bytes than llama.cpp was checked with");
+    assert_eq!(
+        crc32(&bytes) as u64,
+        meta["adapter_gguf_crc32"].as_u64().unwrap(),
+        "save_gguf writes other bytes than llama.cpp was checked with"
+    );
     let back = load_gguf(&gguf, &engine.model.cfg).unwrap();
     assert_eq!(back.modules, adapter.modules);
     assert_eq!(back.scale, adapter.scale);
 
     let refb = std::fs::read(dir.join("reference.safetensors")).unwrap();
     let refs = SafeTensors::deserialize(&refb).unwrap();
-    let (input, offsets) = (tensor_i32(&refs, "input_ids"), refs.tensor("offsets").unwrap().data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect::<Vec<_>>());
+    let (input, offsets) = (
+        tensor_i32(&refs, "input_ids"),
+        refs.tensor("offsets")
+            .unwrap()
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize)
+            .collect::<Vec<_>>(),
+    );
     let texts: Vec<Vec<u32>> = offsets.windows(2).map(|w| input[w[0]..w[1]].iter().map(|&x| x as u32).collect()).collect();
     let llb = std::fs::read(dir.join("reference_llamacpp.safetensors")).unwrap();
     let ll = SafeTensors::deserialize(&llb).unwrap();
-    let (l_ids, l_lp, lb_ids, lb_lp) = (tensor_i32(&ll, "ids"), tensor_f32(&ll, "logprobs"), tensor_i32(&ll, "base_ids"), tensor_f32(&ll, "base_logprobs"));
+    let (l_ids, l_lp, lb_ids, lb_lp) =
+        (tensor_i32(&ll, "ids"), tensor_f32(&ll, "logprobs"), tensor_i32(&ll, "base_ids"), tensor_f32(&ll, "base_logprobs"));
 
     let base = agree(&engine, &texts, &lb_ids, &lb_lp);
     engine.model.set_adapter(Some(Arc::new(adapter))).unwrap();
@@ -86,5 +99,8 @@ fn gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours<B: Backend + Clone>(
     assert_eq!(with.n, 412);
     assert!(with.top1() >= base.top1() - 0.02, "with the adapter top-1 {} vs base {}", with.top1(), base.top1());
     assert!(with.kl() <= base.kl() + 0.01, "with the adapter KL {} vs base {}", with.kl(), base.kl());
-    assert!(with.top1() > cross.top1() + 0.05 && with.kl() * 5.0 < cross.kl(), "llama.cpp's adapted logits are not told apart from its base");
+    assert!(
+        with.top1() > cross.top1() + 0.05 && with.kl() * 5.0 < cross.kl(),
+        "llama.cpp's adapted logits are not told apart from its base"
+    );
 }

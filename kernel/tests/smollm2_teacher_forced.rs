@@ -10,9 +10,9 @@
 mod common;
 use common::agreement::{log_softmax, Agreement};
 use safetensors::SafeTensors;
-use sqlora_kernel::model::Logits;
 use sqlora_kernel::backend::Backend;
 use sqlora_kernel::cpu::{CpuBackend, Numerics};
+use sqlora_kernel::model::Logits;
 use sqlora_kernel::Engine;
 
 struct Reference {

@@ -41,7 +41,13 @@ fn smollm2_q4_1_lora_loss_and_gradients_match_peft<B: TrainBackend + Clone>(be: 
         // The engine's gradient of B is in its own row order: back to PEFT's for the comparison.
         for (is_a, got) in [(true, be.download(&g.a)), (false, b_from_engine(&model.cfg, proj, &be.download(&g.b), adapter.r))] {
             let name = peft_name(layer, proj, is_a);
-            let want: Vec<f32> = st.tensor(&format!("grad.{name}")).unwrap().data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            let want: Vec<f32> = st
+                .tensor(&format!("grad.{name}"))
+                .unwrap()
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
             let r = rel(&got, &want);
             sum += r;
             if r > worst.0 {

@@ -5,8 +5,8 @@
 //! (weight decay, linear warmup and decay, clipping) on that batch: every step's loss, gradient norm
 //! and learning rate, and the final adapter within 1e-4.
 mod common;
-use safetensors::SafeTensors;
 use common::backends::{counting, Counting};
+use safetensors::SafeTensors;
 use sqlora_kernel::backend::{Backend, TrainBackend};
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::lora::{peft_name, Adapter, Proj};
@@ -73,7 +73,13 @@ fn check<B: TrainBackend + Clone>(be: &B, name: &str) {
         serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}_train")).join("meta.json")).unwrap()).unwrap();
     let o = &meta["optimizer"];
     let num = |v: &serde_json::Value| v.as_f64().unwrap();
-    let cfg = AdamW { lr: num(&o["lr"]), beta1: num(&o["betas"][0]), beta2: num(&o["betas"][1]), eps: num(&o["eps"]), weight_decay: num(&o["weight_decay"]) };
+    let cfg = AdamW {
+        lr: num(&o["lr"]),
+        beta1: num(&o["betas"][0]),
+        beta2: num(&o["betas"][1]),
+        eps: num(&o["eps"]),
+        weight_decay: num(&o["weight_decay"]),
+    };
     let steps = o["steps"].as_u64().unwrap() as usize;
     assert_eq!(o["schedule"].as_str().unwrap(), format!("get_linear_schedule_with_warmup(warmup=3, total={steps})"));
     let sched = Schedule::Linear { warmup: 3, total: steps };
@@ -86,16 +92,25 @@ fn check<B: TrainBackend + Clone>(be: &B, name: &str) {
         let norm = grad_norm(be, &grads);
         let lr = cfg.lr * sched.factor(s);
         let (wl, wn, wlr) = (num(&want["loss"]), num(&want["grad_norm"]), num(&want["lr"]));
-        assert!((loss - wl).abs() <= 1e-4 * wl && (norm - wn).abs() <= 1e-4 * wn && (lr - wlr).abs() <= 1e-12,
-            "{name} step {s}: loss {loss} / {wl}, grad norm {norm} / {wn}, lr {lr} / {wlr}");
+        assert!(
+            (loss - wl).abs() <= 1e-4 * wl && (norm - wn).abs() <= 1e-4 * wn && (lr - wlr).abs() <= 1e-12,
+            "{name} step {s}: loss {loss} / {wl}, grad norm {norm} / {wn}, lr {lr} / {wlr}"
+        );
         opt.step(be, &mut params, &grads, lr, clip_factor(norm, max_norm));
     }
     let worst = worst_rel(be, &params, &st, "step10.");
     // Moved: the start is far enough from the end that an update that did nothing would fail.
-    let start = f32s(&SafeTensors::deserialize(&std::fs::read(dir.join(format!("{name}_train")).join("adapter_model.safetensors")).unwrap()).unwrap(),
-        &peft_name(0, Proj::Q, false));
+    let start = f32s(
+        &SafeTensors::deserialize(&std::fs::read(dir.join(format!("{name}_train")).join("adapter_model.safetensors")).unwrap()).unwrap(),
+        &peft_name(0, Proj::Q, false),
+    );
     let end = f32s(&st, &format!("step10.{}", peft_name(0, Proj::Q, false)));
-    println!("{name}: after {steps} AdamW steps, worst ‖ours − ref‖/‖ref‖ = {:.2e} ({}); the steps moved layer 0 q lora_B by {:.2e}", worst.0, worst.1, rel(&start, &end));
+    println!(
+        "{name}: after {steps} AdamW steps, worst ‖ours − ref‖/‖ref‖ = {:.2e} ({}); the steps moved layer 0 q lora_B by {:.2e}",
+        worst.0,
+        worst.1,
+        rel(&start, &end)
+    );
     assert!(rel(&start, &end) > 1e-3, "{name}: the reference steps barely moved the adapter");
     assert!(worst.0 < 1e-4, "{name}: after {steps} steps {} is off by {:.2e}", worst.1, worst.0);
 }
@@ -133,7 +148,11 @@ fn training_step_stays_on_the_backend<B: TrainBackend + Clone>(be: &B) {
         params.dropout = dropout;
         let loss = step(&mut params);
         assert!(loss.is_finite());
-        assert_eq!(counting.observer.transfers(), after_first, "a training step (dropout {dropout:?}) moved tensors between host and backend");
+        assert_eq!(
+            counting.observer.transfers(),
+            after_first,
+            "a training step (dropout {dropout:?}) moved tensors between host and backend"
+        );
     }
     let _ = model.adapter_from_params(&params, 16.0, false, std::path::PathBuf::new());
     assert!(counting.observer.transfers().1 > after_first.1, "the counter sees downloads");

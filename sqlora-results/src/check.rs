@@ -18,11 +18,26 @@ pub struct Found {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Problem {
     /// The metadata names a kind this reader does not know.
-    UnknownKind { origin: String, kind: String },
+    UnknownKind {
+        origin: String,
+        kind: String,
+    },
     /// Neither metadata, name nor columns say which results file this is.
-    Foreign { origin: String, columns: Vec<String> },
-    Newer { origin: String, kind: Kind, version: u32 },
-    MissingColumns { origin: String, kind: Kind, version: Option<u32>, missing: Vec<&'static str> },
+    Foreign {
+        origin: String,
+        columns: Vec<String>,
+    },
+    Newer {
+        origin: String,
+        kind: Kind,
+        version: u32,
+    },
+    MissingColumns {
+        origin: String,
+        kind: Kind,
+        version: Option<u32>,
+        missing: Vec<&'static str>,
+    },
 }
 
 impl fmt::Display for Problem {

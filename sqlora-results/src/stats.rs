@@ -75,9 +75,7 @@ pub fn bootstrap_mean_ci(x: &[f64], resamples: usize, seed: u64, level: f64) -> 
     }
     let mut rng = SplitMix64::new(seed);
     let n = x.len();
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| x[rng.below(n as u64) as usize]).sum::<f64>() / n as f64)
-        .collect();
+    let mut means: Vec<f64> = (0..resamples).map(|_| (0..n).map(|_| x[rng.below(n as u64) as usize]).sum::<f64>() / n as f64).collect();
     means.sort_by(f64::total_cmp);
     (quantile(&means, (1.0 - level) / 2.0), quantile(&means, (1.0 + level) / 2.0))
 }

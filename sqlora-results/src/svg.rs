@@ -146,7 +146,14 @@ pub fn delta_chart(title: &str, adapters: &[(String, Vec<Delta>)]) -> String {
         let yc = top + (i as f64 + 0.5) * row_h;
         let color = PALETTE[(ai + 1) % PALETTE.len()];
         let weight = if d.group == crate::compare::OVERALL { " font-weight=\"bold\"" } else { "" };
-        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\"{weight}>{} · {}</text>", left - 8.0, yc + 4.0, esc(label), d.group);
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\"{weight}>{} · {}</text>",
+            left - 8.0,
+            yc + 4.0,
+            esc(label),
+            d.group
+        );
         let p = &d.paired;
         let _ = writeln!(
             s,

@@ -17,7 +17,8 @@ pub struct Series {
 
 /// Round tick values covering `lo..=hi`, about `target` of them (steps of 1, 2 or 5 × 10^k).
 pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    // NaN bounds fail `hi > lo` as well.
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || !lo.is_finite() || !hi.is_finite() {
         return vec![lo];
     }
     let raw = (hi - lo) / target.max(1) as f64;
@@ -74,7 +75,8 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", px(t), top + ph + 16.0, fmt_tick(t));
     }
     let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>", left + pw / 2.0, top + ph + 34.0, esc(x_label));
-    let _ = writeln!(s, "<text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>", top + ph / 2.0, esc(y_label));
+    let _ =
+        writeln!(s, "<text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>", top + ph / 2.0, esc(y_label));
     let _ = writeln!(s, "<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"black\"/>");
     for se in series {
         let pts: Vec<&(f64, f64)> = se.points.iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();

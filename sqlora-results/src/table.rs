@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Schema, UInt16Type, UInt32Type,
-    UInt64Type, UInt8Type,
+    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Schema, UInt16Type,
+    UInt32Type, UInt64Type, UInt8Type,
 };
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -107,8 +107,7 @@ fn write_jsonl(path: &Path, table: &Table) -> Result<()> {
     let mut w = BufWriter::new(file);
     for row in &table.rows {
         // Columns in table order, so rows read back the same way whatever order fields were set in.
-        let ordered: Map<String, Json> =
-            table.columns.iter().filter_map(|c| row.get(c).map(|v| (c.clone(), v.clone()))).collect();
+        let ordered: Map<String, Json> = table.columns.iter().filter_map(|c| row.get(c).map(|v| (c.clone(), v.clone()))).collect();
         serde_json::to_writer(&mut w, &ordered)?;
         w.write_all(b"\n")?;
     }
@@ -142,12 +141,8 @@ fn read_parquet_from<R: ChunkReader + 'static>(input: R, origin: &str) -> Result
     let reader = builder.build().with_context(|| format!("{origin}: not a readable Parquet file"))?;
     for batch in reader {
         let batch = batch.with_context(|| format!("reading {origin}"))?;
-        let cols: Vec<Vec<Json>> = batch
-            .columns()
-            .iter()
-            .zip(batch.schema().fields())
-            .map(|(a, f)| column_to_json(a, f.name()))
-            .collect::<Result<_>>()?;
+        let cols: Vec<Vec<Json>> =
+            batch.columns().iter().zip(batch.schema().fields()).map(|(a, f)| column_to_json(a, f.name())).collect::<Result<_>>()?;
         for r in 0..batch.num_rows() {
             t.origins.push(format!("{origin}: row {}", t.rows.len() + 1));
             t.rows.push(t.columns.iter().zip(&cols).map(|(c, vals)| (c.clone(), vals[r].clone())).collect());
@@ -274,10 +269,8 @@ fn write_parquet(path: &Path, table: &Table, preferred: &Schema) -> Result<()> {
     // The kind and schema version go in the file's own key-value metadata, where pyarrow
     // (`read_metadata().metadata`) and DuckDB (`parquet_kv_metadata`) see them too.
     let kv: Vec<KeyValue> = preferred.metadata().iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect();
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_key_value_metadata((!kv.is_empty()).then_some(kv))
-        .build();
+    let props =
+        WriterProperties::builder().set_compression(Compression::SNAPPY).set_key_value_metadata((!kv.is_empty()).then_some(kv)).build();
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
     w.write(&batch)?;
     w.close().with_context(|| format!("writing {}", path.display()))?;

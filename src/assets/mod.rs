@@ -6,9 +6,9 @@ pub mod cli;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use sqlora_kernel::backend::Backend;
 use sqlora_kernel::Engine;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -52,7 +52,8 @@ pub fn load_engine<B: Backend>(backend: B, path: &Path) -> Result<Engine<B>> {
 /// Loads the PEFT adapter in `dir` and attaches it to the engine's model (fused into every forward),
 /// with errors that name the folder: a missing or damaged file, or shapes that do not fit the model.
 pub fn attach_adapter<B: Backend>(engine: &mut Engine<B>, dir: &Path) -> Result<std::sync::Arc<sqlora_kernel::lora::Adapter>> {
-    let adapter = std::sync::Arc::new(sqlora_kernel::lora::Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?);
+    let adapter =
+        std::sync::Arc::new(sqlora_kernel::lora::Adapter::load(dir).with_context(|| format!("loading the adapter {}", dir.display()))?);
     engine.model.set_adapter(Some(adapter.clone())).with_context(|| format!("the adapter {} does not fit the model", dir.display()))?;
     Ok(adapter)
 }

@@ -191,5 +191,11 @@ fn print_table(exact: &BenchResult, int8: &BenchResult, llama: &BenchResult, tor
             ratio(i, t)
         );
     }
-    println!("| peak RSS (MB) | {} | {} | {} | {} | | | | |", f(exact.peak_rss_mb), f(int8.peak_rss_mb), f(llama.peak_rss_mb), f(torch.peak_rss_mb));
+    println!(
+        "| peak RSS (MB) | {} | {} | {} | {} | | | | |",
+        f(exact.peak_rss_mb),
+        f(int8.peak_rss_mb),
+        f(llama.peak_rss_mb),
+        f(torch.peak_rss_mb)
+    );
 }

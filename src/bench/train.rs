@@ -10,11 +10,11 @@
 use super::args::BenchArgs;
 use super::machine::{isa_line, median, peak_rss_mb, peer_isa_env, prompt_ids};
 use crate::cli_args::NumericsArg;
+use anyhow::{Context, Result};
+use sqlora_kernel::backend::LoraShape;
 use sqlora_kernel::backend::TrainBackend;
 use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::lora::Proj;
-use anyhow::{Context, Result};
-use sqlora_kernel::backend::LoraShape;
 use sqlora_kernel::model::{LoraPair, LoraParams, Model, TrainSeq};
 use sqlora_kernel::train::{clip_factor, grad_norm, AdamW, Optimizer};
 use std::collections::BTreeMap;
@@ -91,7 +91,14 @@ fn measure<B: TrainBackend>(model: &Model<B>, batch: &[TrainSeq<'_>], a: &BenchA
     Ok(Ours { tok_s: tokens as f64 / step_s, step_s, first_loss, peak_rss_mb: peak_rss_mb() })
 }
 
-fn run_peer(py: &PathBuf, model: &std::path::Path, ids: &[Vec<u32>], target: &[Vec<bool>], a: &BenchArgs, threads: usize) -> Result<PeerResult> {
+fn run_peer(
+    py: &PathBuf,
+    model: &std::path::Path,
+    ids: &[Vec<u32>],
+    target: &[Vec<bool>],
+    a: &BenchArgs,
+    threads: usize,
+) -> Result<PeerResult> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench").join("train_peer.py");
     let batch_file = std::env::temp_dir().join(format!("sqlora-bench-train-{}.json", std::process::id()));
     std::fs::write(&batch_file, serde_json::to_string(&serde_json::json!({ "ids": ids, "target": target }))?)?;
@@ -181,7 +188,13 @@ fn bench_on<B: TrainBackend>(backend: B, a: BenchArgs) -> Result<()> {
     let pt = peer.as_ref().and_then(|p| p.tok_s);
     println!("| LoRA training, {nb} × {len} tokens, r = {}, {threads} threads | sqlora | PyTorch + peft fp32 | sqlora / PyTorch |", a.rank);
     println!("|---|---|---|---|");
-    println!("| tokens/s (median of {} steps) | {:.1} | {} | {} |", a.train_steps, ours.tok_s, f(pt, 1), pt.map_or("—".into(), |p| format!("{:.2}×", ours.tok_s / p)));
+    println!(
+        "| tokens/s (median of {} steps) | {:.1} | {} | {} |",
+        a.train_steps,
+        ours.tok_s,
+        f(pt, 1),
+        pt.map_or("—".into(), |p| format!("{:.2}×", ours.tok_s / p))
+    );
     println!(
         "| GFLOP/s (4·N·tokens, N = {:.1} M) | {:.1} | {} | |",
         matrix_params(model) / 1e6,
@@ -190,6 +203,10 @@ fn bench_on<B: TrainBackend>(backend: B, a: BenchArgs) -> Result<()> {
     );
     println!("| step (s) | {:.2} | {} | |", ours.step_s, f(pt.map(|p| (nb * len) as f64 / p), 2));
     println!("| peak RSS (MB) | {} | {} | |", f(ours.peak_rss_mb, 0), f(peer.as_ref().and_then(|p| p.peak_rss_mb), 0));
-    println!("| first step's loss (B = 0: the base model's) | {:.4} | {} | |", ours.first_loss, f(peer.as_ref().and_then(|p| p.first_loss), 4));
+    println!(
+        "| first step's loss (B = 0: the base model's) | {:.4} | {} | |",
+        ours.first_loss,
+        f(peer.as_ref().and_then(|p| p.first_loss), 4)
+    );
     Ok(())
 }

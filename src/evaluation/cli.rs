@@ -10,12 +10,12 @@ use crate::cli_args::{DataArg, EngineArgs, OutDirArg};
 use crate::metric::accuracy::ExConfig;
 use crate::metric::batch::{score_all, Pair};
 use crate::metric::summary::{summarize, Summary};
-use crate::results::predictions::{record_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
-use anyhow::{bail, Context, Result};
 use crate::progress::Progress;
+use crate::results::predictions::{record_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
 use crate::spider::extract::extract_sql;
 use crate::spider::prompt::{check_split, question_block, schema_block, INSTRUCTION, SHOTS};
 use crate::spider::{dataset::load_split, Example, Split};
+use anyhow::{bail, Context, Result};
 use sqlora_kernel::backend::{Backend, TrainBackend};
 use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::generate::{GenConfig, Generator};
@@ -122,7 +122,10 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     let model_path = a.engine.model.resolve()?;
     if let Some(dir) = &a.adapter {
         if !dir.join("adapter_config.json").is_file() {
-            bail!("--adapter {}: no adapter_config.json there (a PEFT adapter folder, e.g. a finished `sqlora finetune` run)", dir.display());
+            bail!(
+                "--adapter {}: no adapter_config.json there (a PEFT adapter folder, e.g. a finished `sqlora finetune` run)",
+                dir.display()
+            );
         }
     }
     let id = RunIdentity::of(&a, &model_path, examples.len());
@@ -132,7 +135,13 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     }
     let mut done = read_checkpoint(&ckpt)?;
     let todo: Vec<&Example> = examples.iter().filter(|e| !done.contains_key(&(e.index as i64))).collect();
-    println!("{} questions: {} already done (checkpoint {}), {} to generate", examples.len(), examples.len() - todo.len(), ckpt.display(), todo.len());
+    println!(
+        "{} questions: {} already done (checkpoint {}), {} to generate",
+        examples.len(),
+        examples.len() - todo.len(),
+        ckpt.display(),
+        todo.len()
+    );
     if !todo.is_empty() {
         let t0 = Instant::now();
         a.engine.run(GenerateAll { model_path: &model_path, data: &data, todo: &todo, args: &a, ckpt: &ckpt, done: &mut done })?;
@@ -168,7 +177,11 @@ impl RunIdentity {
         if a.prompt == PromptArg::ZeroShot {
             split.push_str("@0shot");
         }
-        RunIdentity { split, model: crate::assets::model_label(model_path, a.engine.numerics.int8), adapter: a.adapter.as_deref().map(crate::assets::file_label) }
+        RunIdentity {
+            split,
+            model: crate::assets::model_label(model_path, a.engine.numerics.int8),
+            adapter: a.adapter.as_deref().map(crate::assets::file_label),
+        }
     }
 
     fn run_id(&self) -> String {
@@ -261,7 +274,14 @@ impl WithBackend for GenerateAll<'_> {
     }
 }
 
-fn generate_all<B: Backend>(engine: &Engine<B>, data: &Path, todo: &[&Example], a: &BaselineArgs, ckpt: &Path, done: &mut BTreeMap<i64, PredictionRow>) -> Result<()> {
+fn generate_all<B: Backend>(
+    engine: &Engine<B>,
+    data: &Path,
+    todo: &[&Example],
+    a: &BaselineArgs,
+    ckpt: &Path,
+    done: &mut BTreeMap<i64, PredictionRow>,
+) -> Result<()> {
     let tok = &engine.tokenizer;
     let gen = Generator::new(&engine.model, tok);
     let cfg = GenConfig { max_new_tokens: a.max_tokens, stop_strings: STOPS.iter().map(|s| s.to_string()).collect(), ..Default::default() };
@@ -287,7 +307,8 @@ fn generate_all<B: Backend>(engine: &Engine<B>, data: &Path, todo: &[&Example], 
             (gen.prefix_after(Some(&shots), &encode(&schema)?)?, String::new())
         };
         for chunk in qs.chunks(a.batch.max(1)) {
-            let prompts = chunk.iter().map(|e| encode(&format!("{per_question_schema}{}", tail(&e.question)))).collect::<Result<Vec<_>>>()?;
+            let prompts =
+                chunk.iter().map(|e| encode(&format!("{per_question_schema}{}", tail(&e.question)))).collect::<Result<Vec<_>>>()?;
             let t = Instant::now();
             let gens = gen.generate(&prompts, Some(&schema_cache), &cfg)?;
             let ms = t.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
@@ -337,10 +358,8 @@ fn read_checkpoint(path: &Path) -> Result<BTreeMap<i64, PredictionRow>> {
 
 /// Scores every row (both modes) in parallel and fills the verdict columns.
 pub fn score_rows(data: &Path, mut rows: Vec<PredictionRow>, timeout_s: u64) -> Result<Vec<PredictionRow>> {
-    let pairs: Vec<Pair> = rows
-        .iter()
-        .map(|r| Pair { db_id: Some(r.db_id.clone()), gold: Some(r.gold.clone()), predicted: r.predicted.clone() })
-        .collect();
+    let pairs: Vec<Pair> =
+        rows.iter().map(|r| Pair { db_id: Some(r.db_id.clone()), gold: Some(r.gold.clone()), predicted: r.predicted.clone() }).collect();
     let t = Instant::now();
     let outcomes = score_all(data, &pairs, &ExConfig::with_timeout(Duration::from_secs(timeout_s)), true);
     for (r, o) in rows.iter_mut().zip(&outcomes) {

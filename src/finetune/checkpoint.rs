@@ -7,9 +7,9 @@ use anyhow::{bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sqlora_kernel::atomic_file::write_atomic;
 use sqlora_kernel::backend::TrainBackend;
 use sqlora_kernel::lora::Proj;
-use sqlora_kernel::atomic_file::write_atomic;
 use sqlora_kernel::model::LoraParams;
 use sqlora_kernel::train::Optimizer;
 use sqlora_results::train_log::TrainLogRow;
@@ -78,7 +78,8 @@ pub fn save<B: TrainBackend>(dir: &Path, b: &B, params: &LoraParams<B>, opt: &Op
 pub fn load<B: TrainBackend>(dir: &Path, b: &B, params: &mut LoraParams<B>, opt: &mut Optimizer<B>) -> Result<Option<State>> {
     let Ok(name) = std::fs::read_to_string(dir.join(LATEST)) else { return Ok(None) };
     let ck = dir.join(name.trim());
-    let torn = |what: String| anyhow::anyhow!("torn checkpoint {}: {what} (start the run over with --fresh, or remove the folder)", ck.display());
+    let torn =
+        |what: String| anyhow::anyhow!("torn checkpoint {}: {what} (start the run over with --fresh, or remove the folder)", ck.display());
     let state: State = serde_json::from_slice(&std::fs::read(ck.join(STATE)).map_err(|e| torn(format!("{STATE}: {e}")))?)
         .map_err(|e| torn(format!("{STATE}: {e}")))?;
     let bytes = std::fs::read(ck.join(TENSORS)).map_err(|e| torn(format!("{TENSORS}: {e}")))?;
@@ -87,14 +88,20 @@ pub fn load<B: TrainBackend>(dir: &Path, b: &B, params: &mut LoraParams<B>, opt:
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| torn(format!("{TENSORS}: {e}")))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| torn(format!("{TENSORS}: {e}")))?;
-    let adam_t = meta.metadata().as_ref().and_then(|m| m.get("adam_t")).and_then(|t| t.parse().ok()).ok_or_else(|| torn("no adam_t".into()))?;
+    let adam_t =
+        meta.metadata().as_ref().and_then(|m| m.get("adam_t")).and_then(|t| t.parse().ok()).ok_or_else(|| torn("no adam_t".into()))?;
     for (tag, p) in [("p", &mut *params), ("m", &mut opt.m), ("v", &mut opt.v)] {
         for (key, na, nb) in tensor_names(p, tag) {
             let m = p.modules.get_mut(&key).unwrap();
             for (n, t) in [(na, &mut m.a), (nb, &mut m.b)] {
                 let view = st.tensor(&n).map_err(|_| torn(format!("no tensor {n}: the checkpoint is of another setting")))?;
                 if view.data().len() != 4 * b.len(t) {
-                    bail!("checkpoint {}: tensor {n} has {} values, the run needs {}: the checkpoint is of another setting", ck.display(), view.data().len() / 4, b.len(t));
+                    bail!(
+                        "checkpoint {}: tensor {n} has {} values, the run needs {}: the checkpoint is of another setting",
+                        ck.display(),
+                        view.data().len() / 4,
+                        b.len(t)
+                    );
                 }
                 let v: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
                 *t = b.upload(&v);

@@ -105,7 +105,27 @@ impl FinetuneArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
         }
-        set!(rank, alpha, dropout, targets, lr, weight_decay, schedule, warmup_ratio, max_grad_norm, epochs, max_steps, max_examples, batch_size, grad_accum, max_len, val_examples, val_every, checkpoint_every, seed);
+        set!(
+            rank,
+            alpha,
+            dropout,
+            targets,
+            lr,
+            weight_decay,
+            schedule,
+            warmup_ratio,
+            max_grad_norm,
+            epochs,
+            max_steps,
+            max_examples,
+            batch_size,
+            grad_accum,
+            max_len,
+            val_examples,
+            val_every,
+            checkpoint_every,
+            seed
+        );
         if self.rslora {
             s.rslora = true;
         }
@@ -132,7 +152,8 @@ pub fn read_sweep(path: &Path) -> Result<Vec<(String, Settings)>> {
     let mut out: Vec<(String, Settings)> = Vec::new();
     for (i, r) in runs.iter().enumerate() {
         let toml::Value::Table(r) = r else { bail!("{}: run {} is not a table", path.display(), i + 1) };
-        let name = r.get("name").and_then(|v| v.as_str()).with_context(|| format!("{}: run {} has no name", path.display(), i + 1))?.to_string();
+        let name =
+            r.get("name").and_then(|v| v.as_str()).with_context(|| format!("{}: run {} has no name", path.display(), i + 1))?.to_string();
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
             bail!("{}: run name \"{name}\" must be a plain folder name", path.display());
         }

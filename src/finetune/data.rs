@@ -71,7 +71,15 @@ pub struct TrainData {
 
 /// Tokenizes `examples` (Spider train), holds out `val_n` by a seeded shuffle, keeps at most
 /// `max_examples` (0: all) of the rest in shuffled order.
-pub fn build(data_dir: &Path, tok: &Tokenizer, examples: &[Example], seed: u64, val_n: usize, max_examples: usize, max_len: usize) -> Result<TrainData> {
+pub fn build(
+    data_dir: &Path,
+    tok: &Tokenizer,
+    examples: &[Example],
+    seed: u64,
+    val_n: usize,
+    max_examples: usize,
+    max_len: usize,
+) -> Result<TrainData> {
     if val_n >= examples.len() {
         bail!("val_examples {val_n} leaves nothing to train on ({} examples)", examples.len());
     }

@@ -88,7 +88,14 @@ pub struct RunLabels<'a> {
 }
 
 /// Trains (or resumes, or finds finished) the run of `s` in `dir`.
-pub fn train<B: TrainBackend>(model: &Model<B>, data: &TrainData, s: &Settings, dir: &Path, labels: &RunLabels<'_>, fresh: bool) -> Result<()> {
+pub fn train<B: TrainBackend>(
+    model: &Model<B>,
+    data: &TrainData,
+    s: &Settings,
+    dir: &Path,
+    labels: &RunLabels<'_>,
+    fresh: bool,
+) -> Result<()> {
     s.check()?;
     if fresh && dir.exists() {
         for name in ["latest", SETTINGS_FILE, SUMMARY_FILE, TRAIN_LOG_FILE] {
@@ -97,7 +104,11 @@ pub fn train<B: TrainBackend>(model: &Model<B>, data: &TrainData, s: &Settings, 
     }
     if let Some(old) = folder_settings(dir)? {
         if &old != s {
-            bail!("{} holds a run with other settings ({}); use another --out-dir, or --fresh to start over", dir.display(), settings_diff(&old, s));
+            bail!(
+                "{} holds a run with other settings ({}); use another --out-dir, or --fresh to start over",
+                dir.display(),
+                settings_diff(&old, s)
+            );
         }
         if finished(dir) {
             println!("{}: finished earlier, skipped", dir.display());
@@ -150,12 +161,13 @@ pub fn train<B: TrainBackend>(model: &Model<B>, data: &TrainData, s: &Settings, 
     let mut progress = Progress::new(&format!("train {}", labels.adapter), total as u64, state.step as u64);
     let t0 = Instant::now() - std::time::Duration::from_secs_f64(state.elapsed_s);
     let max_norm = (s.max_grad_norm > 0.0).then_some(s.max_grad_norm);
-    for step in state.step..total {
+    for (step, planned) in steps.iter().enumerate().take(total).skip(state.step) {
         let ts = Instant::now();
-        let micro: Vec<Vec<TrainSeq>> = steps[step].iter().map(|mb| seqs(&data.train, mb)).collect();
+        let micro: Vec<Vec<TrainSeq>> = planned.iter().map(|mb| seqs(&data.train, mb)).collect();
         let lr = s.lr * sched.factor(step);
         // Dropout masks from the seed and the step alone, so a resumed run draws the same ones.
-        params.dropout = (s.dropout > 0.0).then(|| Dropout { p: s.dropout as f32, seed: s.seed ^ (step as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F) });
+        params.dropout = (s.dropout > 0.0)
+            .then(|| Dropout { p: s.dropout as f32, seed: s.seed ^ (step as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F) });
         let st = train_step(model, &mut params, &mut opt, &micro, lr, max_norm).with_context(|| format!("step {}", step + 1))?;
         if !st.loss.is_finite() {
             bail!("step {}: the loss is {} (lower the learning rate); the last checkpoint is kept", step + 1, st.loss);
@@ -164,7 +176,11 @@ pub fn train<B: TrainBackend>(model: &Model<B>, data: &TrainData, s: &Settings, 
         state.tokens_seen += st.tokens;
         let last = state.step == total;
         params.dropout = None;
-        let val = if last || (s.val_every > 0 && state.step % s.val_every == 0) { val_loss(model, &params, &data.val, s.batch_size)? } else { None };
+        let val = if last || (s.val_every > 0 && state.step % s.val_every == 0) {
+            val_loss(model, &params, &data.val, s.batch_size)?
+        } else {
+            None
+        };
         let elapsed = t0.elapsed().as_secs_f64();
         state.elapsed_s = elapsed;
         state.log.push(TrainLogRow {
@@ -185,7 +201,13 @@ pub fn train<B: TrainBackend>(model: &Model<B>, data: &TrainData, s: &Settings, 
             tail.iter().map(|r| r.loss).sum::<f64>() / tail.len() as f64
         };
         let tps = state.tokens_seen as f64 / elapsed.max(1e-9);
-        let msg = format!("loss {:.4} (avg10 {:.4}){} lr {lr:.2e} |g| {:.3} {tps:.0} tok/s", st.loss, avg(10), val.map_or(String::new(), |v| format!(" val {v:.4}")), st.grad_norm);
+        let msg = format!(
+            "loss {:.4} (avg10 {:.4}){} lr {lr:.2e} |g| {:.3} {tps:.0} tok/s",
+            st.loss,
+            avg(10),
+            val.map_or(String::new(), |v| format!(" val {v:.4}")),
+            st.grad_norm
+        );
         progress.set(state.step as u64, &msg);
         if last || state.step % s.checkpoint_every == 0 {
             checkpoint::save(dir, b, &params, &opt, &mut state)?;
@@ -207,7 +229,14 @@ pub fn train<B: TrainBackend>(model: &Model<B>, data: &TrainData, s: &Settings, 
         "isa": sqlora_kernel::cpu::isa::current().to_string(),
     });
     sqlora_kernel::atomic_file::write_atomic(&dir.join(SUMMARY_FILE), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    println!("{}: done, {} steps, {:.0} s, final loss {:.4}, validation {}", dir.display(), state.step, state.elapsed_s, last.loss, last.val_loss.map_or("-".into(), |v| format!("{v:.4}")));
+    println!(
+        "{}: done, {} steps, {:.0} s, final loss {:.4}, validation {}",
+        dir.display(),
+        state.step,
+        state.elapsed_s,
+        last.loss,
+        last.val_loss.map_or("-".into(), |v| format!("{v:.4}"))
+    );
     Ok(())
 }
 

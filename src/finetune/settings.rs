@@ -116,7 +116,8 @@ impl Settings {
         if self.max_len < 8 {
             bail!("max_len {} is too short for a prompt and its SQL", self.max_len);
         }
-        let finite_pos = |name: &str, v: f64| if !(v.is_finite() && v > 0.0) { bail!("{name} must be a positive number, got {v}") } else { Ok(()) };
+        let finite_pos =
+            |name: &str, v: f64| if !(v.is_finite() && v > 0.0) { bail!("{name} must be a positive number, got {v}") } else { Ok(()) };
         finite_pos("lr", self.lr)?;
         finite_pos("alpha", self.alpha)?;
         finite_pos("eps", self.eps)?;

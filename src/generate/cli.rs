@@ -105,8 +105,7 @@ fn read_batch(path: &PathBuf) -> Result<Vec<String>> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value =
-            serde_json::from_str(&line).with_context(|| format!("{}:{}: not valid JSON", path.display(), n + 1))?;
+        let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("{}:{}: not valid JSON", path.display(), n + 1))?;
         let p = match &v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Object(o) => match o.get("prompt").and_then(|p| p.as_str()) {

@@ -24,6 +24,13 @@ pub fn run(a: MergeArgs) -> Result<()> {
     let src = sqlora_kernel::loader::ModelSource::open(&model_path).with_context(|| format!("opening {}", model_path.display()))?;
     let adapter = sqlora_kernel::lora::Adapter::load(&a.adapter).with_context(|| format!("loading the adapter {}", a.adapter.display()))?;
     sqlora_kernel::lora::merge_hf(&src, &adapter, &a.out, a.f16).with_context(|| format!("merging into {}", a.out.display()))?;
-    println!("{}: {} merged with {} ({} LoRA pairs, scale {})", a.out.display(), model_path.display(), a.adapter.display(), adapter.modules.len(), adapter.scale);
+    println!(
+        "{}: {} merged with {} ({} LoRA pairs, scale {})",
+        a.out.display(),
+        model_path.display(),
+        a.adapter.display(),
+        adapter.modules.len(),
+        adapter.scale
+    );
     Ok(())
 }

@@ -90,11 +90,8 @@ fn record(t: &mut Table, i: usize, o: &ExOutcome) {
 /// Data errors are not the model's fault and must not pass unnoticed: name each on stderr.
 fn report_data_errors(t: &Table, outcomes: &[ExOutcome]) {
     const SHOWN: usize = 20;
-    let errors: Vec<String> = outcomes
-        .iter()
-        .zip(&t.origins)
-        .filter_map(|(o, origin)| o.data_error.as_ref().map(|e| format!("  {origin}: {e}")))
-        .collect();
+    let errors: Vec<String> =
+        outcomes.iter().zip(&t.origins).filter_map(|(o, origin)| o.data_error.as_ref().map(|e| format!("  {origin}: {e}"))).collect();
     if errors.is_empty() {
         return;
     }

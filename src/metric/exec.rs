@@ -128,9 +128,7 @@ const READ_PRAGMAS: [&str; 8] =
 /// Allow reads only; everything else is denied at prepare time.
 fn authorize(ctx: AuthContext<'_>) -> Authorization {
     match ctx.action {
-        AuthAction::Select | AuthAction::Read { .. } | AuthAction::Function { .. } | AuthAction::Recursive => {
-            Authorization::Allow
-        }
+        AuthAction::Select | AuthAction::Read { .. } | AuthAction::Function { .. } | AuthAction::Recursive => Authorization::Allow,
         AuthAction::Pragma { pragma_name, pragma_value } => {
             let name = pragma_name.to_ascii_lowercase();
             if pragma_value.is_none() || READ_PRAGMAS.contains(&name.as_str()) {

@@ -100,11 +100,7 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "n={}  executed={}  failed={}  data errors={}",
-            self.n, self.executed, self.failed, self.data_errors
-        )?;
+        writeln!(f, "n={}  executed={}  failed={}  data errors={}", self.n, self.executed, self.failed, self.data_errors)?;
         if self.data_errors > 0 {
             writeln!(f, "WARNING: {} rows not scored (data errors); they are in no accuracy below", self.data_errors)?;
         }

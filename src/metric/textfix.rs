@@ -54,7 +54,10 @@ mod tests {
 
     #[test]
     fn distinct_removed_everywhere_but_strings() {
-        assert_eq!(remove_distinct("SELECT DISTINCT count(distinct a) FROM t WHERE b = 'distinct'"), "SELECT  count( a) FROM t WHERE b = 'distinct'");
+        assert_eq!(
+            remove_distinct("SELECT DISTINCT count(distinct a) FROM t WHERE b = 'distinct'"),
+            "SELECT  count( a) FROM t WHERE b = 'distinct'"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Attaching a LoRA adapter (PEFT directory) to the loaded engine, or detaching it: the one place
 //! the MMLU harness touches the kernel's adapter API.
 use anyhow::{Context, Result};
-use sqlora_kernel::lora::Adapter;
 use sqlora_kernel::backend::Backend;
+use sqlora_kernel::lora::Adapter;
 use sqlora_kernel::Engine;
 use std::path::Path;
 use std::sync::Arc;

@@ -46,7 +46,8 @@ impl Checkpoint {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let fresh = !path.exists() || std::fs::metadata(path)?.len() == 0;
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut c = Checkpoint { path: path.to_path_buf(), out: BufWriter::new(file) };
         if fresh {
             c.write_line(&header)?;

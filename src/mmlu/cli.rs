@@ -2,18 +2,17 @@
 //! default, `--full` for the 14,042-question test split, `--split val`), writing
 //! `mmlu_answers.parquet` and rows of `runs.parquet` in the output directory.
 use super::categories::Categories;
-use super::dataset::{self, Question, Split};
+use super::dataset::{self, Question, Shots, Split};
 use super::run::{self as runner, RunId};
 use super::sample;
 use super::score::Scorer;
 use super::summary::summarize;
+use crate::cli_args::{DataArg, EngineArgs, OutDirArg};
 use crate::results::mmlu_answers::{record_answers, MMLU_ANSWERS_FILE};
 use crate::results::runs::{record_runs, run_id, RunRow, RUNS_FILE};
-use crate::cli_args::{DataArg, EngineArgs, OutDirArg};
 use anyhow::{Context, Result};
 use sqlora_kernel::backend::TrainBackend;
 use sqlora_kernel::device::WithBackend;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,21 +62,19 @@ pub struct MmluArgs {
 }
 
 /// The questions of a split, with every subject's dev rows (the shots).
-pub fn load_questions(data_dir: &Path, cats: &Categories, split: SplitArg) -> Result<(Vec<Question>, HashMap<String, Vec<Question>>)> {
+pub fn load_questions(data_dir: &Path, cats: &Categories, split: SplitArg) -> Result<(Vec<Question>, Shots)> {
     dataset::verify(data_dir)?;
     let questions = match split {
         SplitArg::Sample150 => sample::select(&dataset::load_split(data_dir, cats, Split::Test)?, &sample::sample150())?,
         SplitArg::Test => dataset::load_split(data_dir, cats, Split::Test)?,
         SplitArg::Val => dataset::load_split(data_dir, cats, Split::Val)?,
     };
-    let mut shots: HashMap<String, Vec<Question>> = HashMap::new();
+    let mut shots = Shots::new();
     for q in dataset::load_split(data_dir, cats, Split::Dev)? {
         shots.entry(q.subject.clone()).or_default().push(q);
     }
     Ok((questions, shots))
 }
-
-
 
 pub fn run(a: MmluArgs) -> Result<()> {
     let split = if a.full { SplitArg::Test } else { a.split };
@@ -95,7 +92,7 @@ struct Score<'a> {
     data_dir: &'a Path,
     cats: &'a Categories,
     questions: &'a [Question],
-    shots: &'a HashMap<String, Vec<Question>>,
+    shots: &'a Shots,
     model_path: &'a Path,
 }
 
@@ -116,7 +113,7 @@ fn score_all<B: TrainBackend>(
     data_dir: &Path,
     cats: &Categories,
     questions: &[Question],
-    shots: &HashMap<String, Vec<Question>>,
+    shots: &Shots,
     model_path: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
@@ -140,7 +137,12 @@ fn score_all<B: TrainBackend>(
             "letter_token_ids": scorer.letters(),
             "sample_seed": (split == SplitArg::Sample150).then_some(sample::SEED),
         });
-        let ckpt_path = a.out.out_dir.join(".checkpoints").join(format!("mmlu-{}-{}-{}.jsonl", id.split, id.model, id.adapter.as_deref().unwrap_or("base")));
+        let ckpt_path = a.out.out_dir.join(".checkpoints").join(format!(
+            "mmlu-{}-{}-{}.jsonl",
+            id.split,
+            id.model,
+            id.adapter.as_deref().unwrap_or("base")
+        ));
         let (out, ckpt) = runner::run(&scorer, cats, questions, shots, &id, &ckpt_path, &settings)?;
         let summary = summarize(&out.rows);
         let per_s = out.scored_now as f64 / out.wall_s.max(1e-9);
@@ -148,7 +150,10 @@ fn score_all<B: TrainBackend>(
         println!("{label}: {} questions ({} scored now) in {:.1} s, {per_s:.2} questions/s", out.rows.len(), out.scored_now, out.wall_s);
         println!("{label}: {}", summary.one_line());
         if scorer.whole_prompts.get() > 0 {
-            println!("{label}: {} questions ran as whole prompts (their tokens differ when split after the shots)", scorer.whole_prompts.get());
+            println!(
+                "{label}: {} questions ran as whole prompts (their tokens differ when split after the shots)",
+                scorer.whole_prompts.get()
+            );
         }
         let mut run_settings = settings.clone();
         run_settings["batch_tokens"] = a.batch_tokens.into();

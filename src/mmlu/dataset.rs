@@ -5,6 +5,9 @@ use super::csv;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
+/// Every subject's dev rows (the few-shot examples), by subject.
+pub type Shots = std::collections::HashMap<String, Vec<Question>>;
+
 /// A split of the data set, as named in the file names (`<subject>_<split>.csv`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Split {
@@ -89,8 +92,7 @@ fn to_question(subject: &str, row: usize, r: Vec<String>) -> Result<Question> {
 
 /// Checks every `mmlu/` file of `data/MANIFEST` under `data_dir` (the Spider files are not read).
 pub fn verify(data_dir: &Path) -> Result<()> {
-    let mmlu_lines: String =
-        crate::datadir::MANIFEST.lines().filter(|l| l.contains("  mmlu/")).map(|l| format!("{l}\n")).collect();
+    let mmlu_lines: String = crate::datadir::MANIFEST.lines().filter(|l| l.contains("  mmlu/")).map(|l| format!("{l}\n")).collect();
     let report = crate::datadir::verify_against(data_dir, &mmlu_lines)?;
     if !report.is_ok() {
         bail!("the MMLU data does not match data/MANIFEST:\n{report}");

@@ -3,12 +3,12 @@
 //! order.
 use super::categories::Categories;
 use super::checkpoint::Checkpoint;
-use super::dataset::{Question, LETTERS};
+use super::dataset::{Question, Shots, LETTERS};
 use super::score::{gold_probability, predicted, Scorer};
-use sqlora_kernel::backend::Backend;
+use crate::progress::Progress;
 use crate::results::mmlu_answers::AnswerRow;
 use anyhow::{Context, Result};
-use crate::progress::Progress;
+use sqlora_kernel::backend::Backend;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
@@ -56,7 +56,7 @@ pub fn run<B: Backend>(
     scorer: &Scorer<B>,
     cats: &Categories,
     questions: &[Question],
-    shots: &HashMap<String, Vec<Question>>,
+    shots: &Shots,
     id: &RunId,
     checkpoint: &Path,
     settings: &serde_json::Value,

@@ -78,7 +78,12 @@ pub fn parse(text: &str) -> Result<Vec<Key>> {
 pub fn select(test: &[Question], keys: &[Key]) -> Result<Vec<Question>> {
     let by_key: HashMap<(&str, usize), &Question> = test.iter().map(|q| ((q.subject.as_str(), q.row), q)).collect();
     keys.iter()
-        .map(|(s, r)| by_key.get(&(s.as_str(), *r)).map(|q| (*q).clone()).with_context(|| format!("sample question {s} row {r} is not in the test split")))
+        .map(|(s, r)| {
+            by_key
+                .get(&(s.as_str(), *r))
+                .map(|q| (*q).clone())
+                .with_context(|| format!("sample question {s} row {r} is not in the test split"))
+        })
         .collect()
 }
 

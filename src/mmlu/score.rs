@@ -4,7 +4,7 @@
 //! forward call; a question whose tokens would differ when split that way (or whose prompt needs
 //! fewer shots to fit the context) runs as one whole prompt instead, so every question is scored on
 //! exactly the tokens of its whole prompt.
-use super::dataset::{Question, LETTERS};
+use super::dataset::{Question, Shots, LETTERS};
 use super::prompt::{format_question, shared_prefix, K_SHOT};
 use anyhow::{bail, Context, Result};
 use sqlora_kernel::backend::Backend;
@@ -72,6 +72,9 @@ impl SubjectPlan {
     }
 }
 
+/// Called with each batch of scored questions (index into the questions given, result).
+pub type OnScored<'a> = dyn FnMut(&[(usize, Scored)]) -> Result<()> + 'a;
+
 pub struct Scorer<'a, B: Backend> {
     engine: &'a Engine<B>,
     letters: [u32; 4],
@@ -100,14 +103,17 @@ impl<'a, B: Backend> Scorer<'a, B> {
     /// tokens across subject boundaries. Large calls matter: the engine's cost per token falls with
     /// the rows per call (weights are dequantized once per call), and most subjects of a small
     /// sample have only two or three questions.
-    pub fn score(&self, questions: &[&Question], shots: &HashMap<String, Vec<Question>>, done: &mut dyn FnMut(&[(usize, Scored)]) -> Result<()>) -> Result<()> {
+    pub fn score(&self, questions: &[&Question], shots: &Shots, done: &mut OnScored<'_>) -> Result<()> {
         let mut order: Vec<&str> = Vec::new();
         let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, q) in questions.iter().enumerate() {
-            by_subject.entry(&q.subject).or_insert_with(|| {
-                order.push(&q.subject);
-                Vec::new()
-            }).push(i);
+            by_subject
+                .entry(&q.subject)
+                .or_insert_with(|| {
+                    order.push(&q.subject);
+                    Vec::new()
+                })
+                .push(i);
         }
         let mut pending = order.into_iter().map(|subject| {
             let shots = shots.get(subject).with_context(|| format!("no dev shots for {subject}"))?;
@@ -160,14 +166,17 @@ impl<'a, B: Backend> Scorer<'a, B> {
                 let qtext = format_question(q, false);
                 let whole = [&bos[..], &encode_bare(tok, &format!("{prefix_text}{qtext}"))?[..]].concat();
                 let own = encode_bare(tok, &format!("{lead}{qtext}"))?;
-                plans.push((i, if whole.len() > ctx {
-                    self.fitting_prompt(q, shots, &bos)?
-                } else if whole == [&prefix_ids[..], &own[..]].concat() {
-                    after += 1;
-                    Plan::AfterPrefix(own)
-                } else {
-                    Plan::Whole(whole, shots.len())
-                }));
+                plans.push((
+                    i,
+                    if whole.len() > ctx {
+                        self.fitting_prompt(q, shots, &bos)?
+                    } else if whole == [&prefix_ids[..], &own[..]].concat() {
+                        after += 1;
+                        Plan::AfterPrefix(own)
+                    } else {
+                        Plan::Whole(whole, shots.len())
+                    },
+                ));
             }
             if best.as_ref().is_none_or(|b| after > b.1) {
                 best = Some((SubjectPlan { prefix_ids, n_shots: shots.len(), plans }, after));
@@ -182,7 +191,7 @@ impl<'a, B: Backend> Scorer<'a, B> {
     }
 
     /// The prefixes of a window of subjects, then all their questions.
-    fn run_window(&self, window: &[SubjectPlan], done: &mut dyn FnMut(&[(usize, Scored)]) -> Result<()>) -> Result<()> {
+    fn run_window(&self, window: &[SubjectPlan], done: &mut OnScored<'_>) -> Result<()> {
         let model = &self.engine.model;
         let mut prefix_caches: Vec<Option<Arc<KvCache<B>>>> = vec![None; window.len()];
         let using: Vec<usize> = (0..window.len()).filter(|&s| window[s].uses_prefix()).collect();
@@ -195,7 +204,8 @@ impl<'a, B: Backend> Scorer<'a, B> {
             }
         }
         // (subject in window, plan) of every question, in order.
-        let items: Vec<(usize, &(usize, Plan))> = window.iter().enumerate().flat_map(|(s, p)| p.plans.iter().map(move |x| (s, x))).collect();
+        let items: Vec<(usize, &(usize, Plan))> =
+            window.iter().enumerate().flat_map(|(s, p)| p.plans.iter().map(move |x| (s, x))).collect();
         let v = model.cfg.vocab;
         for group in token_batches(&items, |(_, (_, p))| plan_ids(p).len(), self.batch_tokens) {
             let mut caches: Vec<_> = group
@@ -240,7 +250,7 @@ impl<'a, B: Backend> Scorer<'a, B> {
 
 /// Consecutive runs of `items` whose sizes add up to at most `budget` (an item larger than the
 /// budget goes alone).
-fn token_batches<'t, T>(items: &'t [T], size: impl Fn(&T) -> usize, budget: usize) -> Vec<&'t [T]> {
+fn token_batches<T>(items: &[T], size: impl Fn(&T) -> usize, budget: usize) -> Vec<&[T]> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < items.len() {

@@ -1,15 +1,15 @@
 //! `sqlora report`: reads `mmlu_answers.parquet` and `runs.parquet` from the output directory and
 //! writes `report.md` with the SVG charts beside it.
 use super::compare::{arms, deltas, group_stats, Arm, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
-use crate::results::predictions::{read_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
-use sqlora_results::stats::{paired_diff, PairedDiff};
-use std::collections::HashMap;
 use super::markdown::{render, ArmReport};
 use super::svg::{category_chart, delta_chart};
 use crate::mmlu::cli::SplitArg;
 use crate::results::mmlu_answers::{read_answers, MMLU_ANSWERS_FILE};
+use crate::results::predictions::{read_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
 use crate::results::runs::{read_runs, RunRow, RUNS_FILE};
 use anyhow::{bail, Context, Result};
+use sqlora_results::stats::{paired_diff, PairedDiff};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -180,13 +180,20 @@ mod tests {
             n: 1034,
             ..Default::default()
         };
-        let zero = RunRow { run_id: run_id("spider", "dev@0shot", "m.gguf", Some("r16")), split: "dev@0shot".into(), score: 0.5, ..spider(Some("r16"), 0.5) };
+        let zero = RunRow {
+            run_id: run_id("spider", "dev@0shot", "m.gguf", Some("r16")),
+            split: "dev@0shot".into(),
+            score: 0.5,
+            ..spider(Some("r16"), 0.5)
+        };
         record_runs(&dir.path().join(RUNS_FILE), vec![spider(None, 0.10), spider(Some("r16"), 0.35), zero.clone()]).unwrap();
         // Per-question verdicts of the three runs on 20 questions: base right on 2, the adapter on
         // 7 (3-shot, a superset) and on 10 (training format).
         let preds: Vec<PredictionRow> = [(spider(None, 0.0).run_id, 2), (spider(Some("r16"), 0.0).run_id, 7), (zero.run_id, 10)]
             .into_iter()
-            .flat_map(|(run, right)| (0..20).map(move |i| PredictionRow { id: i, run_id: Some(run.clone()), ex_official: Some(i < right), ..Default::default() }))
+            .flat_map(|(run, right)| {
+                (0..20).map(move |i| PredictionRow { id: i, run_id: Some(run.clone()), ex_official: Some(i < right), ..Default::default() })
+            })
             .collect();
         crate::results::write_predictions(&dir.path().join(SPIDER_PREDICTIONS_FILE), &preds).unwrap();
         run(ReportArgs { out: crate::cli_args::OutDirArg { out_dir: dir.path().to_path_buf() }, split: SplitArg::Sample150 }).unwrap();

@@ -1,8 +1,8 @@
 //! The tables of `report.md`, from the computed arms (formatting only; the numbers come from
 //! `compare`).
 use super::compare::{groups, Delta, GroupStat, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
-use sqlora_results::stats::PairedDiff;
 use crate::results::runs::RunRow;
+use sqlora_results::stats::PairedDiff;
 use std::fmt::Write;
 
 /// One arm of the report with everything computed about it.
@@ -180,7 +180,15 @@ fn full_set(s: &mut String, runs: &[RunRow]) {
             });
         }
         let mp = m["mean_p_gold"].as_f64().map_or("—".into(), |x| format!("{x:.4}"));
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {mp} |", r.model, r.adapter.as_deref().unwrap_or("base"), r.split, r.n, cells.join(" | "));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {mp} |",
+            r.model,
+            r.adapter.as_deref().unwrap_or("base"),
+            r.split,
+            r.n,
+            cells.join(" | ")
+        );
     }
     s.push('\n');
 }

@@ -105,10 +105,7 @@ impl Shape {
             + not_conds(&self.having)
             + self.having.ands
             + self.having.ors;
-        [agg > 1, self.select_aggs.len() > 1, self.where_.conds.len() > 1, self.group_by_aggs.len() > 1]
-            .iter()
-            .filter(|&&b| b)
-            .count()
+        [agg > 1, self.select_aggs.len() > 1, self.where_.conds.len() > 1, self.group_by_aggs.len() > 1].iter().filter(|&&b| b).count()
     }
 
     /// `Evaluator.eval_hardness`.
@@ -118,8 +115,7 @@ impl Shape {
             Hardness::Easy
         } else if (o <= 2 && c1 <= 1 && c2 == 0) || (c1 <= 2 && o < 2 && c2 == 0) {
             Hardness::Medium
-        } else if (o > 2 && c1 <= 2 && c2 == 0) || (2 < c1 && c1 <= 3 && o <= 2 && c2 == 0) || (c1 <= 1 && o == 0 && c2 <= 1)
-        {
+        } else if (o > 2 && c1 <= 2 && c2 == 0) || (2 < c1 && c1 <= 3 && o <= 2 && c2 == 0) || (c1 <= 1 && o == 0 && c2 <= 1) {
             Hardness::Hard
         } else {
             Hardness::Extra
@@ -132,10 +128,7 @@ impl Shape {
         let has_agg = |col_unit: &Json| col_unit.get(0).and_then(Json::as_i64).unwrap_or(0) != 0;
         let order = arr(&sql["orderBy"]);
         let order_units = order.get(1).map(arr).unwrap_or_default();
-        let order_by_aggs = order_units
-            .iter()
-            .map(|vu| [&vu[1], &vu[2]].iter().filter(|cu| cu.is_array() && has_agg(cu)).count())
-            .sum();
+        let order_by_aggs = order_units.iter().map(|vu| [&vu[1], &vu[2]].iter().filter(|cu| cu.is_array() && has_agg(cu)).count()).sum();
         Shape {
             table_units: arr(&sql["from"]["table_units"]).len(),
             from_conds: cond_list_from_json(&sql["from"]["conds"]),

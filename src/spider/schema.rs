@@ -60,9 +60,7 @@ fn create_table(conn: &Connection, table: &str, out: &mut String) -> Result<()> 
 fn foreign_keys(conn: &Connection, table: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(&format!("PRAGMA foreign_key_list({})", quote_always(table)))?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?))
-        })?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     // PRAGMA lists constraints last-declared first; sort by id descending to restore declaration order.
     let mut ids: Vec<i64> = rows.iter().map(|r| r.0).collect();

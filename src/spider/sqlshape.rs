@@ -25,8 +25,7 @@ pub fn parse(sql: &str) -> (Shape, usize) {
 
 const AGGS: [&str; 5] = ["max", "min", "count", "sum", "avg"];
 /// Tokens that end a clause (the official CLAUSE_KEYWORDS plus HAVING and the closers).
-const CLAUSE_END: [&str; 12] =
-    ["select", "from", "where", "group", "having", "order", "limit", "intersect", "union", "except", ")", ";"];
+const CLAUSE_END: [&str; 12] = ["select", "from", "where", "group", "having", "order", "limit", "intersect", "union", "except", ")", ";"];
 const JOIN_MODIFIERS: [&str; 6] = ["left", "right", "inner", "outer", "cross", "natural"];
 const COMPARISONS: [&str; 9] = ["=", "==", "!=", "<>", ">", "<", ">=", "<=", "!"];
 const KEYWORD_OPS: [&str; 5] = ["between", "in", "like", "is", "exists"];
@@ -242,9 +241,7 @@ impl Parser {
                         return false;
                     }
                 }
-                op if depth == 1 && k > 0 && t.0 != Kind::Str && (COMPARISONS.contains(&op) || KEYWORD_OPS.contains(&op)) => {
-                    return true
-                }
+                op if depth == 1 && k > 0 && t.0 != Kind::Str && (COMPARISONS.contains(&op) || KEYWORD_OPS.contains(&op)) => return true,
                 _ => {}
             }
         }

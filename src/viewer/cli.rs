@@ -26,7 +26,11 @@ pub fn run(a: ViewArgs) -> Result<()> {
     }
     if let Some(out) = &a.export {
         let n = export::export(&viewer, &a.results, out)?;
-        println!("wrote {} with {n} results file(s); serve it with any static file server, e.g. `python3 -m http.server -d {}`", out.display(), out.display());
+        println!(
+            "wrote {} with {n} results file(s); serve it with any static file server, e.g. `python3 -m http.server -d {}`",
+            out.display(),
+            out.display()
+        );
         return Ok(());
     }
     let (listener, url) = server::bind(a.port)?;

@@ -58,7 +58,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let viewer = tmp.path().join("www");
         std::fs::create_dir_all(viewer.join("pkg")).unwrap();
-        for f in ["index.html", "style.css", "pkg/sqlora_viewer.js", "pkg/sqlora_viewer_bg.wasm", "pkg/sqlora_viewer.d.ts", "pkg/.gitignore"] {
+        for f in
+            ["index.html", "style.css", "pkg/sqlora_viewer.js", "pkg/sqlora_viewer_bg.wasm", "pkg/sqlora_viewer.d.ts", "pkg/.gitignore"]
+        {
             std::fs::write(viewer.join(f), f).unwrap();
         }
         let results = tmp.path().join("results");
@@ -67,7 +69,15 @@ mod tests {
         std::fs::write(results.join("r8/train_log.parquet"), "t").unwrap();
         let out = tmp.path().join("site");
         assert_eq!(export(&viewer, &results, &out).unwrap(), 2);
-        for f in ["index.html", "style.css", "pkg/sqlora_viewer.js", "pkg/sqlora_viewer_bg.wasm", "results/runs.parquet", "results/r8/train_log.parquet", ".nojekyll"] {
+        for f in [
+            "index.html",
+            "style.css",
+            "pkg/sqlora_viewer.js",
+            "pkg/sqlora_viewer_bg.wasm",
+            "results/runs.parquet",
+            "results/r8/train_log.parquet",
+            ".nojekyll",
+        ] {
             assert!(out.join(f).is_file(), "{f}");
         }
         assert!(!out.join("pkg/sqlora_viewer.d.ts").exists() && !out.join("pkg/.gitignore").exists());

@@ -149,10 +149,12 @@ fn render_runs() {
 
 /// A click on a header: sort by it, again to reverse.
 pub fn sort_by(col: usize) {
-    with(|a| a.sort = Some(match a.sort {
-        Some((c, desc)) if c == col => (col, !desc),
-        _ => (col, true),
-    }));
+    with(|a| {
+        a.sort = Some(match a.sort {
+            Some((c, desc)) if c == col => (col, !desc),
+            _ => (col, true),
+        })
+    });
     render_runs();
 }
 
@@ -191,7 +193,9 @@ pub fn render_training() {
         Some((sqlora_results::svg_lines::line_chart(title, x.label(), y, &s), train_runs(log).len()))
     });
     match svg {
-        Some((svg, runs)) => dom::set_html("training", &format!("<p>{runs} training run(s)</p><div class=\"chart\" id=\"train-chart\">{svg}</div>")),
+        Some((svg, runs)) => {
+            dom::set_html("training", &format!("<p>{runs} training run(s)</p><div class=\"chart\" id=\"train-chart\">{svg}</div>"))
+        }
         None => dom::set_html("training", "<p>No training log in this folder (train_log.parquet).</p>"),
     }
 }

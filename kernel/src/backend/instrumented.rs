@@ -1,7 +1,10 @@
 //! A backend that wraps another and hands every op to an observer (tests count host transfers with it;
 //! the training probe times each op). Generic over the wrapped backend, so the same wrapper serves
 //! every backend.
-use super::{AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, NormShape, Qkv, QkvMut, RopeShape, Rows, TrainBackend};
+use super::{
+    AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, NormShape, Qkv, QkvMut, RopeShape, Rows,
+    TrainBackend,
+};
 
 /// Sees each op of an `Instrumented` backend by name, around its call.
 pub trait Observer: Send + Sync {
@@ -99,13 +102,36 @@ impl<B: TrainBackend, O: Observer> TrainBackend for Instrumented<B, O> {
     fn matmul_bwd(&self, dy: &B::Tensor, m: usize, w: &B::Matrix, dx: &mut B::Tensor, accumulate: bool) {
         self.observer.observe("matmul_bwd", || self.inner.matmul_bwd(dy, m, w, dx, accumulate))
     }
-    fn lora_bwd(&self, dy: &B::Tensor, x: &B::Tensor, xa: &B::Tensor, m: usize, l: LoraRef<'_, B::Tensor>, grads: LoraGradMut<'_, B::Tensor>) {
+    fn lora_bwd(
+        &self,
+        dy: &B::Tensor,
+        x: &B::Tensor,
+        xa: &B::Tensor,
+        m: usize,
+        l: LoraRef<'_, B::Tensor>,
+        grads: LoraGradMut<'_, B::Tensor>,
+    ) {
         self.observer.observe("lora_bwd", || self.inner.lora_bwd(dy, x, xa, m, l, grads))
     }
-    fn attention_packed(&self, qkv: Qkv<'_, B::Tensor>, seqs: &[(usize, usize)], shape: AttnShape, out: &mut B::Tensor, lse: &mut B::Tensor) {
+    fn attention_packed(
+        &self,
+        qkv: Qkv<'_, B::Tensor>,
+        seqs: &[(usize, usize)],
+        shape: AttnShape,
+        out: &mut B::Tensor,
+        lse: &mut B::Tensor,
+    ) {
         self.observer.observe("attention_packed", || self.inner.attention_packed(qkv, seqs, shape, out, lse))
     }
-    fn attention_packed_bwd(&self, dout: &B::Tensor, qkv: Qkv<'_, B::Tensor>, saved: AttnSaved<'_, B::Tensor>, seqs: &[(usize, usize)], shape: AttnShape, grads: QkvMut<'_, B::Tensor>) {
+    fn attention_packed_bwd(
+        &self,
+        dout: &B::Tensor,
+        qkv: Qkv<'_, B::Tensor>,
+        saved: AttnSaved<'_, B::Tensor>,
+        seqs: &[(usize, usize)],
+        shape: AttnShape,
+        grads: QkvMut<'_, B::Tensor>,
+    ) {
         self.observer.observe("attention_packed_bwd", || self.inner.attention_packed_bwd(dout, qkv, saved, seqs, shape, grads))
     }
     fn cross_entropy(&self, hidden: &B::Tensor, targets: &[u32], weights: &[f32], head: &B::Matrix, dhidden: &mut B::Tensor) -> f64 {

@@ -52,27 +52,73 @@ pub trait TrainBackend: Backend {
     fn dropout(&self, x: &Self::Tensor, n: usize, p: f32, seed: u64, out: &mut Self::Tensor);
 
     /// dx of out = rmsnorm(x)·w given dy; with `dw`, also dw[n] += the weight's gradient.
-    fn rmsnorm_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, w: &Self::Tensor, s: NormShape, dx: &mut Self::Tensor, dw: Option<&mut Self::Tensor>);
+    fn rmsnorm_bwd(
+        &self,
+        dy: &Self::Tensor,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        s: NormShape,
+        dx: &mut Self::Tensor,
+        dw: Option<&mut Self::Tensor>,
+    );
     /// In place, dy becomes dx: the inverse rotation of `rope`.
     fn rope_bwd(&self, d: &mut Self::Tensor, positions: &[u32], s: RopeShape);
     /// d gate and d up of out = silu(gate)·up over `n` values.
-    fn swiglu_bwd(&self, dy: &Self::Tensor, gate: &Self::Tensor, up: &Self::Tensor, n: usize, dgate: &mut Self::Tensor, dup: &mut Self::Tensor);
+    fn swiglu_bwd(
+        &self,
+        dy: &Self::Tensor,
+        gate: &Self::Tensor,
+        up: &Self::Tensor,
+        n: usize,
+        dgate: &mut Self::Tensor,
+        dup: &mut Self::Tensor,
+    );
     /// dx[m × cols] = dy[m × rows]·W through a frozen weight (`accumulate`: dx += instead).
     fn matmul_bwd(&self, dy: &Self::Tensor, m: usize, w: &Self::Matrix, dx: &mut Self::Tensor, accumulate: bool);
     /// From dy, the term's input x and the saved xa = x·Aᵀ: grads.a += dA, grads.b += dB (so
     /// micro-batches accumulate) and dx += the term's share of the input gradient.
-    fn lora_bwd(&self, dy: &Self::Tensor, x: &Self::Tensor, xa: &Self::Tensor, m: usize, l: LoraRef<'_, Self::Tensor>, grads: LoraGradMut<'_, Self::Tensor>);
+    fn lora_bwd(
+        &self,
+        dy: &Self::Tensor,
+        x: &Self::Tensor,
+        xa: &Self::Tensor,
+        m: usize,
+        l: LoraRef<'_, Self::Tensor>,
+        grads: LoraGradMut<'_, Self::Tensor>,
+    );
     /// Causal grouped-query attention over the sequences `(row0, len)` of a packed batch (each row sees
     /// the rows of its own sequence up to itself), saving lse `[rows × n_heads]`, the log-sum-exp of
     /// each row's softmax, for `attention_packed_bwd`.
-    fn attention_packed(&self, qkv: Qkv<'_, Self::Tensor>, seqs: &[(usize, usize)], shape: AttnShape, out: &mut Self::Tensor, lse: &mut Self::Tensor);
+    fn attention_packed(
+        &self,
+        qkv: Qkv<'_, Self::Tensor>,
+        seqs: &[(usize, usize)],
+        shape: AttnShape,
+        out: &mut Self::Tensor,
+        lse: &mut Self::Tensor,
+    );
     /// dq, dk, dv (overwritten) of `attention_packed` given dout; P is recomputed from lse.
-    fn attention_packed_bwd(&self, dout: &Self::Tensor, qkv: Qkv<'_, Self::Tensor>, saved: AttnSaved<'_, Self::Tensor>, seqs: &[(usize, usize)], shape: AttnShape, grads: QkvMut<'_, Self::Tensor>);
+    fn attention_packed_bwd(
+        &self,
+        dout: &Self::Tensor,
+        qkv: Qkv<'_, Self::Tensor>,
+        saved: AttnSaved<'_, Self::Tensor>,
+        seqs: &[(usize, usize)],
+        shape: AttnShape,
+        grads: QkvMut<'_, Self::Tensor>,
+    );
     /// Cross-entropy fused with the output head over the rows that carry a loss (hidden `[r × n]`,
     /// final-normed), forward and backward in one pass: returns Σ weight_i·(−log softmax(hidden_i·Wᵀ)
     /// [target_i]) and writes dhidden `[r × n]`, going over the vocabulary in chunks (no `r × vocab`
     /// logits tensor).
-    fn cross_entropy(&self, hidden: &Self::Tensor, targets: &[u32], weights: &[f32], head: &Self::Matrix, dhidden: &mut Self::Tensor) -> f64;
+    fn cross_entropy(
+        &self,
+        hidden: &Self::Tensor,
+        targets: &[u32],
+        weights: &[f32],
+        head: &Self::Matrix,
+        dhidden: &mut Self::Tensor,
+    ) -> f64;
     /// Σ x² over the first `n` values (gradient norms).
     fn sum_squares(&self, x: &Self::Tensor, n: usize) -> f64;
     /// One AdamW step over `n` parameters `p` with gradient `g` (times `step.grad_scale`) and moments

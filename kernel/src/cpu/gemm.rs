@@ -8,7 +8,21 @@ use gemm::Parallelism;
 /// # Safety
 /// Every operand must be valid for the cells its shape and strides name; dst must not alias the others.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_strided(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, acc: bool, lhs: *const f32, lhs_rs: usize, lhs_cs: usize, rhs: *const f32, rhs_rs: usize, rhs_cs: usize, beta: f32) {
+pub(crate) unsafe fn gemm_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    acc: bool,
+    lhs: *const f32,
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: *const f32,
+    rhs_rs: usize,
+    rhs_cs: usize,
+    beta: f32,
+) {
     product(Parallelism::Rayon(0), [m, n, k], dst, dst_rs, acc, [lhs, rhs], [lhs_rs, lhs_cs, rhs_rs, rhs_cs], beta)
 }
 
@@ -17,13 +31,56 @@ pub(crate) unsafe fn gemm_strided(m: usize, n: usize, k: usize, dst: *mut f32, d
 /// # Safety
 /// As `gemm_strided`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_here(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: usize, acc: bool, lhs: *const f32, lhs_rs: usize, lhs_cs: usize, rhs: *const f32, rhs_rs: usize, rhs_cs: usize, beta: f32) {
+pub(crate) unsafe fn gemm_here(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    acc: bool,
+    lhs: *const f32,
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: *const f32,
+    rhs_rs: usize,
+    rhs_cs: usize,
+    beta: f32,
+) {
     product(Parallelism::None, [m, n, k], dst, dst_rs, acc, [lhs, rhs], [lhs_rs, lhs_cs, rhs_rs, rhs_cs], beta)
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline]
-unsafe fn product(par: Parallelism, [m, n, k]: [usize; 3], dst: *mut f32, dst_rs: usize, acc: bool, [lhs, rhs]: [*const f32; 2], [lrs, lcs, rrs, rcs]: [usize; 4], beta: f32) {
+unsafe fn product(
+    par: Parallelism,
+    [m, n, k]: [usize; 3],
+    dst: *mut f32,
+    dst_rs: usize,
+    acc: bool,
+    [lhs, rhs]: [*const f32; 2],
+    [lrs, lcs, rrs, rcs]: [usize; 4],
+    beta: f32,
+) {
     let alpha = if acc { 1.0 } else { 0.0 };
-    gemm::gemm(m, n, k, dst, 1, dst_rs as isize, acc, lhs, lcs as isize, lrs as isize, rhs, rcs as isize, rrs as isize, alpha, beta, false, false, false, par);
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        acc,
+        lhs,
+        lcs as isize,
+        lrs as isize,
+        rhs,
+        rcs as isize,
+        rrs as isize,
+        alpha,
+        beta,
+        false,
+        false,
+        false,
+        par,
+    );
 }

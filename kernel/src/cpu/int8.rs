@@ -11,8 +11,8 @@
 //! back out. The result is approximate (the activations are rounded):
 //! kernel/tests/smollm2_teacher_forced.rs measures it against PyTorch and llama.cpp.
 use super::simd::Simd;
-use crate::simd_fn;
 use crate::formats::quant::QK;
+use crate::simd_fn;
 
 /// Activation rows quantized per block of 32: bytes row-major, and per (row, block) the scale d and the
 /// offset term's s.
@@ -124,7 +124,13 @@ unsafe fn int8_panel<S: Simd, const T: usize, const Q4: bool>(tile: &Tile, xq: *
     }
     let (nb, k) = (tile.nb, tile.k);
     // Independent integer chains per row: the dot instructions have ≈ 5 cycles of latency.
-    let na = if T >= 4 { 1 } else if T >= 2 { 2 } else { 4 };
+    let na = if T >= 4 {
+        1
+    } else if T >= 2 {
+        2
+    } else {
+        4
+    };
     let mut acc = [S::zero(); T];
     // Whether a per-block offset term is needed at all: Q4's m, or Q8's bias on VNNI.
     let offset = Q4 || S::Q8_BIAS != 0.0;

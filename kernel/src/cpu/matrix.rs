@@ -16,7 +16,11 @@ use crate::{Error, Result};
 use rayon::prelude::*;
 
 pub enum CpuMatrix {
-    Dense { rows: usize, cols: usize, w: Vec<f32> },
+    Dense {
+        rows: usize,
+        cols: usize,
+        w: Vec<f32>,
+    },
     /// 4-bit or 8-bit blocks, interleaved in panels of 16 rows (see `panel.rs`).
     Quant(Panels),
 }

@@ -10,7 +10,10 @@ pub mod panel;
 pub mod simd;
 pub mod vector;
 
-use crate::backend::{AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, NormShape, Qkv, QkvMut, RopeShape, Rows, TrainBackend};
+use crate::backend::{
+    AdamWStep, AttnSaved, AttnSeq, AttnShape, Backend, HostMatrix, LoraGradMut, LoraRef, NormShape, Qkv, QkvMut, RopeShape, Rows,
+    TrainBackend,
+};
 use crate::Result;
 pub use matrix::CpuMatrix;
 
@@ -168,7 +171,15 @@ impl TrainBackend for CpuBackend {
     fn attention_packed(&self, qkv: Qkv<'_, Vec<f32>>, seqs: &[(usize, usize)], shape: AttnShape, out: &mut Vec<f32>, lse: &mut Vec<f32>) {
         ops::attention_packed::attention_packed(Qkv { q: qkv.q, k: qkv.k, v: qkv.v }, seqs, shape, out, lse)
     }
-    fn attention_packed_bwd(&self, dout: &Vec<f32>, qkv: Qkv<'_, Vec<f32>>, saved: AttnSaved<'_, Vec<f32>>, seqs: &[(usize, usize)], shape: AttnShape, g: QkvMut<'_, Vec<f32>>) {
+    fn attention_packed_bwd(
+        &self,
+        dout: &Vec<f32>,
+        qkv: Qkv<'_, Vec<f32>>,
+        saved: AttnSaved<'_, Vec<f32>>,
+        seqs: &[(usize, usize)],
+        shape: AttnShape,
+        g: QkvMut<'_, Vec<f32>>,
+    ) {
         let qkv: Qkv<'_, [f32]> = Qkv { q: qkv.q, k: qkv.k, v: qkv.v };
         let saved: AttnSaved<'_, [f32]> = AttnSaved { out: saved.out, lse: saved.lse };
         ops::attention_packed::attention_packed_bwd(dout, qkv, saved, seqs, shape, QkvMut { q: g.q, k: g.k, v: g.v })

@@ -17,8 +17,8 @@
 use super::int8;
 use super::simd::Simd;
 use super::SyncPtr;
-use crate::simd_fn;
 use crate::formats::quant::QK;
+use crate::simd_fn;
 use rayon::prelude::*;
 
 /// Rows per panel: the 16 f32 lanes of the SIMD layer's vector (one AVX-512 register, two AVX2, four
@@ -139,7 +139,15 @@ impl Panels {
                         // SAFETY: w holds k × 16 values; x rows i0..i0 + t exist (asserted); this task
                         // alone writes rows r0..r1 × this panel's columns of out.
                         unsafe {
-                            let ft = F32Tile { d: w.as_ptr(), nb: k, x: x.as_ptr().add(i0 * k), k, out: optr.0.add(i0 * n + p * PANEL), ld: n, valid };
+                            let ft = F32Tile {
+                                d: w.as_ptr(),
+                                nb: k,
+                                x: x.as_ptr().add(i0 * k),
+                                k,
+                                out: optr.0.add(i0 * n + p * PANEL),
+                                ld: n,
+                                valid,
+                            };
                             f32_panel_tile(&ft, t);
                         }
                     }

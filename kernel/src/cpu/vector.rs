@@ -92,7 +92,7 @@ simd_fn! {
 
 #[inline(always)]
 unsafe fn rows_matmul_k<S: Simd>(w: &[f32], k: usize, rows: std::ops::Range<usize>, x: &[f32], m: usize, out: *mut f32, ld: usize) {
-    assert!(x.len() >= m * k && k % 32 == 0 && w.len() >= rows.end * k);
+    assert!(x.len() >= m * k && k.is_multiple_of(32) && w.len() >= rows.end * k);
     let tile = S::TILE.min(DENSE_TILE_MAX);
     for j in rows {
         let wr = w.as_ptr().add(j * k);

@@ -118,11 +118,9 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            Error::BadFile {
-                path: self.path.to_path_buf(),
-                msg: format!("truncated: needed {n} bytes at offset {}", self.pos),
-            }
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| Error::BadFile {
+            path: self.path.to_path_buf(),
+            msg: format!("truncated: needed {n} bytes at offset {}", self.pos),
         })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
@@ -222,8 +220,8 @@ impl GgufFile {
             }
             let dims = (0..nd).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
             let ty = r.u32()?;
-            let ggml_type = GgmlType::from_id(ty)
-                .ok_or_else(|| r.bad(format!("tensor {name}: unknown or unsupported quantization type id {ty}")))?;
+            let ggml_type =
+                GgmlType::from_id(ty).ok_or_else(|| r.bad(format!("tensor {name}: unknown or unsupported quantization type id {ty}")))?;
             let offset = r.u64()?;
             tensors.push(TensorInfo { name, dims, ggml_type, offset });
         }
@@ -232,7 +230,6 @@ impl GgufFile {
             return Err(r.bad(format!("general.alignment {alignment} is not a power of two")));
         }
         let data_start = (r.pos as u64).div_ceil(alignment) * alignment;
-        drop(r);
         let f = GgufFile { path: path.to_path_buf(), version, metadata, tensors, data_start, mmap: Arc::new(mmap) };
         for t in &f.tensors {
             if t.ggml_type.block_size() > 1 && t.dims[0] % t.ggml_type.block_size() as u64 != 0 {
@@ -243,11 +240,7 @@ impl GgufFile {
             }
             let end = f.data_start + t.offset + t.n_bytes();
             if end > f.mmap.len() as u64 {
-                return Err(f.bad(format!(
-                    "truncated: tensor {} ends at byte {end} but the file has {} bytes",
-                    t.name,
-                    f.mmap.len()
-                )));
+                return Err(f.bad(format!("truncated: tensor {} ends at byte {end} but the file has {} bytes", t.name, f.mmap.len())));
             }
         }
         Ok(f)

@@ -115,11 +115,7 @@ impl<B: Backend> Model<B> {
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for i in 0..cfg.n_layers {
             let n = |s: &str| format!("blk.{i}.{s}");
-            let bias = if cfg.qkv_bias {
-                Some([vec(&n("attn_q.bias"))?, vec(&n("attn_k.bias"))?, vec(&n("attn_v.bias"))?])
-            } else {
-                None
-            };
+            let bias = if cfg.qkv_bias { Some([vec(&n("attn_q.bias"))?, vec(&n("attn_k.bias"))?, vec(&n("attn_v.bias"))?]) } else { None };
             layers.push(Layer {
                 attn_norm: vec(&n("attn_norm.weight"))?,
                 wq: mat(&n("attn_q.weight"), q, d)?,

@@ -100,7 +100,17 @@ impl<B: TrainBackend> Model<B> {
 
     /// y = x·Wᵀ (+ s·(x·Aᵀ)·Bᵀ, saving x·Aᵀ in `xa`).
     #[allow(clippy::too_many_arguments)]
-    fn linear_train(&self, li: usize, proj: Proj, x: &B::Tensor, m: usize, w: &B::Matrix, p: &LoraParams<B>, xa: &mut [Option<B::Tensor>; 7], y: &mut B::Tensor) {
+    fn linear_train(
+        &self,
+        li: usize,
+        proj: Proj,
+        x: &B::Tensor,
+        m: usize,
+        w: &B::Matrix,
+        p: &LoraParams<B>,
+        xa: &mut [Option<B::Tensor>; 7],
+        y: &mut B::Tensor,
+    ) {
         let b = &self.backend;
         b.matmul(x, m, w, y);
         if let Some(l) = p.modules.get(&(li, proj)) {
@@ -119,7 +129,20 @@ impl<B: TrainBackend> Model<B> {
 
     /// The backward of `linear_train`: dx (+)= dy·W (+ the LoRA term's share), LoRA gradients added.
     #[allow(clippy::too_many_arguments)]
-    fn linear_bwd(&self, li: usize, proj: Proj, dy: &B::Tensor, x: &B::Tensor, m: usize, w: &B::Matrix, p: &LoraParams<B>, xa: &[Option<B::Tensor>; 7], grads: &mut LoraParams<B>, dx: &mut B::Tensor, accumulate: bool) {
+    fn linear_bwd(
+        &self,
+        li: usize,
+        proj: Proj,
+        dy: &B::Tensor,
+        x: &B::Tensor,
+        m: usize,
+        w: &B::Matrix,
+        p: &LoraParams<B>,
+        xa: &[Option<B::Tensor>; 7],
+        grads: &mut LoraParams<B>,
+        dx: &mut B::Tensor,
+        accumulate: bool,
+    ) {
         let b = &self.backend;
         b.matmul_bwd(dy, m, w, dx, accumulate);
         if let (Some(l), Some(xa)) = (p.modules.get(&(li, proj)), &xa[proj.index()]) {
@@ -155,7 +178,11 @@ impl<B: TrainBackend> Model<B> {
                 return Err(Error::BadInput("a training sequence is empty or its target mask has another length".into()));
             }
             if seq.tokens.len() > cfg.context {
-                return Err(Error::BadInput(format!("a training sequence of {} tokens exceeds the context of {}", seq.tokens.len(), cfg.context)));
+                return Err(Error::BadInput(format!(
+                    "a training sequence of {} tokens exceeds the context of {}",
+                    seq.tokens.len(),
+                    cfg.context
+                )));
             }
             if let Some(&bad) = seq.tokens.iter().find(|&&t| t as usize >= cfg.vocab) {
                 return Err(Error::BadInput(format!("token id {bad} is outside the vocabulary of {}", cfg.vocab)));

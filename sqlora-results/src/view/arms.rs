@@ -93,11 +93,7 @@ pub fn arms(folder: &Folder) -> Vec<ArmRuns> {
     keys.into_iter()
         .map(|(model, adapter)| {
             let mine: Vec<&RunRow> = folder.runs.iter().filter(|r| r.model == model && r.adapter == adapter).collect();
-            let spider = mine
-                .iter()
-                .filter(|r| r.task == "spider")
-                .max_by_key(|r| (r.split == "dev", r.n))
-                .map(|r| (*r).clone());
+            let spider = mine.iter().filter(|r| r.task == "spider").max_by_key(|r| (r.split == "dev", r.n)).map(|r| (*r).clone());
             let mut settings = BTreeMap::new();
             for r in &mine {
                 let prefix = if r.task == "train" { String::new() } else { format!("{}.", r.task) };

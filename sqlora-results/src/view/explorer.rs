@@ -249,7 +249,9 @@ mod tests {
     fn two_runs_pair_on_the_same_question_and_show_what_changed() {
         let preds = preds();
         let ex = Explorer::new(&preds, "base", Some("r8"));
-        let ids = |c: Change| ex.filter(&preds, &Filter { change: c, ..Default::default() }).iter().map(|&i| preds[ex.pairs[i].a].id).collect::<Vec<_>>();
+        let ids = |c: Change| {
+            ex.filter(&preds, &Filter { change: c, ..Default::default() }).iter().map(|&i| preds[ex.pairs[i].a].id).collect::<Vec<_>>()
+        };
         assert_eq!(ids(Change::Fixed), vec![1]);
         assert_eq!(ids(Change::Broke), vec![0]);
         assert_eq!(ids(Change::Same), vec![2]);

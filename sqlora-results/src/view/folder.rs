@@ -50,7 +50,9 @@ impl Folder {
 
     fn load(&mut self, name: &str, bytes: Vec<u8>) -> Result<FileStatus> {
         if !bytes.starts_with(b"PAR1") || !bytes.ends_with(b"PAR1") {
-            anyhow::bail!("{name}: not a Parquet file (a results file starts and ends with the bytes PAR1); corrupt, truncated, or another format");
+            anyhow::bail!(
+                "{name}: not a Parquet file (a results file starts and ends with the bytes PAR1); corrupt, truncated, or another format"
+            );
         }
         let table = read_parquet_bytes(bytes, name)?;
         let found = check_table(&table, name)?;

@@ -156,7 +156,15 @@ fn verdict(v: Option<bool>) -> &'static str {
 /// The visible window `start..end` of the filtered rows (`shown` indexes `ex.pairs`), each row
 /// placed at its own offset inside a spacer as tall as the whole list: only what is on screen is
 /// in the page, however many rows there are.
-pub fn explorer_window(preds: &[PredictionRow], ex: &Explorer, shown: &[usize], start: usize, end: usize, row_h: u32, selected: Option<usize>) -> String {
+pub fn explorer_window(
+    preds: &[PredictionRow],
+    ex: &Explorer,
+    shown: &[usize],
+    start: usize,
+    end: usize,
+    row_h: u32,
+    selected: Option<usize>,
+) -> String {
     let mut s = format!("<div class=\"spacer\" style=\"height:{}px\">", shown.len() as u32 * row_h);
     for (pos, &i) in shown.iter().enumerate().take(end.min(shown.len())).skip(start) {
         let pair = &ex.pairs[i];
@@ -225,7 +233,13 @@ mod tests {
     #[test]
     fn the_explorer_window_holds_only_the_visible_rows_at_their_offsets() {
         let preds: Vec<PredictionRow> = (0..100)
-            .map(|i| PredictionRow { run_id: Some("r".into()), id: i, db_id: "d".into(), question: format!("q<{i}>"), ..Default::default() })
+            .map(|i| PredictionRow {
+                run_id: Some("r".into()),
+                id: i,
+                db_id: "d".into(),
+                question: format!("q<{i}>"),
+                ..Default::default()
+            })
             .collect();
         let ex = Explorer::new(&preds, "r", None);
         let shown: Vec<usize> = (0..100).collect();

@@ -63,7 +63,8 @@ fn mmlu_rate(a: &ArmRuns, group: &str) -> Option<Rate> {
 /// `differences_only`, only keys set to different values in two arms (an arm without the key —
 /// the base has no rank, a training run no Spider batch — is no difference).
 pub fn setting_keys(arms: &[ArmRuns], differences_only: bool) -> Vec<String> {
-    let mut keys: Vec<String> = ADAPTER_SETTINGS.iter().filter(|k| arms.iter().any(|a| a.settings.contains_key(**k))).map(|k| k.to_string()).collect();
+    let mut keys: Vec<String> =
+        ADAPTER_SETTINGS.iter().filter(|k| arms.iter().any(|a| a.settings.contains_key(**k))).map(|k| k.to_string()).collect();
     let mut rest: Vec<String> = arms.iter().flat_map(|a| a.settings.keys().cloned()).filter(|k| !keys.contains(k)).collect();
     rest.sort();
     rest.dedup();
@@ -92,7 +93,8 @@ pub fn runs_table(arms: &[ArmRuns], reference: usize, differences_only: bool) ->
     let rows = arms
         .iter()
         .map(|a| {
-            let mut row = vec![Cell::text(a.label()), Cell::text(&a.model), Cell::text(a.adapter.clone().unwrap_or_else(|| "(base)".into()))];
+            let mut row =
+                vec![Cell::text(a.label()), Cell::text(&a.model), Cell::text(a.adapter.clone().unwrap_or_else(|| "(base)".into()))];
             row.extend(keys.iter().map(|k| Cell::text(a.settings.get(k).cloned().unwrap_or_default())));
             let n = a.spider.as_ref().map(|r| r.n);
             row.push(Cell::text(a.spider.as_ref().map_or(String::new(), |r| r.split.clone())));

@@ -58,8 +58,27 @@ pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &
                 // SAFETY: p is rows × width (row stride width); q rows have stride qrow; the key rows
                 // pos.. of this segment are read as the columns of Kᵀ (column stride kvrow).
                 unsafe {
-                    gemm::gemm(rows, cols, hd, p.as_mut_ptr().add(pos), 1, width as isize, false, qp, 1, qrow as isize,
-                        k[g * hd..].as_ptr(), kvrow as isize, 1, 0.0, scale, false, false, false, gemm::Parallelism::None);
+                    gemm::gemm(
+                        rows,
+                        cols,
+                        hd,
+                        p.as_mut_ptr().add(pos),
+                        1,
+                        width as isize,
+                        false,
+                        qp,
+                        1,
+                        qrow as isize,
+                        k[g * hd..].as_ptr(),
+                        kvrow as isize,
+                        1,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
                 }
             }
             pos += len;
@@ -80,9 +99,27 @@ pub fn attention(q: &[f32], seqs: &[AttnSeq<'_, Vec<f32>>], s: AttnShape, out: &
             if cols > 0 {
                 // SAFETY: P's columns pos.. (row stride width) times value rows pos.. (row stride kvrow).
                 unsafe {
-                    gemm::gemm(rows, hd, cols, op, 1, qrow as isize, !first, p.as_ptr().add(pos), 1, width as isize,
-                        v[g * hd..].as_ptr(), 1, kvrow as isize, if first { 0.0 } else { 1.0 }, 1.0, false, false, false,
-                        gemm::Parallelism::None);
+                    gemm::gemm(
+                        rows,
+                        hd,
+                        cols,
+                        op,
+                        1,
+                        qrow as isize,
+                        !first,
+                        p.as_ptr().add(pos),
+                        1,
+                        width as isize,
+                        v[g * hd..].as_ptr(),
+                        1,
+                        kvrow as isize,
+                        if first { 0.0 } else { 1.0 },
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
                 }
                 first = false;
             }
@@ -106,7 +143,15 @@ simd_fn! {
 }
 
 #[inline(always)]
-unsafe fn attend_row_k<S: Simd>(q: &[f32], segments: &[(&Vec<f32>, &Vec<f32>, usize)], visible: usize, kvrow: usize, goff: usize, scale: f32, out: *mut f32) {
+unsafe fn attend_row_k<S: Simd>(
+    q: &[f32],
+    segments: &[(&Vec<f32>, &Vec<f32>, usize)],
+    visible: usize,
+    kvrow: usize,
+    goff: usize,
+    scale: f32,
+    out: *mut f32,
+) {
     match q.len() / 16 {
         1 => attend_row_c::<S, 1>(q, segments, visible, kvrow, goff, scale, out),
         2 => attend_row_c::<S, 2>(q, segments, visible, kvrow, goff, scale, out),

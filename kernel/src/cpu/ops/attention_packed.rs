@@ -25,7 +25,10 @@ pub fn attention_packed(qkv: Qkv<'_, [f32]>, seqs: &[(usize, usize)], s: AttnSha
     let (qrow, kvrow, group) = (nh * hd, nkv * hd, nh / nkv);
     let scale = 1.0 / (hd as f32).sqrt();
     let rows = seqs.iter().map(|&(r0, len)| r0 + len).max().unwrap_or(0);
-    assert!(rows * qrow <= q.len().min(out.len()) && rows * kvrow <= k.len().min(v.len()) && rows * nh <= lse.len(), "attention_packed: bad shapes");
+    assert!(
+        rows * qrow <= q.len().min(out.len()) && rows * kvrow <= k.len().min(v.len()) && rows * nh <= lse.len(),
+        "attention_packed: bad shapes"
+    );
     let (optr, lptr) = (SyncPtr(out.as_mut_ptr()), SyncPtr(lse.as_mut_ptr()));
     let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|si| (0..nh).map(move |h| (si, h))).collect();
     tasks.par_iter().for_each(|&(si, h)| {
@@ -64,14 +67,24 @@ pub fn attention_packed(qkv: Qkv<'_, [f32]>, seqs: &[(usize, usize)], s: AttnSha
 /// dk, dv rows and its query heads' dq rows; per query head, by GEMMs: P = exp(Q·Kᵀ·scale − lse)
 /// (recomputed, causal), dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dO ⊙ O)), dQ = scale·dS·K,
 /// dK += scale·dSᵀ·Q, dV += Pᵀ·dO.
-pub fn attention_packed_bwd(dout: &[f32], qkv: Qkv<'_, [f32]>, saved: AttnSaved<'_, [f32]>, seqs: &[(usize, usize)], s: AttnShape, grads: QkvMut<'_, [f32]>) {
+pub fn attention_packed_bwd(
+    dout: &[f32],
+    qkv: Qkv<'_, [f32]>,
+    saved: AttnSaved<'_, [f32]>,
+    seqs: &[(usize, usize)],
+    s: AttnShape,
+    grads: QkvMut<'_, [f32]>,
+) {
     let (q, k, v, out, lse) = (qkv.q, qkv.k, qkv.v, saved.out, saved.lse);
     let (dq, dk, dv) = (grads.q, grads.k, grads.v);
     let (hd, nh, nkv) = (s.head_dim, s.n_heads, s.n_kv_heads);
     let (qrow, kvrow, group) = (nh * hd, nkv * hd, nh / nkv);
     let scale = 1.0 / (hd as f32).sqrt();
     let rows = seqs.iter().map(|&(r0, len)| r0 + len).max().unwrap_or(0);
-    assert!(rows * qrow <= q.len().min(dq.len()).min(dout.len()).min(out.len()) && rows * nh <= lse.len(), "attention_packed_bwd: bad shapes");
+    assert!(
+        rows * qrow <= q.len().min(dq.len()).min(dout.len()).min(out.len()) && rows * nh <= lse.len(),
+        "attention_packed_bwd: bad shapes"
+    );
     assert!(rows * kvrow <= k.len().min(v.len()).min(dk.len()).min(dv.len()), "attention_packed_bwd: bad shapes");
     dq.fill(0.0);
     dk.fill(0.0);
@@ -109,10 +122,52 @@ pub fn attention_packed_bwd(dout: &[f32], qkv: Qkv<'_, [f32]>, saved: AttnSaved<
                 let ko = r0 * kvrow + g * hd;
                 for (q0, q1) in causal_blocks(len) {
                     // dQ of query rows q0..q1 (keys 0..q1); dK, dV of key rows q0..q1 (query rows q0..len).
-                    gemm_here(q1 - q0, hd, q1, dqp.0.add(qo + q0 * qrow), qrow, false, ds.as_ptr().add(q0 * len), len, 1, kg, kvrow, 1, scale);
+                    gemm_here(
+                        q1 - q0,
+                        hd,
+                        q1,
+                        dqp.0.add(qo + q0 * qrow),
+                        qrow,
+                        false,
+                        ds.as_ptr().add(q0 * len),
+                        len,
+                        1,
+                        kg,
+                        kvrow,
+                        1,
+                        scale,
+                    );
                     let (dst, n) = (q0 * kvrow, len - q0);
-                    gemm_here(q1 - q0, hd, n, dkp.0.add(ko + dst), kvrow, true, ds.as_ptr().add(q0 * len + q0), 1, len, qh.add(q0 * qrow), qrow, 1, scale);
-                    gemm_here(q1 - q0, hd, n, dvp.0.add(ko + dst), kvrow, true, p.as_ptr().add(q0 * len + q0), 1, len, doh.add(q0 * qrow), qrow, 1, 1.0);
+                    gemm_here(
+                        q1 - q0,
+                        hd,
+                        n,
+                        dkp.0.add(ko + dst),
+                        kvrow,
+                        true,
+                        ds.as_ptr().add(q0 * len + q0),
+                        1,
+                        len,
+                        qh.add(q0 * qrow),
+                        qrow,
+                        1,
+                        scale,
+                    );
+                    gemm_here(
+                        q1 - q0,
+                        hd,
+                        n,
+                        dvp.0.add(ko + dst),
+                        kvrow,
+                        true,
+                        p.as_ptr().add(q0 * len + q0),
+                        1,
+                        len,
+                        doh.add(q0 * qrow),
+                        qrow,
+                        1,
+                        1.0,
+                    );
                 }
             }
         }

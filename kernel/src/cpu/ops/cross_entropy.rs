@@ -59,14 +59,19 @@ pub fn cross_entropy(hidden: &[f32], targets: &[u32], weights: &[f32], head: &Cp
         let CpuMatrix::Dense { w, .. } = wc else { unreachable!() };
         buf = w;
     }
-    let losses: Vec<f64> = dhidden[..r * n].par_chunks_mut(n).zip(state.par_iter()).enumerate().map(|(i, (dh, &(mx, sum, lt, excl)))| {
-        let mut wt = vec![0f32; n];
-        head.dequant_row(targets[i] as usize, &mut wt);
-        let (scale, w) = (weights[i] / sum, weights[i]);
-        for (d, t) in dh.iter_mut().zip(&wt) {
-            *d = scale * (*d - excl * t);
-        }
-        w as f64 * (mx as f64 + (sum as f64).ln() - lt as f64)
-    }).collect();
+    let losses: Vec<f64> = dhidden[..r * n]
+        .par_chunks_mut(n)
+        .zip(state.par_iter())
+        .enumerate()
+        .map(|(i, (dh, &(mx, sum, lt, excl)))| {
+            let mut wt = vec![0f32; n];
+            head.dequant_row(targets[i] as usize, &mut wt);
+            let (scale, w) = (weights[i] / sum, weights[i]);
+            for (d, t) in dh.iter_mut().zip(&wt) {
+                *d = scale * (*d - excl * t);
+            }
+            w as f64 * (mx as f64 + (sum as f64).ln() - lt as f64)
+        })
+        .collect();
     losses.iter().sum()
 }

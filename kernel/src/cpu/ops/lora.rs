@@ -7,7 +7,10 @@ use crate::cpu::gemm::gemm_strided;
 /// A (r × din) and B (dout × r) plain f32 tensors.
 pub fn lora(x: &[f32], m: usize, l: LoraRef<'_, [f32]>, xa: &mut [f32], y: &mut [f32]) {
     let (a, b, LoraShape { r, din, dout, scale }) = (l.a, l.b, l.shape);
-    assert!(x.len() >= m * din && a.len() >= r * din && b.len() >= dout * r && xa.len() >= m * r && y.len() >= m * dout, "lora: bad shapes");
+    assert!(
+        x.len() >= m * din && a.len() >= r * din && b.len() >= dout * r && xa.len() >= m * r && y.len() >= m * dout,
+        "lora: bad shapes"
+    );
     // SAFETY: the shapes are asserted; Aᵀ is A read with strides (1, din), Bᵀ is B with (1, r).
     unsafe {
         gemm_strided(m, r, din, xa.as_mut_ptr(), r, false, x.as_ptr(), din, 1, a.as_ptr(), 1, din, 1.0);
@@ -19,7 +22,10 @@ pub fn lora(x: &[f32], m: usize, l: LoraRef<'_, [f32]>, xa: &mut [f32], y: &mut 
 /// accumulate, for gradient accumulation), and dx += (s·dy·B)·A, its share of the input gradient.
 pub fn lora_bwd(dy: &[f32], x: &[f32], xa: &[f32], m: usize, l: LoraRef<'_, [f32]>, g: LoraGradMut<'_, [f32]>) {
     let (a, b, LoraShape { r, din, dout, scale }) = (l.a, l.b, l.shape);
-    assert!(dy.len() >= m * dout && x.len() >= m * din && xa.len() >= m * r && a.len() >= r * din && b.len() >= dout * r, "lora_bwd: bad shapes");
+    assert!(
+        dy.len() >= m * dout && x.len() >= m * din && xa.len() >= m * r && a.len() >= r * din && b.len() >= dout * r,
+        "lora_bwd: bad shapes"
+    );
     assert!(g.a.len() >= r * din && g.b.len() >= dout * r && g.x.len() >= m * din, "lora_bwd: bad shapes");
     let mut dxa = vec![0f32; m * r];
     // SAFETY: the shapes are asserted; transposed operands are read through their strides

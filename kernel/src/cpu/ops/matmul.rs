@@ -80,7 +80,15 @@ unsafe fn t_packed_rows_k<S: Simd>(dy: &[f32], ldy: usize, pk: &[f32], nr: usize
 /// Over column groups of C/2 packed blocks (the last ones one block at a time), each group's weights
 /// streamed once per tile of T rows (the rows left over one at a time).
 #[inline(always)]
-unsafe fn t_packed<S: Simd, const T: usize, const C: usize>(g: *const f32, ldy: usize, pk: *const f32, nr: usize, k: usize, o: *mut f32, m: usize) {
+unsafe fn t_packed<S: Simd, const T: usize, const C: usize>(
+    g: *const f32,
+    ldy: usize,
+    pk: *const f32,
+    nr: usize,
+    k: usize,
+    o: *mut f32,
+    m: usize,
+) {
     let nb = k.div_ceil(PB);
     let mut cb = 0;
     while cb < nb {
@@ -103,7 +111,15 @@ unsafe fn t_packed<S: Simd, const T: usize, const C: usize>(g: *const f32, ldy: 
 /// One tile: T rows × the C vectors from packed block `cb` on (C/2 blocks, all inside the packing),
 /// added into dx; columns past k are not stored.
 #[inline(always)]
-unsafe fn t_tile<S: Simd, const T: usize, const C: usize>(g: *const f32, ldy: usize, pk: *const f32, nr: usize, k: usize, o: *mut f32, cb: usize) {
+unsafe fn t_tile<S: Simd, const T: usize, const C: usize>(
+    g: *const f32,
+    ldy: usize,
+    pk: *const f32,
+    nr: usize,
+    k: usize,
+    o: *mut f32,
+    cb: usize,
+) {
     let mut acc = [[S::zero(); C]; T];
     let blk = |j: usize| pk.add((cb + j / 2) * nr * PB + (j % 2) * 16);
     for r in 0..nr {

@@ -11,6 +11,7 @@ simd_fn! {
 }
 
 #[inline(always)]
+#[allow(clippy::extra_unused_type_parameters)] // plain loops, compiled per ISA by the wrapper
 unsafe fn rope_row_k<S: Simd>(row: &mut [f32], head_dim: usize, pairs: &[(usize, usize)], cs: &[(f32, f32)]) {
     for h in row.chunks_exact_mut(head_dim) {
         for (&(a, b), &(c, s)) in pairs.iter().zip(cs) {

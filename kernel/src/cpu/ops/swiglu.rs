@@ -63,14 +63,10 @@ unsafe fn swiglu_bwd_k<S: Simd>(dy: &[f32], gate: &[f32], up: &[f32], dgate: &mu
 /// d gate and d up of `swiglu` given dy, over `n` values, in parallel chunks.
 pub fn swiglu_bwd(dy: &[f32], gate: &[f32], up: &[f32], n: usize, dgate: &mut [f32], dup: &mut [f32]) {
     const CH: usize = CHUNK;
-    dgate[..n]
-        .par_chunks_mut(CH)
-        .zip(dup[..n].par_chunks_mut(CH))
-        .enumerate()
-        .for_each(|(c, (dg, du))| {
-            let r = c * CH..(c * CH + dg.len());
-            swiglu_bwd_chunk(&dy[r.clone()], &gate[r.clone()], &up[r], dg, du);
-        });
+    dgate[..n].par_chunks_mut(CH).zip(dup[..n].par_chunks_mut(CH)).enumerate().for_each(|(c, (dg, du))| {
+        let r = c * CH..(c * CH + dg.len());
+        swiglu_bwd_chunk(&dy[r.clone()], &gate[r.clone()], &up[r], dg, du);
+    });
 }
 
 #[cfg(test)]

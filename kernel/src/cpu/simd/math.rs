@@ -4,6 +4,9 @@ use super::Simd;
 /// exp by range reduction: x = k·ln2 + r with |r| ≤ ln2/2, exp(r) by its Taylor polynomial of degree 7
 /// (relative error below 1e-7, about one f32 ulp), then scaled by 2^k. Inputs below −104 give 0 and
 /// above 88.7 give +inf, as expf.
+///
+/// # Safety
+/// As every `Simd` method: only from code compiled for `S`'s ISA.
 #[inline(always)]
 pub unsafe fn exp<S: Simd>(x: S::V) -> S::V {
     const C: [f32; 8] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0];

@@ -39,6 +39,8 @@ pub use scalar::Scalar;
 /// Every method may use instructions of its ISA: call them only from code compiled for it (through
 /// `simd_fn!`). Pointer arguments must be valid for the 16 lanes (64 bytes) they read or write, or
 /// for `n` lanes in the `_n` variants.
+// Each method's safety contract is the trait's (above), not repeated per method.
+#[allow(clippy::missing_safety_doc)]
 pub trait Simd: Copy + Send + Sync + 'static {
     /// Activation rows per tile of the f32 panel kernel and of the 8-bit one (register budget).
     const TILE: usize;
