@@ -22,4 +22,4 @@ cargo test --release -p sqlora-kernel --target aarch64-unknown-linux-gnu \
 # SmolLM2 against PyTorch on one Spider text (187 positions; emulated, about a minute), on the best
 # level only: plain NEON shares every float kernel with it, and the portable level runs natively.
 SQLORA_TF_TEXTS=1 SQLORA_TEST_ISA_LEVELS=best cargo test --release -p sqlora-kernel \
-  --target aarch64-unknown-linux-gnu --test smollm2_teacher_forced -- --nocapture smollm2_teacher_forced_holds_on_every_isa_level
+  --target aarch64-unknown-linux-gnu --test smollm2_teacher_forced -- --nocapture holds_on_

@@ -182,8 +182,39 @@ fn missing_database_file_is_a_data_error() {
         "--data-dir",
         tmp.path().to_str().unwrap(),
     ]);
-    assert!(o.status.success());
+    // Its only row is a data error: the run fails, and the scored file still says why.
+    assert!(!o.status.success());
     let scored = read_jsonl(&out);
     let err = scored[0]["error"].as_str().unwrap();
     assert!(err.contains("database file not found") && err.contains("spider/database/concert_singer/concert_singer.sqlite"), "{err}");
+}
+
+/// A `db_id` that is not a database name (a path out of the data folder) is a data error and opens
+/// nothing; a file whose every row is a data error makes `sqlora score` fail, and empty subsets print
+/// a dash, not 0.0000.
+#[test]
+fn db_ids_outside_the_data_folder_and_all_data_errors_are_refused() {
+    let dir = require_data!();
+    let tmp = tempfile::tempdir().unwrap();
+    // A real SQLite file outside the data folder, where "../../<tmp>/x" would lead.
+    let outside = tmp.path().join("x");
+    std::fs::create_dir_all(&outside).unwrap();
+    rusqlite::Connection::open(outside.join("x.sqlite")).unwrap().execute_batch("CREATE TABLE t (a); INSERT INTO t VALUES (1);").unwrap();
+    let escape = format!("../../../../../../..{}", outside.display());
+    let input = tmp.path().join("bad.jsonl");
+    let rows = [
+        json!({"db_id": escape, "gold": "SELECT a FROM t", "predicted": "SELECT a FROM t"}),
+        json!({"db_id": "no_such_db", "gold": "SELECT 1", "predicted": "SELECT 1"}),
+    ];
+    std::fs::write(&input, rows.iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
+    let out = tmp.path().join("scored.jsonl");
+    let o =
+        sqlora(&["score", "--predictions", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--data-dir", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "every row a data error, yet exit 0:\n{text}");
+    assert!(text.contains("no row of") && text.contains("could be scored"), "{text}");
+    assert!(text.contains("  —  "), "empty subsets print a dash:\n{text}");
+    let scored = read_jsonl(&out);
+    assert!(scored[0]["error"].as_str().unwrap().contains("not a Spider database name"), "{}", scored[0]);
+    assert_eq!(scored[0]["ex_seed"], Value::Null, "the database outside the data folder was not opened");
 }

@@ -5,6 +5,8 @@
 //! ([`stats`], [`compare`], [`svg`], [`svg_lines`]), and the viewer's model of a results folder ([`view`]).
 pub mod check;
 pub mod compare;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod lock;
 pub mod mmlu_answers;
 pub mod predictions;
 pub mod rng;

@@ -11,7 +11,8 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Write `rows` to `path` (Parquet when it ends in `.parquet`, else JSONL), columns in schema order.
-/// Parquet goes through a temporary file and a rename, so a reader never sees half a file.
+/// The file is written under a temporary name of its own (no two writers share one) and renamed over
+/// `path`, so a reader never sees half a file.
 pub fn write_rows<T: Serialize>(path: &Path, rows: &[T], schema: &Schema) -> Result<()> {
     let mut t = Table::default();
     for r in rows {
@@ -21,10 +22,24 @@ pub fn write_rows<T: Serialize>(path: &Path, rows: &[T], schema: &Schema) -> Res
         }
     }
     t.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let name = path.file_name().context("results path without a file name")?.to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", if is_parquet(path) { "parquet" } else { "jsonl" }));
+    path.file_name().context("results path without a file name")?;
+    let tmp = temp_beside(path, if is_parquet(path) { "parquet" } else { "jsonl" });
     write_table(&tmp, &t, schema)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("renaming {} to {}", tmp.display(), path.display()))
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn temp_beside(path: &Path, ext: &str) -> std::path::PathBuf {
+    super::lock::unique_temp(path, ext)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn temp_beside(path: &Path, ext: &str) -> std::path::PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp.{ext}"))
 }
 
 /// Rows of a file written by [`write_rows`]; a missing file is no rows. A Parquet file is first
@@ -50,8 +65,14 @@ pub fn rows_of<T: DeserializeOwned>(t: Table) -> Result<Vec<T>> {
         .collect()
 }
 
-/// Replace the rows of `path` for which `replaced` holds by `new` (appended), keeping the others.
+/// Replace the rows of `path` for which `replaced` holds by `new` (appended), keeping the others. The
+/// read-modify-write holds the file's lock (`lock::lock_exclusive`), so concurrent runs writing into
+/// one results folder each keep their rows and never lose the other's.
 pub fn upsert_rows<T: Serialize + DeserializeOwned>(path: &Path, new: Vec<T>, replaced: impl Fn(&T) -> bool, kind: Kind) -> Result<()> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let _lock = super::lock::lock_exclusive(path, |lp| {
+        eprintln!("waiting for another sqlora process writing {} ({})", path.display(), lp.display())
+    })?;
     let mut rows: Vec<T> = read_rows::<T>(path, kind)?.into_iter().filter(|r| !replaced(r)).collect();
     rows.extend(new);
     write_rows(path, &rows, &kind.arrow_schema())

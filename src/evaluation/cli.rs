@@ -130,6 +130,11 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     }
     let id = RunIdentity::of(&a, &model_path, examples.len());
     let ckpt = checkpoint_path(&a.out.out_dir, &id.generation_key(a.chat));
+    // One process generates a run's predictions at a time: a second identical run waits here, then
+    // finds the first one's answers in the checkpoint instead of generating them again.
+    let _generating = sqlora_results::lock::lock_exclusive(&ckpt, |lp| {
+        println!("another sqlora process is generating this run into {} (lock {}); waiting for it", ckpt.display(), lp.display())
+    })?;
     if a.fresh {
         std::fs::remove_file(&ckpt).ok();
     }

@@ -97,6 +97,12 @@ pub fn train<B: TrainBackend>(
     fresh: bool,
 ) -> Result<()> {
     s.check()?;
+    // One process trains a folder at a time: a second run of it waits, then finds it finished (or
+    // resumes it from the first one's last checkpoint).
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _training = sqlora_results::lock::lock_exclusive(&dir.join("training"), |lp| {
+        println!("another sqlora process is training into {} (lock {}); waiting for it", dir.display(), lp.display())
+    })?;
     if fresh && dir.exists() {
         for name in ["latest", SETTINGS_FILE, SUMMARY_FILE, TRAIN_LOG_FILE] {
             std::fs::remove_file(dir.join(name)).ok();

@@ -1,6 +1,6 @@
 //! Execution accuracy of one (gold, predicted) pair on one database, in both modes at once.
 use super::compare::{official_eq, seed_eq};
-use super::exec::{ExecError, ExecLimits, ReadOnlyDb, Rows};
+use super::exec::{ExecError, ExecLimits, ReadOnlyDb, Rows, Run};
 use super::textfix::{official_gold_text, official_pred_text, order_matters, seed_text};
 use std::time::{Duration, Instant};
 
@@ -66,11 +66,11 @@ struct Runs {
 }
 
 impl Runs {
-    fn run(&mut self, db: &mut ReadOnlyDb, sql: &str, limits: &ExecLimits) -> usize {
+    fn run(&mut self, db: &mut ReadOnlyDb, sql: &str, run: Run<'_>) -> usize {
         if let Some(i) = self.done.iter().position(|(s, _)| s == sql) {
             return i;
         }
-        let result = db.query(sql, limits);
+        let result = db.run(sql, run);
         self.done.push((sql.to_string(), result));
         self.done.len() - 1
     }
@@ -80,23 +80,29 @@ impl Runs {
 pub fn score_pair(db: &mut ReadOnlyDb, gold: &str, pred: &str, cfg: &ExConfig) -> ExOutcome {
     let start = Instant::now();
     let (mut gold_runs, mut pred_runs) = (Runs { done: vec![] }, Runs { done: vec![] });
-    let g_seed = gold_runs.run(db, &seed_text(gold), &cfg.limits);
+    let g_seed = gold_runs.run(db, &seed_text(gold), Run::now(&cfg.limits));
     let g_off_text = official_gold_text(gold, cfg.keep_distinct);
-    let g_off = gold_runs.run(db, &g_off_text, &cfg.limits);
+    let g_off = gold_runs.run(db, &g_off_text, Run::now(&cfg.limits));
     let mut out = ExOutcome { order_matters: order_matters(&g_off_text), ..ExOutcome::default() };
     if let Some(Err(e)) = [g_seed, g_off].iter().map(|&i| &gold_runs.done[i].1).find(|r| r.is_err()) {
         out.data_error = Some(format!("gold query failed on {}: {e}", db.path().display()));
         out.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         return out;
     }
-    let p_seed = pred_runs.run(db, &seed_text(pred), &cfg.limits);
-    let p_off = pred_runs.run(db, &official_pred_text(pred, cfg.keep_distinct), &cfg.limits);
     let gold_of = |i: usize| gold_runs.done[i].1.as_ref().expect("gold errors returned above");
     let (seed_g, off_g) = (gold_of(g_seed), gold_of(g_off));
+    // The prediction's runs in both modes share one time limit, and neither reads past one row more
+    // than the larger gold result has: with more rows it matches in neither mode (both compare row
+    // counts). One cap for both, as a text the two modes share runs once.
+    let cap = seed_g.rows.len().max(off_g.rows.len()) + 1;
+    let pred_run = Run { deadline: start + cfg.limits.timeout, limits: &cfg.limits, stop_after: Some(cap) };
+    let p_seed = pred_runs.run(db, &seed_text(pred), pred_run);
+    let p_off = pred_runs.run(db, &official_pred_text(pred, cfg.keep_distinct), pred_run);
     out.gold_rows = Some(seed_g.rows.len());
     out.ex_seed = Some(match &pred_runs.done[p_seed].1 {
         Ok(p) => {
-            out.pred_rows = Some(p.rows.len());
+            // A cut result ran and is wrong (more rows than the gold); its full row count is unknown.
+            out.pred_rows = (!p.cut).then_some(p.rows.len());
             seed_eq(seed_g, p)
         }
         Err(e) => {

@@ -59,6 +59,9 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         scoring.as_secs_f64(),
         total.elapsed().as_secs_f64()
     );
+    if summary.n > 0 && summary.data_errors == summary.n {
+        bail!("no row of {} could be scored: every one is a data error (see above)", args.predictions.display());
+    }
     Ok(())
 }
 

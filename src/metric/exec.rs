@@ -18,16 +18,19 @@ const PROGRESS_OPS: i32 = 1000;
 
 #[derive(Clone, Debug)]
 pub struct ExecLimits {
-    /// Wall-clock limit per query (default 30 s).
+    /// Wall-clock limit per prediction (default 30 s): its runs in both modes share it.
     pub timeout: Duration,
-    /// Refuse results with more values than this (rows × columns): a runaway cross join must not
-    /// exhaust memory before the time limit fires. No Spider gold result comes near it.
-    pub max_values: usize,
+    /// Refuse a result holding more than this many bytes (values and their text): a runaway query
+    /// must not exhaust memory before the time limit fires. No Spider gold result comes near it.
+    pub max_bytes: usize,
+    /// The longest text or blob SQLite may build (`SQLITE_LIMIT_LENGTH`): past it the query fails
+    /// ("string or blob too big") instead of allocating it.
+    pub max_value_bytes: usize,
 }
 
 impl Default for ExecLimits {
     fn default() -> Self {
-        ExecLimits { timeout: Duration::from_secs(30), max_values: 20_000_000 }
+        ExecLimits { timeout: Duration::from_secs(30), max_bytes: 256 << 20, max_value_bytes: 16 << 20 }
     }
 }
 
@@ -36,6 +39,35 @@ impl Default for ExecLimits {
 pub struct Rows {
     pub columns: usize,
     pub rows: Vec<Vec<Value>>,
+    /// The query had more rows than it was asked for (`Run::stop_after`): `rows` holds the first ones.
+    pub cut: bool,
+}
+
+/// How one query runs: until `deadline`, holding at most `limits.max_bytes`, and stopping after
+/// `stop_after` rows when given (a prediction with more rows than the gold cannot match it in either
+/// mode, so the rest is never read).
+#[derive(Clone, Copy, Debug)]
+pub struct Run<'a> {
+    pub deadline: Instant,
+    pub limits: &'a ExecLimits,
+    pub stop_after: Option<usize>,
+}
+
+impl<'a> Run<'a> {
+    /// One query with the whole time limit from now and no row cap.
+    pub fn now(limits: &'a ExecLimits) -> Run<'a> {
+        Run { deadline: Instant::now() + limits.timeout, limits, stop_after: None }
+    }
+}
+
+/// Heap and inline bytes a value takes in a result.
+fn value_bytes(v: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match v {
+            Value::Text(s) => s.len(),
+            Value::Blob(b) => b.len(),
+            _ => 0,
+        }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +78,7 @@ pub enum ExecError {
     Empty,
     #[error("not allowed on a read-only database: {0}")]
     Denied(String),
-    #[error("result too large (more than {0} values)")]
+    #[error("result too large (more than {} MiB)", .0 >> 20)]
     TooLarge(usize),
     #[error("{0}")]
     Sql(String),
@@ -69,6 +101,7 @@ impl ReadOnlyDb {
         let sql_err = |e: rusqlite::Error| ExecError::Sql(format!("{}: {e}", path.display()));
         let mut conn = Connection::open_with_flags(path, flags).map_err(sql_err)?;
         conn.execute_batch("PRAGMA query_only = ON").map_err(sql_err)?;
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, ExecLimits::default().max_value_bytes as i32).map_err(sql_err)?;
         conn.authorizer(Some(authorize)).map_err(sql_err)?;
         Ok(ReadOnlyDb { conn, path: path.to_path_buf() })
     }
@@ -77,14 +110,22 @@ impl ReadOnlyDb {
         &self.path
     }
 
-    /// Run `sql` (one statement) and collect every row, or stop at the time limit.
+    /// Run `sql` (one statement) and collect every row, or stop at the time limit (from now).
     pub fn query(&mut self, sql: &str, limits: &ExecLimits) -> Result<Rows, ExecError> {
+        self.run(sql, Run::now(limits))
+    }
+
+    /// Run `sql` under `run`'s deadline, byte budget and row cap.
+    pub fn run(&mut self, sql: &str, run: Run<'_>) -> Result<Rows, ExecError> {
         if crate::sqllex::lex(sql).iter().all(|t| t.is_trivia()) {
             return Err(ExecError::Empty);
         }
-        let deadline = Instant::now() + limits.timeout;
+        let deadline = run.deadline;
+        if Instant::now() >= deadline {
+            return Err(ExecError::Timeout);
+        }
         self.conn.progress_handler(PROGRESS_OPS, Some(move || Instant::now() >= deadline)).map_err(sql_error)?;
-        let result = collect(&self.conn, sql, limits.max_values).map_err(|e| match e {
+        let result = collect(&self.conn, sql, run).map_err(|e| match e {
             ExecError::Sql(_) if Instant::now() >= deadline => ExecError::Timeout,
             e => e,
         });
@@ -93,20 +134,27 @@ impl ReadOnlyDb {
     }
 }
 
-fn collect(conn: &Connection, sql: &str, max_values: usize) -> Result<Rows, ExecError> {
+fn collect(conn: &Connection, sql: &str, run: Run<'_>) -> Result<Rows, ExecError> {
     let mut stmt = conn.prepare(sql).map_err(sql_error)?;
     if !stmt.readonly() {
         return Err(ExecError::Denied("statement would write".into()));
     }
     let columns = stmt.column_count();
-    let mut out = Rows { columns, rows: Vec::new() };
+    let mut out = Rows { columns, rows: Vec::new(), cut: false };
+    let mut bytes = 0usize;
     let mut rows = stmt.query([]).map_err(sql_error)?;
     while let Some(row) = rows.next().map_err(sql_error)? {
-        if (out.rows.len() + 1) * columns.max(1) > max_values {
-            return Err(ExecError::TooLarge(max_values));
+        if run.stop_after.is_some_and(|n| out.rows.len() >= n) {
+            out.cut = true;
+            break;
         }
-        let values = (0..columns).map(|i| row.get_ref(i).map(Value::from_sqlite)).collect::<Result<_, _>>();
-        out.rows.push(values.map_err(sql_error)?);
+        let values: Vec<Value> =
+            (0..columns).map(|i| row.get_ref(i).map(Value::from_sqlite)).collect::<Result<_, _>>().map_err(sql_error)?;
+        bytes += values.iter().map(value_bytes).sum::<usize>() + std::mem::size_of::<Vec<Value>>();
+        if bytes > run.limits.max_bytes {
+            return Err(ExecError::TooLarge(run.limits.max_bytes));
+        }
+        out.rows.push(values);
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 use super::accuracy::{score_pair, ExConfig, ExOutcome, Mode};
 use super::pool::with_db;
 use super::{Metric, MetricResult, TestCase};
+use crate::spider::dataset::is_db_id;
 use crate::spider::db_path;
 use std::path::PathBuf;
 
@@ -30,6 +31,9 @@ impl ExecutionAccuracy {
 
 /// Score one pair on the database named `db_id` under `data_dir`; an unknown db_id is a data error.
 pub fn score_db(data_dir: &std::path::Path, db_id: &str, gold: &str, pred: &str, cfg: &ExConfig) -> ExOutcome {
+    if !is_db_id(db_id) {
+        return ExOutcome::data_error(format!("db_id {db_id:?} is not a Spider database name (letters, digits, _)"));
+    }
     let path = db_path(data_dir, db_id);
     match with_db(&path, |db| score_pair(db, gold, pred, cfg)) {
         Ok(out) => out,

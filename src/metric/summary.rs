@@ -106,7 +106,11 @@ impl fmt::Display for Summary {
         }
         let (all, exact) = self.labels();
         writeln!(f, "{:<24} {:>5}  {:>8}  {:>8}", "subset", "n", "seed", "official")?;
-        let mut line = |name: &str, a: &Acc| writeln!(f, "{name:<24} {:>5}  {:>8.4}  {:>8.4}", a.n, a.seed(), a.official());
+        // An empty subset has no accuracy: a dash, not a misleading 0.0000.
+        let mut line = |name: &str, a: &Acc| {
+            let acc = |x: f64| if a.n == 0 { "—".to_string() } else { format!("{x:.4}") };
+            writeln!(f, "{name:<24} {:>5}  {:>8}  {:>8}", a.n, acc(a.seed()), acc(a.official()))
+        };
         line(&all, &self.all)?;
         line(&exact, &self.exact_dbs)?;
         for (h, a) in &self.by_hardness {

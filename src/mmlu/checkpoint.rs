@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 pub struct Checkpoint {
     path: PathBuf,
     out: BufWriter<std::fs::File>,
+    /// Held while the run scores: one writer per checkpoint (a second identical run waits).
+    _lock: sqlora_results::lock::LockGuard,
 }
 
 impl Checkpoint {
@@ -17,6 +19,9 @@ impl Checkpoint {
     /// already holds. A checkpoint written with other settings is an error (delete it to start over).
     /// A line cut short by the interruption is dropped.
     pub fn open(path: &Path, settings: &Value) -> Result<(Checkpoint, Vec<AnswerRow>)> {
+        let lock = sqlora_results::lock::lock_exclusive(path, |lp| {
+            println!("another sqlora process is scoring this run into {} (lock {}); waiting for it", path.display(), lp.display())
+        })?;
         let mut rows = Vec::new();
         let header = serde_json::json!({ "settings": settings });
         if path.exists() {
@@ -48,7 +53,7 @@ impl Checkpoint {
         let fresh = !path.exists() || std::fs::metadata(path)?.len() == 0;
         let file =
             std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut c = Checkpoint { path: path.to_path_buf(), out: BufWriter::new(file) };
+        let mut c = Checkpoint { path: path.to_path_buf(), out: BufWriter::new(file), _lock: lock };
         if fresh {
             c.write_line(&header)?;
             c.out.flush()?;

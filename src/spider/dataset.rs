@@ -93,7 +93,14 @@ impl Dataset {
     }
 }
 
-/// `data_dir/spider/database/<db_id>/<db_id>.sqlite` (whether or not it exists).
+/// Whether `db_id` can name a Spider database: letters, digits and underscores only, so no name
+/// (`../../tmp/x`, an absolute path) reaches a file outside the data folder.
+pub fn is_db_id(db_id: &str) -> bool {
+    !db_id.is_empty() && db_id.len() <= 128 && db_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `data_dir/spider/database/<db_id>/<db_id>.sqlite` (whether or not it exists). Check the name with
+/// [`is_db_id`] before opening it.
 pub fn db_path(data_dir: &Path, db_id: &str) -> PathBuf {
     data_dir.join("spider").join("database").join(db_id).join(format!("{db_id}.sqlite"))
 }

@@ -32,26 +32,58 @@ fn page_files(viewer: &Path) -> Result<Vec<PathBuf>> {
 
 /// Write the static site; returns the number of results files it holds.
 pub fn export(viewer: &Path, results: &Path, out: &Path) -> Result<usize> {
-    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+    if out.exists() && std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?.next().is_some() {
         bail!("{} exists and is not empty: export into a new folder", out.display());
+    }
+    let files = results_files(results);
+    // Nothing is published that the viewer cannot read: every Parquet file is checked first.
+    for rel in files.iter().filter(|r| r.ends_with(".parquet")) {
+        let p = results.join(rel);
+        let t = sqlora_results::table::read_table(&p).with_context(|| format!("{}: not a readable Parquet file", p.display()))?;
+        sqlora_results::check::check_table(&t, &p.display().to_string())
+            .with_context(|| format!("{}: not a sqlora results file", p.display()))?;
     }
     for f in page_files(viewer)? {
         copy(&f, &out.join(f.strip_prefix(viewer)?))?;
     }
-    let files = results_files(results);
     for rel in &files {
         copy(&results.join(rel), &out.join("results").join(rel))?;
     }
-    std::fs::create_dir_all(out.join("results"))?;
-    std::fs::write(out.join("results/index.json"), index_json(results))?;
+    let res = out.join("results");
+    std::fs::create_dir_all(&res).with_context(|| format!("creating {}", res.display()))?;
+    std::fs::write(res.join("index.json"), index_json(results)).with_context(|| format!("writing {}", res.join("index.json").display()))?;
     // GitHub Pages runs Jekyll on a branch unless told not to; the page needs none of it.
-    std::fs::write(out.join(".nojekyll"), "")?;
+    std::fs::write(out.join(".nojekyll"), "").with_context(|| format!("writing {}", out.join(".nojekyll").display()))?;
     Ok(files.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlora_results::schema::Kind;
+
+    /// A valid results file of `kind` without rows.
+    fn write_empty(path: &Path, kind: Kind) {
+        sqlora_results::rows::write_rows::<serde_json::Value>(path, &[], &kind.arrow_schema()).unwrap();
+    }
+
+    /// A file that is not a readable results file stops the export before anything is written, and
+    /// the error names it.
+    #[test]
+    fn export_refuses_a_garbage_parquet_file_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let viewer = tmp.path().join("www");
+        std::fs::create_dir_all(viewer.join("pkg")).unwrap();
+        std::fs::write(viewer.join("index.html"), "<html>").unwrap();
+        let results = tmp.path().join("results");
+        std::fs::create_dir_all(&results).unwrap();
+        write_empty(&results.join("runs.parquet"), Kind::Runs);
+        std::fs::write(results.join("spider_predictions.parquet"), "not parquet at all").unwrap();
+        let out = tmp.path().join("site");
+        let e = format!("{:#}", export(&viewer, &results, &out).unwrap_err());
+        assert!(e.contains("spider_predictions.parquet") && e.contains("not a readable Parquet file"), "{e}");
+        assert!(!out.exists(), "nothing written");
+    }
 
     #[test]
     fn export_holds_the_page_the_results_and_their_index() {
@@ -65,8 +97,8 @@ mod tests {
         }
         let results = tmp.path().join("results");
         std::fs::create_dir_all(results.join("r8")).unwrap();
-        std::fs::write(results.join("runs.parquet"), "r").unwrap();
-        std::fs::write(results.join("r8/train_log.parquet"), "t").unwrap();
+        write_empty(&results.join("runs.parquet"), Kind::Runs);
+        write_empty(&results.join("r8/train_log.parquet"), Kind::TrainLog);
         let out = tmp.path().join("site");
         assert_eq!(export(&viewer, &results, &out).unwrap(), 2);
         for f in [
