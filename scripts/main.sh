@@ -6,7 +6,8 @@
 #   2. one short LoRA fine-tune (r = 16, all linear layers, 300 train examples) into runs/main-r16;
 #   3. the adapter on the whole dev split, with the 3-shot prompt and with the training format;
 #   4. MMLU on the frozen 150-question sample for the base model and the adapter;
-# and the report (results/report.md; `sqlora view` shows everything in the browser).
+# the report (results/report.md), and the viewer's page, so that `./target/release/sqlora view`
+# shows everything in the browser (the wasm tools are installed the first time: about 6 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
@@ -22,3 +23,6 @@ for prompt in 3shot 0shot; do
 done
 $bin mmlu --data-dir "$SQLORA_DATA" --adapter "$adapter" --out-dir results
 $bin report --out-dir results
+bash scripts/wasm_tools.sh
+bash wasm/build.sh
+echo "done: open the results with $bin view (http://127.0.0.1:8700/)"

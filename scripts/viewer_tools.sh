@@ -5,17 +5,7 @@
 # pyarrow + duckdb for the notebook-side reading test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WASM_BINDGEN_VERSION=0.2.130
-
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  echo "== rustup target add wasm32-unknown-unknown"
-  rustup target add wasm32-unknown-unknown
-fi
-if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
-  echo "== cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 6 minutes on 2 cores)"
-  # Without --locked: its lock file pins crates that no longer build with this toolchain.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
-fi
+bash scripts/wasm_tools.sh
 if ! [ -x /usr/bin/chromium ]; then
   echo "== apt-get install chromium"
   apt-get update -qq

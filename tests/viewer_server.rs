@@ -110,3 +110,40 @@ fn a_flood_of_half_sent_connections_gets_503_and_no_thread_per_connection() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(get(port, &format!("127.0.0.1:{port}")), 200);
 }
+
+/// `sqlora view` from the built binary, started in another folder with no `SQLORA_VIEWER_DIR`: it
+/// finds the page of the checkout it was built in at run time and serves the page and the wasm.
+#[test]
+fn sqlora_view_finds_the_built_page_from_anywhere() {
+    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wasm/www/pkg/sqlora_viewer_bg.wasm");
+    if !page.is_file() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true and the viewer is not built: run bash wasm/build.sh first");
+        }
+        eprintln!("SKIPPED: the viewer is not built (bash wasm/build.sh)");
+        return;
+    }
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(elsewhere.path().join("results")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sqlora"))
+        .args(["view", "--results", "results", "--port", "0"])
+        .current_dir(elsewhere.path())
+        .env_remove("SQLORA_VIEWER_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let Some(port) = line.split("127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse::<u16>().ok()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no URL in {line:?}");
+    };
+    let host = format!("127.0.0.1:{port}");
+    let get = |path: &str| status_of(port, format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+    let (index, wasm) = (get("/"), get("/pkg/sqlora_viewer_bg.wasm"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!((index, wasm), (200, 200), "{line}");
+}
