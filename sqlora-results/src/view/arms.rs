@@ -39,8 +39,11 @@ impl Rate {
 pub struct ArmRuns {
     pub model: String,
     pub adapter: Option<String>,
-    /// Its Spider run: the full dev split when there is one, else its largest subset.
+    /// Its Spider run with the fixed 3-shot prompt (the one `ex_official` / `ex_seed` are of): the
+    /// full dev split when there is one, else its largest subset.
     pub spider: Option<RunRow>,
+    /// Its Spider run in the training format (`dev@0shot`), chosen the same way.
+    pub spider_0shot: Option<RunRow>,
     pub ex_official: Option<Rate>,
     pub ex_seed: Option<Rate>,
     /// Its MMLU answers on [`mmlu_split`], with the report's per-group statistics.
@@ -80,6 +83,11 @@ fn spider_metric(run: &RunRow, key: &str) -> Option<Rate> {
     Some(Rate::of(m.get(key)?.as_f64()?, run.n.max(0) as usize))
 }
 
+/// Whether a Spider run's split is a run in the training format (`dev@0shot`, `dev-subset-8@0shot`).
+pub fn is_zero_shot(split: &str) -> bool {
+    split.ends_with("@0shot")
+}
+
 /// The arms of a folder: those with any run, MMLU answers or training log; per model the base
 /// first, then its adapters by name.
 pub fn arms(folder: &Folder) -> Vec<ArmRuns> {
@@ -93,17 +101,32 @@ pub fn arms(folder: &Folder) -> Vec<ArmRuns> {
     keys.into_iter()
         .map(|(model, adapter)| {
             let mine: Vec<&RunRow> = folder.runs.iter().filter(|r| r.model == model && r.adapter == adapter).collect();
-            let spider = mine.iter().filter(|r| r.task == "spider").max_by_key(|r| (r.split == "dev", r.n)).map(|r| (*r).clone());
+            // Per prompt, the run shown: the full dev split when there is one, else the largest subset.
+            let spider_run = |zero_shot: bool| {
+                mine.iter()
+                    .filter(|r| r.task == "spider" && is_zero_shot(&r.split) == zero_shot)
+                    .max_by_key(|r| (r.split == "dev" || r.split == "dev@0shot", r.n))
+                    .map(|r| (*r).clone())
+            };
+            let (spider, spider_0shot) = (spider_run(false), spider_run(true));
+            // Settings come from the runs shown, each prompt's under its own prefix: a column never
+            // holds one run's setting beside another run's number.
             let mut settings = BTreeMap::new();
-            for r in &mine {
+            for r in mine.iter().filter(|r| r.task != "spider") {
                 let prefix = if r.task == "train" { String::new() } else { format!("{}.", r.task) };
                 flatten(r.settings.as_deref().unwrap_or(""), &prefix, &mut settings);
+            }
+            for (run, prefix) in [(&spider, "spider."), (&spider_0shot, "spider@0shot.")] {
+                if let Some(r) = run {
+                    flatten(r.settings.as_deref().unwrap_or(""), prefix, &mut settings);
+                }
             }
             let mmlu = answers.iter().find(|a| a.model == model && a.adapter == adapter).map(|a| (a.clone(), group_stats(a)));
             ArmRuns {
                 ex_official: spider.as_ref().and_then(|r| spider_metric(r, "ex_official")),
                 ex_seed: spider.as_ref().and_then(|r| spider_metric(r, "ex_seed")),
                 spider,
+                spider_0shot,
                 mmlu,
                 settings,
                 model,
@@ -155,5 +178,37 @@ mod tests {
         assert_eq!(a[1].settings["rank"], "8");
         assert_eq!(a[1].settings["targets"], "q,v");
         assert_eq!(default_reference(&a), 0);
+    }
+
+    /// An adapter evaluated with both prompts: its row's EX and its `spider.*` settings are the
+    /// 3-shot run's, the training format's settings sit under `spider@0shot.*` — never one run's
+    /// label beside the other's number (as `scripts/main.sh` writes them: EX 0.062 and 0.089).
+    #[test]
+    fn both_prompts_of_an_adapter_keep_their_own_labels() {
+        let run = |split: &str, ex: f64, prompt: &str| RunRow {
+            run_id: run_id("spider", split, "m", Some("r16")),
+            task: "spider".into(),
+            split: split.into(),
+            model: "m".into(),
+            adapter: Some("r16".into()),
+            n: 1034,
+            score: ex,
+            metrics: Some(format!(r#"{{"ex_official": {ex}, "ex_seed": {ex}}}"#)),
+            settings: Some(format!(r#"{{"prompt": "{prompt}", "batch": 16}}"#)),
+            ..Default::default()
+        };
+        // Either order in the file.
+        for runs in [
+            vec![run("dev", 0.062, "3shot"), run("dev@0shot", 0.089, "0shot")],
+            vec![run("dev@0shot", 0.089, "0shot"), run("dev", 0.062, "3shot")],
+        ] {
+            let a = arms(&Folder { runs, ..Default::default() });
+            assert_eq!(a.len(), 1);
+            assert_eq!(a[0].ex_official.unwrap().value, 0.062);
+            assert_eq!(a[0].spider.as_ref().unwrap().split, "dev");
+            assert_eq!(a[0].spider_0shot.as_ref().unwrap().split, "dev@0shot");
+            assert_eq!(a[0].settings["spider.prompt"], "3shot");
+            assert_eq!(a[0].settings["spider@0shot.prompt"], "0shot");
+        }
     }
 }

@@ -183,6 +183,7 @@ mod tests {
             model: "m".into(),
             adapter: adapter.map(Into::into),
             spider: None,
+            spider_0shot: None,
             ex_official: ex.map(|e| Rate::of(e, 100)),
             ex_seed: None,
             mmlu: None,
