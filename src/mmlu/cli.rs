@@ -99,87 +99,85 @@ struct Score<'a> {
 impl WithBackend for Score<'_> {
     type Output = Result<()>;
     fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
-        let Score { args: a, split, data_dir, cats, questions, shots, model_path } = self;
-        let mut engine = crate::assets::load_engine(backend, model_path)?;
-        score_all(&mut engine, a, split, data_dir, cats, questions, shots, model_path)
+        let mut engine = crate::assets::load_engine(backend, self.model_path)?;
+        self.score_all(&mut engine)
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn score_all<B: TrainBackend>(
-    engine: &mut sqlora_kernel::Engine<B>,
-    a: &MmluArgs,
-    split: SplitArg,
-    data_dir: &Path,
-    cats: &Categories,
-    questions: &[Question],
-    shots: &Shots,
-    model_path: &Path,
-) -> Result<()> {
-    std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
-    let model = crate::assets::model_label(model_path, a.engine.numerics.int8);
-    // Every adapter is loaded and checked first: a wrong path fails now, not after the base model's run.
-    let adapters = a.adapter.iter().map(|d| Ok((d, super::adapter::load(engine, d)?))).collect::<Result<Vec<_>>>()?;
-    let mut targets: Vec<Option<&(&PathBuf, _)>> = if a.no_base { vec![] } else { vec![None] };
-    targets.extend(adapters.iter().map(Some));
-    for entry in targets {
-        super::adapter::attach(engine, entry.map(|(_, adapter)| adapter))?;
-        let target = entry.map(|(dir, _)| *dir);
-        let scorer = Scorer::new(engine, a.batch_tokens)?;
-        let id = RunId { model: model.clone(), adapter: target.map(|p| crate::assets::file_label(p)), split: split.label().to_string() };
-        let settings = serde_json::json!({
-            "model_path": model_path.display().to_string(),
-            "adapter_path": target.map(|p| p.display().to_string()),
-            "split": id.split,
-            "questions": questions.len(),
-            "k_shot": super::prompt::K_SHOT,
-            "prompt": "original MMLU format, one space after 'about'; shots = first dev rows, dropped from the front to fit",
-            "letter_token_ids": scorer.letters(),
-            "sample_seed": (split == SplitArg::Sample150).then_some(sample::SEED),
-        });
-        let ckpt_path = a.out.out_dir.join(".checkpoints").join(format!(
-            "mmlu-{}-{}-{}.jsonl",
-            id.split,
-            id.model,
-            id.adapter.as_deref().unwrap_or("base")
-        ));
-        let (out, ckpt) = runner::run(&scorer, cats, questions, shots, &id, &ckpt_path, &settings)?;
-        let summary = summarize(&out.rows);
-        let per_s = out.scored_now as f64 / out.wall_s.max(1e-9);
-        let label = id.adapter.as_deref().unwrap_or("base");
-        println!("{label}: {} questions ({} scored now) in {:.1} s, {per_s:.2} questions/s", out.rows.len(), out.scored_now, out.wall_s);
-        println!("{label}: {}", summary.one_line());
-        if scorer.whole_prompts.get() > 0 {
+impl Score<'_> {
+    fn score_all<B: TrainBackend>(self, engine: &mut sqlora_kernel::Engine<B>) -> Result<()> {
+        let Score { args: a, split, data_dir, cats, questions, shots, model_path } = self;
+        std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
+        let model = crate::assets::model_label(model_path, a.engine.numerics.int8);
+        // Every adapter is loaded and checked first: a wrong path fails now, not after the base model's run.
+        let adapters = a.adapter.iter().map(|d| Ok((d, super::adapter::load(engine, d)?))).collect::<Result<Vec<_>>>()?;
+        let mut targets: Vec<Option<&(&PathBuf, _)>> = if a.no_base { vec![] } else { vec![None] };
+        targets.extend(adapters.iter().map(Some));
+        for entry in targets {
+            super::adapter::attach(engine, entry.map(|(_, adapter)| adapter))?;
+            let target = entry.map(|(dir, _)| *dir);
+            let scorer = Scorer::new(engine, a.batch_tokens)?;
+            let id =
+                RunId { model: model.clone(), adapter: target.map(|p| crate::assets::file_label(p)), split: split.label().to_string() };
+            let settings = serde_json::json!({
+                "model_path": model_path.display().to_string(),
+                "adapter_path": target.map(|p| p.display().to_string()),
+                "split": id.split,
+                "questions": questions.len(),
+                "k_shot": super::prompt::K_SHOT,
+                "prompt": "original MMLU format, one space after 'about'; shots = first dev rows, dropped from the front to fit",
+                "letter_token_ids": scorer.letters(),
+                "sample_seed": (split == SplitArg::Sample150).then_some(sample::SEED),
+            });
+            let ckpt_path = a.out.out_dir.join(".checkpoints").join(format!(
+                "mmlu-{}-{}-{}.jsonl",
+                id.split,
+                id.model,
+                id.adapter.as_deref().unwrap_or("base")
+            ));
+            let (out, ckpt) = runner::run(&scorer, cats, questions, shots, &id, &ckpt_path, &settings)?;
+            let summary = summarize(&out.rows);
+            let per_s = out.scored_now as f64 / out.wall_s.max(1e-9);
+            let label = id.adapter.as_deref().unwrap_or("base");
             println!(
-                "{label}: {} questions ran as whole prompts (their tokens differ when split after the shots)",
-                scorer.whole_prompts.get()
+                "{label}: {} questions ({} scored now) in {:.1} s, {per_s:.2} questions/s",
+                out.rows.len(),
+                out.scored_now,
+                out.wall_s
             );
+            println!("{label}: {}", summary.one_line());
+            if scorer.whole_prompts.get() > 0 {
+                println!(
+                    "{label}: {} questions ran as whole prompts (their tokens differ when split after the shots)",
+                    scorer.whole_prompts.get()
+                );
+            }
+            let mut run_settings = settings.clone();
+            run_settings["batch_tokens"] = a.batch_tokens.into();
+            run_settings["threads"] = rayon::current_num_threads().into();
+            run_settings["resumed_with"] = (out.rows.len() - out.scored_now).into();
+            run_settings["data_dir"] = data_dir.display().to_string().into();
+            let row = RunRow {
+                run_id: run_id("mmlu", &id.split, &id.model, id.adapter.as_deref()),
+                task: "mmlu".into(),
+                split: id.split.clone(),
+                model: id.model.clone(),
+                adapter: id.adapter.clone(),
+                metric: "accuracy".into(),
+                score: summary.overall.accuracy,
+                n: out.rows.len() as i64,
+                metrics: Some(summary.to_json().to_string()),
+                settings: Some(run_settings.to_string()),
+                finished_unix: Some(crate::results::runs::unix_now()),
+                wall_s: Some(out.wall_s),
+                per_s: Some(per_s),
+                sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),
+            };
+            record_answers(&a.out.out_dir.join(MMLU_ANSWERS_FILE), &id.model, id.adapter.as_deref(), &id.split, out.rows)?;
+            record_runs(&a.out.out_dir.join(RUNS_FILE), vec![row])?;
+            ckpt.remove()?;
         }
-        let mut run_settings = settings.clone();
-        run_settings["batch_tokens"] = a.batch_tokens.into();
-        run_settings["threads"] = rayon::current_num_threads().into();
-        run_settings["resumed_with"] = (out.rows.len() - out.scored_now).into();
-        run_settings["data_dir"] = data_dir.display().to_string().into();
-        let row = RunRow {
-            run_id: run_id("mmlu", &id.split, &id.model, id.adapter.as_deref()),
-            task: "mmlu".into(),
-            split: id.split.clone(),
-            model: id.model.clone(),
-            adapter: id.adapter.clone(),
-            metric: "accuracy".into(),
-            score: summary.overall.accuracy,
-            n: out.rows.len() as i64,
-            metrics: Some(summary.to_json().to_string()),
-            settings: Some(run_settings.to_string()),
-            finished_unix: Some(crate::results::runs::unix_now()),
-            wall_s: Some(out.wall_s),
-            per_s: Some(per_s),
-            sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),
-        };
-        record_answers(&a.out.out_dir.join(MMLU_ANSWERS_FILE), &id.model, id.adapter.as_deref(), &id.split, out.rows)?;
-        record_runs(&a.out.out_dir.join(RUNS_FILE), vec![row])?;
-        ckpt.remove()?;
+        println!("wrote {} and {}", a.out.out_dir.join(MMLU_ANSWERS_FILE).display(), a.out.out_dir.join(RUNS_FILE).display());
+        Ok(())
     }
-    println!("wrote {} and {}", a.out.out_dir.join(MMLU_ANSWERS_FILE).display(), a.out.out_dir.join(RUNS_FILE).display());
-    Ok(())
 }

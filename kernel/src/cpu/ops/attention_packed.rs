@@ -1,7 +1,7 @@
 //! Causal grouped-query attention for training, over the packed sequences of a batch, forward (saving
 //! each row's log-sum-exp) and backward (P recomputed from it, flash-attention style).
 use crate::backend::{AttnSaved, AttnShape, Qkv, QkvMut};
-use crate::cpu::gemm::gemm_here;
+use crate::cpu::gemm::{gemm_strided, Parallelism};
 use crate::cpu::vector::{dot, exp_sub_sum};
 use crate::cpu::SyncPtr;
 use rayon::prelude::*;
@@ -41,7 +41,22 @@ pub fn attention_packed(qkv: Qkv<'_, [f32]>, seqs: &[(usize, usize)], s: AttnSha
         // of head h in out and lse.
         unsafe {
             for (q0, q1) in causal_blocks(len) {
-                gemm_here(q1 - q0, q1, hd, p.as_mut_ptr().add(q0 * len), len, false, qp.add(q0 * qrow), qrow, 1, kp, 1, kvrow, scale);
+                gemm_strided(
+                    Parallelism::None,
+                    q1 - q0,
+                    q1,
+                    hd,
+                    p.as_mut_ptr().add(q0 * len),
+                    len,
+                    false,
+                    qp.add(q0 * qrow),
+                    qrow,
+                    1,
+                    kp,
+                    1,
+                    kvrow,
+                    scale,
+                );
             }
             let mut inv = vec![0f32; len];
             for (i, row) in p.chunks_exact_mut(len).enumerate() {
@@ -53,7 +68,22 @@ pub fn attention_packed(qkv: Qkv<'_, [f32]>, seqs: &[(usize, usize)], s: AttnSha
             }
             let op = optr.0.add(r0 * qrow + h * hd);
             for (q0, q1) in causal_blocks(len) {
-                gemm_here(q1 - q0, hd, q1, op.add(q0 * qrow), qrow, false, p.as_ptr().add(q0 * len), len, 1, vp, kvrow, 1, 1.0);
+                gemm_strided(
+                    Parallelism::None,
+                    q1 - q0,
+                    hd,
+                    q1,
+                    op.add(q0 * qrow),
+                    qrow,
+                    false,
+                    p.as_ptr().add(q0 * len),
+                    len,
+                    1,
+                    vp,
+                    kvrow,
+                    1,
+                    1.0,
+                );
             }
             for (i, iv) in inv.iter().enumerate() {
                 std::slice::from_raw_parts_mut(op.add(i * qrow), hd).iter_mut().for_each(|x| *x *= iv);
@@ -105,8 +135,8 @@ pub fn attention_packed_bwd(
             unsafe {
                 for (q0, q1) in causal_blocks(len) {
                     let (pp, dp) = (p.as_mut_ptr().add(q0 * len), ds.as_mut_ptr().add(q0 * len));
-                    gemm_here(q1 - q0, q1, hd, pp, len, false, qh.add(q0 * qrow), qrow, 1, kg, 1, kvrow, scale);
-                    gemm_here(q1 - q0, q1, hd, dp, len, false, doh.add(q0 * qrow), qrow, 1, vg, 1, kvrow, 1.0);
+                    gemm_strided(Parallelism::None, q1 - q0, q1, hd, pp, len, false, qh.add(q0 * qrow), qrow, 1, kg, 1, kvrow, scale);
+                    gemm_strided(Parallelism::None, q1 - q0, q1, hd, dp, len, false, doh.add(q0 * qrow), qrow, 1, vg, 1, kvrow, 1.0);
                 }
                 // Row i: P and dS over keys 0..=i, zero after (dS = P ⊙ (dP − rowsum(dO ⊙ O))).
                 for (i, (dsr, pr)) in ds.chunks_exact_mut(len).zip(p.chunks_exact_mut(len)).enumerate() {
@@ -122,7 +152,8 @@ pub fn attention_packed_bwd(
                 let ko = r0 * kvrow + g * hd;
                 for (q0, q1) in causal_blocks(len) {
                     // dQ of query rows q0..q1 (keys 0..q1); dK, dV of key rows q0..q1 (query rows q0..len).
-                    gemm_here(
+                    gemm_strided(
+                        Parallelism::None,
                         q1 - q0,
                         hd,
                         q1,
@@ -138,7 +169,8 @@ pub fn attention_packed_bwd(
                         scale,
                     );
                     let (dst, n) = (q0 * kvrow, len - q0);
-                    gemm_here(
+                    gemm_strided(
+                        Parallelism::None,
                         q1 - q0,
                         hd,
                         n,
@@ -153,7 +185,8 @@ pub fn attention_packed_bwd(
                         1,
                         scale,
                     );
-                    gemm_here(
+                    gemm_strided(
+                        Parallelism::None,
                         q1 - q0,
                         hd,
                         n,

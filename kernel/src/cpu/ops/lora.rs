@@ -1,7 +1,7 @@
 //! The LoRA term, forward and backward: y += s·(x·Aᵀ)·Bᵀ, by small GEMMs (r is 8 to 64). Generation and
 //! training both go through these.
 use crate::backend::{LoraGradMut, LoraRef, LoraShape};
-use crate::cpu::gemm::gemm_strided;
+use crate::cpu::gemm::{gemm_strided, Parallelism};
 
 /// The LoRA term's forward: xa[m × r] = x·Aᵀ (saved for the backward) and y[m × dout] += s·xa·Bᵀ, for
 /// A (r × din) and B (dout × r) plain f32 tensors.
@@ -13,8 +13,8 @@ pub fn lora(x: &[f32], m: usize, l: LoraRef<'_, [f32]>, xa: &mut [f32], y: &mut 
     );
     // SAFETY: the shapes are asserted; Aᵀ is A read with strides (1, din), Bᵀ is B with (1, r).
     unsafe {
-        gemm_strided(m, r, din, xa.as_mut_ptr(), r, false, x.as_ptr(), din, 1, a.as_ptr(), 1, din, 1.0);
-        gemm_strided(m, dout, r, y.as_mut_ptr(), dout, true, xa.as_ptr(), r, 1, b.as_ptr(), 1, r, scale);
+        gemm_strided(Parallelism::Rayon(0), m, r, din, xa.as_mut_ptr(), r, false, x.as_ptr(), din, 1, a.as_ptr(), 1, din, 1.0);
+        gemm_strided(Parallelism::Rayon(0), m, dout, r, y.as_mut_ptr(), dout, true, xa.as_ptr(), r, 1, b.as_ptr(), 1, r, scale);
     }
 }
 
@@ -31,9 +31,9 @@ pub fn lora_bwd(dy: &[f32], x: &[f32], xa: &[f32], m: usize, l: LoraRef<'_, [f32
     // SAFETY: the shapes are asserted; transposed operands are read through their strides
     // (dyᵀ: (1, dout), dxaᵀ: (1, r)); every destination is its own buffer.
     unsafe {
-        gemm_strided(m, r, dout, dxa.as_mut_ptr(), r, false, dy.as_ptr(), dout, 1, b.as_ptr(), r, 1, scale);
-        gemm_strided(dout, r, m, g.b.as_mut_ptr(), r, true, dy.as_ptr(), 1, dout, xa.as_ptr(), r, 1, scale);
-        gemm_strided(r, din, m, g.a.as_mut_ptr(), din, true, dxa.as_ptr(), 1, r, x.as_ptr(), din, 1, 1.0);
-        gemm_strided(m, din, r, g.x.as_mut_ptr(), din, true, dxa.as_ptr(), r, 1, a.as_ptr(), din, 1, 1.0);
+        gemm_strided(Parallelism::Rayon(0), m, r, dout, dxa.as_mut_ptr(), r, false, dy.as_ptr(), dout, 1, b.as_ptr(), r, 1, scale);
+        gemm_strided(Parallelism::Rayon(0), dout, r, m, g.b.as_mut_ptr(), r, true, dy.as_ptr(), 1, dout, xa.as_ptr(), r, 1, scale);
+        gemm_strided(Parallelism::Rayon(0), r, din, m, g.a.as_mut_ptr(), din, true, dxa.as_ptr(), 1, r, x.as_ptr(), din, 1, 1.0);
+        gemm_strided(Parallelism::Rayon(0), m, din, r, g.x.as_mut_ptr(), din, true, dxa.as_ptr(), r, 1, a.as_ptr(), din, 1, 1.0);
     }
 }
