@@ -111,11 +111,20 @@ fn a_run_repeats_exactly_and_resumes_after_kill_9_to_the_same_adapter() {
     got.sort();
     assert_eq!(
         got,
-        vec![("dev-subset-2".into(), None), ("dev-subset-2".into(), Some("a".into())), ("dev-subset-2@0shot".into(), Some("a".into()))]
+        vec![
+            ("dev-subset-2".into(), None),
+            ("dev-subset-2".into(), Some("a".into())),
+            ("dev-subset-2@0shot".into(), Some("a".into())),
+            ("spider-train".into(), Some("a".into()))
+        ]
     );
-    let zero = runs.iter().find(|r| r.split.ends_with("@0shot")).unwrap();
-    let settings: serde_json::Value = serde_json::from_str(zero.settings.as_deref().unwrap()).unwrap();
-    assert_eq!(settings["adapter_settings"]["rank"], 4, "{settings}");
+    // The adapter's training came along with its evaluation: its settings and its whole curve.
+    let train = runs.iter().find(|r| r.task == "train").unwrap();
+    let settings: serde_json::Value = serde_json::from_str(train.settings.as_deref().unwrap()).unwrap();
+    assert_eq!((settings["rank"].as_u64(), settings["steps"].as_u64()), (Some(4), Some(4)), "{settings}");
+    let gathered = read_train_log(&results.join("train_log.parquet")).unwrap();
+    assert_eq!(gathered.iter().map(|r| r.loss.to_bits()).collect::<Vec<_>>(), log.iter().map(|r| r.loss.to_bits()).collect::<Vec<_>>());
+    assert!(gathered.iter().all(|r| r.run_id == train.run_id));
     let preds = sqlora::results::read_predictions(&results.join("spider_predictions.parquet")).unwrap();
     assert_eq!(preds.len(), 6, "three runs of two questions share the file");
     // Without --adapter, evaluate says what it needs.

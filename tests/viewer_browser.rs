@@ -5,16 +5,15 @@
 //! here compare it with the Parquet files. Screenshots go to `$SQLORA_ARTIFACTS/viewer/` (default
 //! `target/artifacts/viewer/`).
 //!
-//! Training does not exist yet, so the `train-demo/` subfolder (a `train_log` of two runs and
-//! their `task = "train"` rows in runs.parquet) is written by [`write_demo_training`] through the
-//! results layer's own writers: real schema, synthetic numbers.
+//! Two real fine-tunes (a few steps each, ranks 4 and 8) are evaluated into the same folder, r4
+//! with both prompts: the page must show each prompt's EX in its own column and both training
+//! curves, which the evaluations gathered from the adapters' folders.
 mod mmlu_support;
 mod spider_support;
 
 use serde_json::Value;
 use sqlora::results::predictions::read_predictions;
-use sqlora::results::runs::{read_runs, record_runs, run_id, RunRow};
-use sqlora::results::train_log::{record_train_log, TrainLogRow, TRAIN_LOG_FILE};
+use sqlora::results::runs::{read_runs, record_runs, run_id, spider_run, RunRow};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -67,62 +66,6 @@ fn sqlora(args: &[&str]) -> String {
     text
 }
 
-/// A plausible LoRA run: warmup then cosine learning rate, loss decaying towards a floor with
-/// seeded noise, validation every 20 steps.
-fn demo_log(model: &str, adapter: &str, rank: f64, seed: u64) -> Vec<TrainLogRow> {
-    let mut rng = sqlora::rng::SplitMix64::new(seed);
-    let mut noise = move || (rng.next_u64() as f64 / u64::MAX as f64 - 0.5) * 0.2;
-    let steps = 120;
-    (1..=steps)
-        .map(|step| {
-            let s = step as f64;
-            let lr =
-                2e-4 * if step <= 10 { s / 10.0 } else { 0.5 * (1.0 + (std::f64::consts::PI * (s - 10.0) / (steps as f64 - 10.0)).cos()) };
-            let floor = 0.9 - 0.01 * rank.log2();
-            let loss = floor + 1.6 * (-s / 35.0).exp() + noise();
-            TrainLogRow {
-                run_id: run_id("train", "spider-train", model, Some(adapter)),
-                model: model.into(),
-                adapter: adapter.into(),
-                step,
-                tokens_seen: step * 8 * 512,
-                loss,
-                val_loss: (step % 20 == 0).then(|| floor + 0.08 + 1.6 * (-s / 35.0).exp()),
-                lr,
-                grad_norm: Some(1.5 * (-s / 60.0).exp() + 0.3 + noise().abs()),
-                tokens_per_s: Some(950.0 + 200.0 * noise()),
-                elapsed_s: Some(s * 4.3),
-            }
-        })
-        .collect()
-}
-
-fn write_demo_training(dir: &Path, model: &str) -> Vec<(String, String)> {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut arms = Vec::new();
-    for (adapter, rank, seed) in [("r8-demo", 8.0, 1), ("r16-demo", 16.0, 2)] {
-        let rows = demo_log(model, adapter, rank, seed);
-        record_train_log(&dir.join(TRAIN_LOG_FILE), &rows[0].run_id.clone(), rows).unwrap();
-        let settings =
-            serde_json::json!({"rank": rank as i64, "alpha": 2 * rank as i64, "lr": 2e-4, "targets": "q,k,v,o,gate,up,down", "steps": 120});
-        let row = RunRow {
-            run_id: run_id("train", "spider-train", model, Some(adapter)),
-            task: "train".into(),
-            split: "spider-train".into(),
-            model: model.into(),
-            adapter: Some(adapter.into()),
-            metric: "final_loss".into(),
-            score: 0.9,
-            n: 120,
-            settings: Some(settings.to_string()),
-            ..Default::default()
-        };
-        record_runs(&dir.join("runs.parquet"), vec![row]).unwrap();
-        arms.push((model.to_string(), adapter.to_string()));
-    }
-    arms
-}
-
 struct RealRun {
     results: PathBuf,
     /// The exact-path Spider run and its int8 twin (their run ids).
@@ -135,7 +78,7 @@ fn real_run() -> Option<&'static RealRun> {
     static RUN: OnceLock<Option<RealRun>> = OnceLock::new();
     RUN.get_or_init(|| {
         spider_support::data_dir()?;
-        let model = mmlu_support::model()?;
+        mmlu_support::model()?;
         let results = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("viewer-results");
         let _ = std::fs::remove_dir_all(&results);
         let r = results.to_str().unwrap();
@@ -145,10 +88,23 @@ fn real_run() -> Option<&'static RealRun> {
         sqlora(&[&base[..], &["--out-dir", r]].concat());
         sqlora(&[&base[..], &["--int8", "--out-dir", int8_dir.to_str().unwrap()]].concat());
         sqlora(&["mmlu", "--out-dir", r]);
+        // Two short fine-tunes in folders of their own, evaluated into the results folder.
+        let adapters = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("viewer-adapters");
+        let _ = std::fs::remove_dir_all(&adapters);
+        for rank in ["4", "8"] {
+            let dir = adapters.join(format!("r{rank}"));
+            let d = dir.to_str().unwrap();
+            let short = "finetune --max-examples 12 --batch-size 2 --max-len 400 --max-steps 6 --val-examples 2 --val-every 2";
+            let short: Vec<&str> = short.split(' ').collect();
+            sqlora(&[&short[..], &["--rank", rank, "--targets", "q,v,down", "--out-dir", d]].concat());
+            let prompts: &[&str] = if rank == "4" { &["3shot", "0shot"] } else { &["3shot"] };
+            for prompt in prompts {
+                sqlora(&[&["evaluate"][..], &base[1..], &["--adapter", d, "--prompt", prompt, "--out-dir", r]].concat());
+            }
+        }
         let runs = read_runs(&results.join("runs.parquet")).unwrap();
-        let exact = runs.iter().find(|r| r.task == "spider").expect("a spider run").clone();
+        let exact = runs.iter().find(|r| r.task == "spider" && r.adapter.is_none()).expect("a spider run").clone();
         let int8 = read_runs(&int8_dir.join("runs.parquet")).unwrap().remove(0);
-        write_demo_training(&results.join("train-demo"), &sqlora::assets::file_label(&model));
         Some(RealRun { results, exact: exact.run_id, int8: int8.run_id })
     })
     .as_ref()
@@ -279,7 +235,12 @@ fn the_viewer_in_chromium_shows_what_the_files_hold() {
 
     let runs = read_runs(&run.results.join("runs.parquet")).unwrap();
     let exact = runs.iter().find(|r| r.run_id == run.exact).unwrap();
-    let preds = read_predictions(&run.results.join("spider_predictions.parquet")).unwrap();
+    // The exact base run's questions (the adapters' runs share the file).
+    let preds: Vec<_> = read_predictions(&run.results.join("spider_predictions.parquet"))
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.run_id.as_deref() == Some(run.exact.as_str()))
+        .collect();
     let (db, hardness) = (preds[0].db_id.clone(), preds[0].hardness.clone().unwrap());
     let corrupt = artifacts().join("corrupt-runs.parquet");
     let whole = std::fs::read(run.results.join("runs.parquet")).unwrap();
@@ -291,29 +252,59 @@ fn the_viewer_in_chromium_shows_what_the_files_hold() {
 
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen}");
     assert!(seen["status"].as_str().unwrap().starts_with("Loaded"), "{}", seen["status"]);
-    // Runs: the exact and int8 baselines and the two demo training runs.
+    // Runs: the exact and int8 baselines and the two adapters, one row each.
     let rows = seen["runs"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "{rows:?}");
-    let exact_row = rows.iter().find(|r| r["run"] == exact.model.as_str()).expect("the exact run's row");
+    let row_of = |label: &str| rows.iter().find(|r| r["run"] == label).unwrap_or_else(|| panic!("no row {label}: {rows:?}"));
+    let exact_row = row_of(&exact.model);
     let ex = exact_row["EX official"].as_str().unwrap();
     assert!(ex.starts_with(&format!("{:.3} [", exact.score)), "EX {ex} vs runs.parquet {}", exact.score);
     assert_eq!(exact_row["Spider n"], LIMIT.to_string());
+    assert_eq!(exact_row["Δ EX official"], "reference");
+    // Each prompt's EX in its own column, as runs.parquet has them: r4 ran both, r8 only 3-shot.
+    let score = |adapter: &str, zero_shot: bool| {
+        let r = spider_run(&runs, &exact.model, Some(adapter), zero_shot).unwrap_or_else(|| panic!("no run of {adapter}"));
+        format!("{:.3} [", r.score)
+    };
+    let r4 = row_of(&format!("{} + r4", exact.model));
+    let r8 = row_of(&format!("{} + r8", exact.model));
+    for (row, adapter) in [(r4, "r4"), (r8, "r8")] {
+        assert!(row["EX official"].as_str().unwrap().starts_with(&score(adapter, false)), "{row}");
+        let delta = row["Δ EX official"].as_str().unwrap();
+        assert!(delta.starts_with(['+', '-']) && delta.contains(" ["), "a paired change with its interval: {delta}");
+    }
+    assert!(r4["EX official, training format"].as_str().unwrap().starts_with(&score("r4", true)), "{r4}");
+    assert_eq!(r8["EX official, training format"], "", "{r8}");
+    // Metrics before settings; differences only by default, without the bookkeeping.
+    let headers = texts(&seen["headers"]);
+    let first_setting = seen["firstSettingColumn"].as_u64().unwrap() as usize;
+    for m in ["EX official", "EX official, training format", "MMLU Overall", "Δ EX official", "Δ MMLU Overall"] {
+        assert!(headers.iter().position(|h| h.starts_with(m)).unwrap() < first_setting, "{m} after the settings: {headers:?}");
+    }
+    assert_eq!(seen["diffOnlyByDefault"], true);
     // Sorting by EX official: descending then ascending, empty cells last both times.
     let desc = ex_values(&texts(&seen["sortedDesc"]["ex"]));
     let asc = ex_values(&texts(&seen["sortedAsc"]["ex"]));
     let nums = |v: &[Option<f64>]| v.iter().flatten().copied().collect::<Vec<f64>>();
     assert!(nums(&desc).windows(2).all(|w| w[0] >= w[1]) && nums(&asc).windows(2).all(|w| w[0] <= w[1]), "{desc:?} {asc:?}");
     assert!(desc.iter().skip_while(|v| v.is_some()).all(Option::is_none), "{desc:?}");
-    // Differences only: the int8 switch and the ranks differ; the Spider batch is the same.
+    // Differences only: the int8 switch and the ranks differ; the Spider batch is the same, and
+    // the adapter paths are bookkeeping.
     let all = texts(&seen["settingColumnsAll"]);
     let diff = texts(&seen["settingColumnsDiffOnly"]);
+    assert_eq!(texts(&seen["settingColumnsDefault"]), diff);
     assert!(all.contains(&"spider.batch".into()) && !diff.contains(&"spider.batch".into()), "{all:?} / {diff:?}");
+    assert!(all.contains(&"spider.adapter_path".into()) && !diff.contains(&"spider.adapter_path".into()), "{all:?} / {diff:?}");
     assert!(diff.contains(&"spider.int8".into()) && diff.contains(&"rank".into()), "{diff:?}");
     assert!(seen["mmluBars"].as_u64().unwrap() >= 5, "one bar per group at least: {}", seen["mmluBars"]);
-    // Training: train and validation curves of both demo runs, drawn with their points.
+    // Training: train and validation curves of both adapters (6 steps, validation every 2),
+    // gathered from their folders by the evaluations.
     let curves = seen["curves"].as_array().unwrap();
-    assert_eq!(curves.len(), 4, "{curves:?}");
-    assert!(curves.iter().all(|c| c["points"].as_u64().unwrap() >= 6 && c["d"].as_u64().unwrap() > 20), "{curves:?}");
+    let points: Vec<u64> = curves.iter().map(|c| c["points"].as_u64().unwrap()).collect();
+    assert_eq!(points, vec![6, 3, 6, 3], "{curves:?}");
+    assert!(curves.iter().all(|c| c["d"].as_u64().unwrap() > 20), "{curves:?}");
+    let legend = seen["trainingText"].as_str().unwrap();
+    assert!(legend.contains("r4 train") && legend.contains("r8 validation"), "{legend}");
     // Explorer: all 8 questions, then those with the first question's database and hardness, in
     // dev order.
     assert_eq!(seen["explorerAll"], format!("{LIMIT} of {LIMIT} questions"));

@@ -1,8 +1,11 @@
 //! The numbers of the regression report: each arm's (base model, or base + adapter) accuracy per
 //! category with its Wilson interval, and each adapter against its base on the same questions —
-//! paired difference, bootstrap interval, exact McNemar p, change in mean gold-letter probability.
-use super::stats::{paired_diff, wilson, Z95};
+//! paired difference, bootstrap interval, exact McNemar p, change in mean gold-letter probability;
+//! Spider runs paired the same way on their questions' verdicts. `sqlora report` and the viewer
+//! both compute them here.
+use super::stats::{paired_diff, wilson, PairedDiff, Z95};
 use crate::mmlu_answers::{AnswerRow, CATEGORIES};
+use crate::predictions::PredictionRow;
 use std::collections::{BTreeMap, HashMap};
 
 pub const BOOTSTRAP_RESAMPLES: usize = 10_000;
@@ -103,6 +106,33 @@ pub fn deltas(base: &Arm, other: &Arm) -> Vec<Delta> {
             Delta { group: g, n, base_accuracy, accuracy, paired, relative_pct, delta_p_gold }
         })
         .collect()
+}
+
+/// Per Spider run, each question's official verdict (by question id).
+pub type Verdicts = HashMap<String, HashMap<i64, bool>>;
+
+pub fn verdicts(rows: &[PredictionRow]) -> Verdicts {
+    let mut out: Verdicts = HashMap::new();
+    for r in rows {
+        if let Some(run) = &r.run_id {
+            out.entry(run.clone()).or_default().insert(r.id, r.ex_official == Some(true));
+        }
+    }
+    out
+}
+
+/// Spider run `other` against run `base` on the questions both answered (official EX; paired
+/// bootstrap interval, McNemar); None when either has no verdicts or they share no question.
+pub fn spider_diff(v: &Verdicts, base: &str, other: &str) -> Option<PairedDiff> {
+    let (b, o) = (v.get(base)?, v.get(other)?);
+    let mut ids: Vec<i64> = b.keys().filter(|i| o.contains_key(i)).copied().collect();
+    ids.sort_unstable();
+    if ids.is_empty() {
+        return None;
+    }
+    let bs: Vec<bool> = ids.iter().map(|i| b[i]).collect();
+    let os: Vec<bool> = ids.iter().map(|i| o[i]).collect();
+    Some(paired_diff(&bs, &os, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED))
 }
 
 #[cfg(test)]

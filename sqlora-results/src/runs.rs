@@ -82,6 +82,19 @@ pub fn record_runs(path: &Path, rows: Vec<RunRow>) -> Result<()> {
     upsert_rows(path, rows, |r: &RunRow| ids.contains(&r.run_id), Kind::Runs)
 }
 
+/// Whether a Spider run's split is one in the training format (`dev@0shot`, `dev-subset-8@0shot`).
+pub fn is_zero_shot(split: &str) -> bool {
+    split.ends_with("@0shot")
+}
+
+/// The Spider run of (model, adapter) shown for a prompt (the fixed 3-shot one, or the training
+/// format with `zero_shot`): the whole dev split when there is one, else the largest subset.
+pub fn spider_run<'a>(runs: &'a [RunRow], model: &str, adapter: Option<&str>, zero_shot: bool) -> Option<&'a RunRow> {
+    runs.iter()
+        .filter(|r| r.task == "spider" && r.model == model && r.adapter.as_deref() == adapter && is_zero_shot(&r.split) == zero_shot)
+        .max_by_key(|r| (r.split == "dev" || r.split == "dev@0shot", r.n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,7 +234,7 @@ fn record_run(a: &BaselineArgs, model_path: &Path, id: &RunIdentity, rows: &[Pre
     let settings = serde_json::json!({
         "prompt": match a.prompt { PromptArg::ThreeShot => "data/prompts/spider_3shot.txt", PromptArg::ZeroShot => "0shot (instruction, schema, question)" },
         "chat": a.chat, "adapter_path": a.adapter.as_ref().map(|p| p.display().to_string()),
-        "adapter_settings": a.adapter.as_ref().and_then(|p| std::fs::read(p.join("settings.json")).ok()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()), "batch": a.batch, "max_tokens": a.max_tokens,
+        "batch": a.batch, "max_tokens": a.max_tokens,
         "int8": a.engine.numerics.int8, "timeout_s": a.timeout_s, "model_path": model_path.display().to_string(),
     });
     let row = RunRow {
@@ -255,7 +255,12 @@ fn record_run(a: &BaselineArgs, model_path: &Path, id: &RunIdentity, rows: &[Pre
         per_s: (gen_s > 0.0).then(|| rows.len() as f64 / gen_s),
         sqlora_version: Some(env!("CARGO_PKG_VERSION").into()),
     };
-    record_runs(&a.out.out_dir.join(RUNS_FILE), vec![row])
+    record_runs(&a.out.out_dir.join(RUNS_FILE), vec![row])?;
+    // The adapter's training (settings, curve) beside its evaluation, where the viewer looks.
+    if let (Some(dir), Some(name)) = (&a.adapter, &id.adapter) {
+        crate::finetune::gather::gather_training(dir, name, &a.out.out_dir)?;
+    }
+    Ok(())
 }
 
 /// The questions still to answer, on the chosen backend.

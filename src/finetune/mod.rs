@@ -2,6 +2,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod gather;
 pub mod run;
 pub mod settings;
 

@@ -175,6 +175,9 @@ impl Score<'_> {
             };
             record_answers(&a.out.out_dir.join(MMLU_ANSWERS_FILE), &id.model, id.adapter.as_deref(), &id.split, out.rows)?;
             record_runs(&a.out.out_dir.join(RUNS_FILE), vec![row])?;
+            if let (Some(dir), Some(name)) = (target, &id.adapter) {
+                crate::finetune::gather::gather_training(dir, name, &a.out.out_dir)?;
+            }
             ckpt.remove()?;
         }
         println!("wrote {} and {}", a.out.out_dir.join(MMLU_ANSWERS_FILE).display(), a.out.out_dir.join(RUNS_FILE).display());

@@ -1,15 +1,13 @@
 //! `sqlora report`: reads `mmlu_answers.parquet` and `runs.parquet` from the output directory and
 //! writes `report.md` with the SVG charts beside it.
-use super::compare::{arms, deltas, group_stats, Arm, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
+use super::compare::{arms, deltas, group_stats, spider_diff, verdicts, Arm, Verdicts};
 use super::markdown::{render, ArmReport};
 use super::svg::{category_chart, delta_chart};
 use crate::mmlu::cli::SplitArg;
 use crate::results::mmlu_answers::{read_answers, MMLU_ANSWERS_FILE};
-use crate::results::predictions::{read_predictions, PredictionRow, SPIDER_PREDICTIONS_FILE};
-use crate::results::runs::{read_runs, RunRow, RUNS_FILE};
+use crate::results::predictions::{read_predictions, SPIDER_PREDICTIONS_FILE};
+use crate::results::runs::{read_runs, spider_run, RunRow, RUNS_FILE};
 use anyhow::{bail, Context, Result};
-use sqlora_results::stats::{paired_diff, PairedDiff};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -26,43 +24,6 @@ pub const REPORT_FILE: &str = "report.md";
 pub const CATEGORY_CHART: &str = "mmlu_categories.svg";
 pub const DELTA_CHART: &str = "mmlu_delta.svg";
 
-/// The Spider run of (model, adapter) with the 3-shot prompt (`zero_shot` false) or the training
-/// format: the whole dev split when there are several.
-fn spider_run<'a>(runs: &'a [RunRow], model: &str, adapter: Option<&str>, zero_shot: bool) -> Option<&'a RunRow> {
-    let mine: Vec<&RunRow> = runs
-        .iter()
-        .filter(|r| r.task == "spider" && r.model == model && r.adapter.as_deref() == adapter && r.split.ends_with("@0shot") == zero_shot)
-        .collect();
-    let whole = if zero_shot { "dev@0shot" } else { "dev" };
-    mine.iter().find(|r| r.split == whole).or(mine.first()).copied()
-}
-
-/// Per Spider run, each question's official verdict (by question id).
-pub type Verdicts = HashMap<String, HashMap<i64, bool>>;
-
-pub fn verdicts(rows: &[PredictionRow]) -> Verdicts {
-    let mut out: Verdicts = HashMap::new();
-    for r in rows {
-        if let Some(run) = &r.run_id {
-            out.entry(run.clone()).or_default().insert(r.id, r.ex_official == Some(true));
-        }
-    }
-    out
-}
-
-/// `other` against `base` on the questions both answered (paired bootstrap interval, McNemar).
-fn spider_diff(v: &Verdicts, base: &RunRow, other: &RunRow) -> Option<PairedDiff> {
-    let (b, o) = (v.get(&base.run_id)?, v.get(&other.run_id)?);
-    let mut ids: Vec<i64> = b.keys().filter(|i| o.contains_key(i)).copied().collect();
-    ids.sort_unstable();
-    if ids.is_empty() {
-        return None;
-    }
-    let bs: Vec<bool> = ids.iter().map(|i| b[i]).collect();
-    let os: Vec<bool> = ids.iter().map(|i| o[i]).collect();
-    Some(paired_diff(&bs, &os, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED))
-}
-
 /// Every arm with its statistics, comparisons against its base and Spider runs.
 pub fn build(arms: &[Arm], runs: &[RunRow], v: &Verdicts) -> Vec<ArmReport> {
     arms.iter()
@@ -72,7 +33,7 @@ pub fn build(arms: &[Arm], runs: &[RunRow], v: &Verdicts) -> Vec<ArmReport> {
             let spider = spider_run(runs, &a.model, a.adapter.as_deref(), false).cloned();
             let spider_zero = spider_run(runs, &a.model, a.adapter.as_deref(), true).cloned();
             let diff = |r: &Option<RunRow>| match (&spider_base, r) {
-                (Some(b), Some(r)) if a.adapter.is_some() => spider_diff(v, b, r),
+                (Some(b), Some(r)) if a.adapter.is_some() => spider_diff(v, &b.run_id, &r.run_id),
                 _ => None,
             };
             ArmReport {
@@ -98,6 +59,11 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let arms = arms(read_answers(&path)?, split);
     if arms.is_empty() {
         bail!("{} has no answers for split {split}", path.display());
+    }
+    // Folders written before evaluations gathered their adapters' training get it now.
+    let gathered = crate::finetune::gather::gather_recorded(&a.out.out_dir)?;
+    if gathered > 0 {
+        println!("gathered the training log and settings of {gathered} adapter(s) into {}", a.out.out_dir.display());
     }
     let runs = read_runs(&a.out.out_dir.join(RUNS_FILE))?;
     let preds = a.out.out_dir.join(SPIDER_PREDICTIONS_FILE);
@@ -147,6 +113,7 @@ fn model_suffix(reports: &[ArmReport], model: &str) -> String {
 mod tests {
     use super::*;
     use crate::results::mmlu_answers::{record_answers, AnswerRow};
+    use crate::results::predictions::PredictionRow;
     use crate::results::runs::{record_runs, run_id};
 
     #[test]

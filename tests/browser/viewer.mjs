@@ -67,21 +67,27 @@ async function walkThrough(page) {
   const order = () => page.$$eval('#runs-table tbody tr', (trs) => ({
     run: trs.map((tr) => tr.querySelector('td[data-col="run"]').textContent),
     ex: trs.map((tr) => tr.querySelector('td[data-col="EX official"]').textContent) }));
-  const exHeader = '#runs-table th:text-matches("^EX official")';
+  const exHeader = '#runs-table th:text-matches("^EX official( [▲▼])?$")';
   await page.click(exHeader);
   seen.sortedDesc = await order();
   await page.click(exHeader);
   seen.sortedAsc = await order();
-  await page.check('#diff-only');
-  seen.settingColumnsDiffOnly = await page.$$eval('#runs-table th.setting', (ths) => ths.map((t) => t.textContent));
+  const settingColumns = () => page.$$eval('#runs-table th.setting', (ths) => ths.map((t) => t.textContent));
+  seen.diffOnlyByDefault = await page.isChecked('#diff-only');
+  seen.settingColumnsDefault = await settingColumns();
+  seen.headers = await page.$$eval('#runs-table th', (ths) => ths.map((t) => t.textContent));
+  seen.firstSettingColumn = await page.$$eval('#runs-table th', (ths) => ths.findIndex((t) => t.classList.contains('setting')));
   await page.uncheck('#diff-only');
-  seen.settingColumnsAll = await page.$$eval('#runs-table th.setting', (ths) => ths.map((t) => t.textContent));
+  seen.settingColumnsAll = await settingColumns();
+  await page.check('#diff-only');
+  seen.settingColumnsDiffOnly = await settingColumns();
 
   await page.click('[data-tab="mmlu"]');
   seen.mmluBars = await page.$$eval('#mmlu-categories svg rect[fill]:not([fill="white"])', (r) => r.length);
   await page.screenshot({ path: join(shots, 'mmlu.png'), fullPage: true });
 
   await page.click('[data-tab="training"]');
+  seen.trainingText = await page.textContent('#training');
   seen.curves = await page.$$eval('#train-chart path.curve', (ps) => ps.map((p) => ({ points: Number(p.dataset.points), d: p.getAttribute('d').length })));
   await page.screenshot({ path: join(shots, 'training.png'), fullPage: true });
 

@@ -1,13 +1,14 @@
 //! The page's state and what each control does. Every number, table and chart comes from
 //! `sqlora_results::view`; this file only keeps the choices a person made and redraws.
 use crate::dom;
+use sqlora_results::compare::{verdicts, Verdicts};
 use sqlora_results::view::arms::{arms, default_reference, mmlu_split, ArmRuns};
 use sqlora_results::view::curves::{series, train_runs, Metric, XAxis};
 use sqlora_results::view::explorer::{distinct, prediction_runs, Change, Explorer, Filter, Verdict, ERROR_KINDS};
 use sqlora_results::view::folder::{FileStatus, Folder};
 use sqlora_results::view::html;
 use sqlora_results::view::mmlu::mmlu_view;
-use sqlora_results::view::runs_table::runs_table;
+use sqlora_results::view::runs_table::{arm_deltas, runs_table, ArmDeltas};
 use std::cell::RefCell;
 
 /// Height of one explorer row in pixels (the CSS gives `.xrow` the same).
@@ -20,6 +21,10 @@ struct App {
     folder: Folder,
     arms: Vec<ArmRuns>,
     reference: usize,
+    /// Each Spider run's verdicts by question, and each arm's changes against the reference: kept
+    /// between draws (the bootstrap intervals are the slow part of the Runs tab).
+    verdicts: Verdicts,
+    deltas: Vec<ArmDeltas>,
     sort: Option<(usize, bool)>,
     tab: String,
     explorer: Explorer,
@@ -52,6 +57,8 @@ pub fn loaded(files: usize) {
     with(|a| {
         a.arms = arms(&a.folder);
         a.reference = default_reference(&a.arms);
+        a.verdicts = verdicts(&a.folder.predictions);
+        a.deltas = arm_deltas(&a.arms, &a.verdicts, a.reference);
         let runs = prediction_runs(&a.folder.predictions);
         let run_a = runs.first().cloned().unwrap_or_default();
         a.explorer = Explorer::new(&a.folder.predictions, &run_a, None);
@@ -129,7 +136,7 @@ pub fn show_tab(tab: &str) {
 
 fn current_table() -> sqlora_results::view::runs_table::RunsTable {
     with(|a| {
-        let mut t = runs_table(&a.arms, a.reference, dom::checked("diff-only"));
+        let mut t = runs_table(&a.arms, &a.deltas, a.reference, dom::checked("diff-only"));
         if let Some((col, desc)) = a.sort.filter(|(c, _)| *c < t.columns.len()) {
             t.sort(col, desc);
         }
@@ -159,7 +166,10 @@ pub fn sort_by(col: usize) {
 }
 
 pub fn set_reference(i: usize) {
-    with(|a| a.reference = i.min(a.arms.len().saturating_sub(1)));
+    with(|a| {
+        a.reference = i.min(a.arms.len().saturating_sub(1));
+        a.deltas = arm_deltas(&a.arms, &a.verdicts, a.reference);
+    });
     render_tab();
 }
 
@@ -196,7 +206,7 @@ pub fn render_training() {
         Some((svg, runs)) => {
             dom::set_html("training", &format!("<p>{runs} training run(s)</p><div class=\"chart\" id=\"train-chart\">{svg}</div>"))
         }
-        None => dom::set_html("training", "<p>No training log in this folder (train_log.parquet).</p>"),
+        None => dom::set_html("training", "<p>No training log in this folder (train_log.parquet: <code>sqlora evaluate</code>, <code>mmlu</code> and <code>report</code> gather it from the folders of the adapters they name).</p>"),
     }
 }
 

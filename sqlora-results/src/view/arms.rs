@@ -2,7 +2,7 @@
 //! gathering that arm's Spider run, MMLU answers and settings from every file of the folder.
 use super::folder::Folder;
 use crate::compare::{arms as mmlu_arms, group_stats, Arm, GroupStat};
-use crate::runs::RunRow;
+use crate::runs::{spider_run, RunRow};
 use crate::stats::{wilson, Z95};
 use std::collections::BTreeMap;
 
@@ -34,18 +34,30 @@ impl Rate {
     }
 }
 
+/// One Spider run of an arm, with its two EX rates.
+#[derive(Clone, Debug)]
+pub struct SpiderRun {
+    pub run: RunRow,
+    pub ex_official: Option<Rate>,
+    pub ex_seed: Option<Rate>,
+}
+
+impl SpiderRun {
+    fn of(run: &RunRow) -> SpiderRun {
+        SpiderRun { ex_official: spider_metric(run, "ex_official"), ex_seed: spider_metric(run, "ex_seed"), run: run.clone() }
+    }
+}
+
 /// Everything recorded about one arm.
 #[derive(Clone, Debug)]
 pub struct ArmRuns {
     pub model: String,
     pub adapter: Option<String>,
-    /// Its Spider run with the fixed 3-shot prompt (the one `ex_official` / `ex_seed` are of): the
-    /// full dev split when there is one, else its largest subset.
-    pub spider: Option<RunRow>,
+    /// Its Spider run with the fixed 3-shot prompt: the full dev split when there is one, else its
+    /// largest subset.
+    pub spider: Option<SpiderRun>,
     /// Its Spider run in the training format (`dev@0shot`), chosen the same way.
-    pub spider_0shot: Option<RunRow>,
-    pub ex_official: Option<Rate>,
-    pub ex_seed: Option<Rate>,
+    pub spider_0shot: Option<SpiderRun>,
     /// Its MMLU answers on [`mmlu_split`], with the report's per-group statistics.
     pub mmlu: Option<(Arm, Vec<GroupStat>)>,
     /// Settings of its runs, flattened: a training run's keys as they are (rank, alpha, lr, …),
@@ -71,6 +83,10 @@ fn flatten(settings: &str, prefix: &str, out: &mut BTreeMap<String, String>) {
     for (k, v) in m {
         let text = match v {
             serde_json::Value::String(s) => s,
+            // A list of names (LoRA targets) reads as the CLI takes it.
+            serde_json::Value::Array(a) if a.iter().all(|x| x.is_string()) => {
+                a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")
+            }
             serde_json::Value::Null => continue,
             other => other.to_string(),
         };
@@ -81,11 +97,6 @@ fn flatten(settings: &str, prefix: &str, out: &mut BTreeMap<String, String>) {
 fn spider_metric(run: &RunRow, key: &str) -> Option<Rate> {
     let m: serde_json::Value = serde_json::from_str(run.metrics.as_deref()?).ok()?;
     Some(Rate::of(m.get(key)?.as_f64()?, run.n.max(0) as usize))
-}
-
-/// Whether a Spider run's split is a run in the training format (`dev@0shot`, `dev-subset-8@0shot`).
-pub fn is_zero_shot(split: &str) -> bool {
-    split.ends_with("@0shot")
 }
 
 /// The arms of a folder: those with any run, MMLU answers or training log; per model the base
@@ -101,14 +112,8 @@ pub fn arms(folder: &Folder) -> Vec<ArmRuns> {
     keys.into_iter()
         .map(|(model, adapter)| {
             let mine: Vec<&RunRow> = folder.runs.iter().filter(|r| r.model == model && r.adapter == adapter).collect();
-            // Per prompt, the run shown: the full dev split when there is one, else the largest subset.
-            let spider_run = |zero_shot: bool| {
-                mine.iter()
-                    .filter(|r| r.task == "spider" && is_zero_shot(&r.split) == zero_shot)
-                    .max_by_key(|r| (r.split == "dev" || r.split == "dev@0shot", r.n))
-                    .map(|r| (*r).clone())
-            };
-            let (spider, spider_0shot) = (spider_run(false), spider_run(true));
+            let shown = |zero_shot| spider_run(&folder.runs, &model, adapter.as_deref(), zero_shot);
+            let (spider, spider_0shot) = (shown(false), shown(true));
             // Settings come from the runs shown, each prompt's under its own prefix: a column never
             // holds one run's setting beside another run's number.
             let mut settings = BTreeMap::new();
@@ -116,22 +121,13 @@ pub fn arms(folder: &Folder) -> Vec<ArmRuns> {
                 let prefix = if r.task == "train" { String::new() } else { format!("{}.", r.task) };
                 flatten(r.settings.as_deref().unwrap_or(""), &prefix, &mut settings);
             }
-            for (run, prefix) in [(&spider, "spider."), (&spider_0shot, "spider@0shot.")] {
+            for (run, prefix) in [(spider, "spider."), (spider_0shot, "spider@0shot.")] {
                 if let Some(r) = run {
                     flatten(r.settings.as_deref().unwrap_or(""), prefix, &mut settings);
                 }
             }
             let mmlu = answers.iter().find(|a| a.model == model && a.adapter == adapter).map(|a| (a.clone(), group_stats(a)));
-            ArmRuns {
-                ex_official: spider.as_ref().and_then(|r| spider_metric(r, "ex_official")),
-                ex_seed: spider.as_ref().and_then(|r| spider_metric(r, "ex_seed")),
-                spider,
-                spider_0shot,
-                mmlu,
-                settings,
-                model,
-                adapter,
-            }
+            ArmRuns { spider: spider.map(SpiderRun::of), spider_0shot: spider_0shot.map(SpiderRun::of), mmlu, settings, model, adapter }
         })
         .collect()
 }
@@ -164,14 +160,14 @@ mod tests {
             task: "train".into(),
             model: "m".into(),
             adapter: Some("r8".into()),
-            settings: Some(r#"{"rank": 8, "alpha": 16, "targets": "q,v"}"#.into()),
+            settings: Some(r#"{"rank": 8, "alpha": 16, "targets": ["q", "v"]}"#.into()),
             ..Default::default()
         };
         let folder = Folder { runs: vec![spider("dev-subset-8", 8, 0.25), spider("dev", 1034, 0.3), train], ..Default::default() };
         let a = arms(&folder);
         assert_eq!(a.iter().map(ArmRuns::label).collect::<Vec<_>>(), vec!["m", "m + r8"]);
-        assert_eq!(a[0].spider.as_ref().unwrap().split, "dev");
-        let ex = a[0].ex_official.unwrap();
+        assert_eq!(a[0].spider.as_ref().unwrap().run.split, "dev");
+        let ex = a[0].spider.as_ref().unwrap().ex_official.unwrap();
         assert_eq!((ex.value, ex.n), (0.3, 1034));
         assert!(ex.lo < 0.3 && 0.3 < ex.hi);
         assert_eq!(a[0].settings["spider.batch"], "16");
@@ -204,9 +200,9 @@ mod tests {
         ] {
             let a = arms(&Folder { runs, ..Default::default() });
             assert_eq!(a.len(), 1);
-            assert_eq!(a[0].ex_official.unwrap().value, 0.062);
-            assert_eq!(a[0].spider.as_ref().unwrap().split, "dev");
-            assert_eq!(a[0].spider_0shot.as_ref().unwrap().split, "dev@0shot");
+            let (three, zero) = (a[0].spider.as_ref().unwrap(), a[0].spider_0shot.as_ref().unwrap());
+            assert_eq!((three.run.split.as_str(), three.ex_official.unwrap().value), ("dev", 0.062));
+            assert_eq!((zero.run.split.as_str(), zero.ex_official.unwrap().value), ("dev@0shot", 0.089));
             assert_eq!(a[0].settings["spider.prompt"], "3shot");
             assert_eq!(a[0].settings["spider@0shot.prompt"], "0shot");
         }
