@@ -102,6 +102,8 @@ fn real_run() -> Option<&'static RealRun> {
                 sqlora(&[&["evaluate"][..], &base[1..], &["--adapter", d, "--prompt", prompt, "--out-dir", r]].concat());
             }
         }
+        // The kernel benchmark's smoke run at every ISA level, with the training step's breakdown.
+        sqlora(&["bench", "--kernels", "--tiny", "--isa", "all", "--train", "--label", "smoke", "--out-dir", r]);
         let runs = read_runs(&results.join("runs.parquet")).unwrap();
         let exact = runs.iter().find(|r| r.task == "spider" && r.adapter.is_none()).expect("a spider run").clone();
         let int8 = read_runs(&int8_dir.join("runs.parquet")).unwrap().remove(0);
@@ -119,7 +121,7 @@ fn real_results_files_read_the_same_in_pyarrow_and_duckdb() {
     let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
     let files = seen.as_object().unwrap();
     let kinds: Vec<&str> = files.values().map(|f| f["kind"].as_str().unwrap()).collect();
-    for k in ["runs", "spider_predictions", "mmlu_answers", "train_log"] {
+    for k in ["runs", "spider_predictions", "mmlu_answers", "train_log", "kernels"] {
         assert!(kinds.contains(&k), "no {k} file among {files:?}");
     }
     // pyarrow's names of the Arrow types the schema tables use.
@@ -305,6 +307,27 @@ fn the_viewer_in_chromium_shows_what_the_files_hold() {
     assert!(curves.iter().all(|c| c["d"].as_u64().unwrap() > 20), "{curves:?}");
     let legend = seen["trainingText"].as_str().unwrap();
     assert!(legend.contains("r4 train") && legend.contains("r8 validation"), "{legend}");
+    // Kernels: one line per op case, one column per ISA level, each cell the file's median.
+    let kernels = sqlora::results::kernels::read_kernels(&run.results.join("kernels.parquet")).unwrap();
+    let ops: Vec<_> = kernels.iter().filter(|r| r.kind == "op").collect();
+    let mut lines: Vec<String> = Vec::new();
+    for r in &ops {
+        let key = format!("{} {:?} {:?} {:?} {}", r.op, r.phase, r.shape, r.encoding, r.numerics);
+        if !lines.contains(&key) {
+            lines.push(key);
+        }
+    }
+    let shown = seen["kernelRows"].as_array().unwrap();
+    assert_eq!(shown.len(), lines.len(), "one line per op case");
+    let headers = texts(&seen["kernelHeaders"]);
+    for level in sqlora_kernel::cpu::isa::supported() {
+        assert!(headers.iter().any(|h| h.starts_with(level.name())), "no column for {level}: {headers:?}");
+    }
+    let first = texts(&shown[0]);
+    let want = ops[0].median_s.unwrap();
+    assert_eq!(first[0], ops[0].op);
+    assert_eq!(first[6].parse::<f64>().unwrap(), want, "the first cell is the file's median");
+    assert_eq!(seen["kernelSteps"], 1, "the training step's breakdown");
     // Explorer: all 8 questions, then those with the first question's database and hardness, in
     // dev order.
     assert_eq!(seen["explorerAll"], format!("{LIMIT} of {LIMIT} questions"));
@@ -324,7 +347,7 @@ fn the_viewer_in_chromium_shows_what_the_files_hold() {
     assert!(errors.iter().any(|e| e.contains("corrupt-runs.parquet: not a Parquet file")), "{errors:?}");
     assert!(seen["statusAfterDrop"].as_str().unwrap().contains("could not be read"), "{}", seen["statusAfterDrop"]);
     assert_eq!(seen["runsAfterDrop"], 4);
-    for shot in ["runs.png", "mmlu.png", "training.png", "spider.png", "corrupt-drop.png"] {
+    for shot in ["runs.png", "mmlu.png", "training.png", "kernels.png", "spider.png", "corrupt-drop.png"] {
         assert!(shots.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "{shot}");
     }
 }

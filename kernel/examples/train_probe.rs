@@ -2,14 +2,14 @@
 //! `cargo run --release --example train_probe [MODEL.gguf]`, BATCH × LEN tokens (default 4 × 128),
 //! rank R (16) on all seven projections, random A and B, STEPS steps (2). Prints tokens/s and the peak
 //! RSS; with PROFILE=1 also the time per backend op (a delegating backend times every call).
-use sqlora_kernel::backend::instrumented::{Instrumented, Observer};
+use sqlora_kernel::backend::instrumented::Instrumented;
 use sqlora_kernel::backend::{Backend, LoraShape};
+use sqlora_kernel::bench::profile::{table, OpTimes};
 use sqlora_kernel::cpu::CpuBackend;
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::lora::Proj;
 use sqlora_kernel::model::{LoraPair, LoraParams, Model, TrainSeq};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
 fn env(name: &str, default: usize) -> usize {
@@ -19,23 +19,6 @@ fn env(name: &str, default: usize) -> usize {
 fn peak_rss_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
-}
-
-/// Seconds and calls per backend op.
-#[derive(Default)]
-struct OpTimes(Mutex<BTreeMap<&'static str, (f64, usize)>>);
-
-impl Observer for OpTimes {
-    fn observe<R>(&self, op: &'static str, f: impl FnOnce() -> R) -> R {
-        let t = Instant::now();
-        let r = f();
-        let s = t.elapsed().as_secs_f64();
-        let mut m = self.0.lock().unwrap();
-        let e = m.entry(op).or_default();
-        e.0 += s;
-        e.1 += 1;
-        r
-    }
 }
 
 /// User + system CPU seconds of this process (all threads): on a shared, loaded machine the work a
@@ -84,7 +67,7 @@ fn main() {
     println!("{} — {batch} × {len} tokens, r = {r}, all projections", model.backend_name());
     for rep in 0..steps {
         let mut grads = model.lora_zeros(&params);
-        model.backend.observer.0.lock().unwrap().clear();
+        model.backend.observer.take();
         let (t, c0) = (Instant::now(), cpu_s());
         let loss = model.loss_and_grads(&seqs, &params, &mut grads).unwrap();
         let s = t.elapsed().as_secs_f64();
@@ -97,14 +80,7 @@ fn main() {
             peak_rss_mb()
         );
         if profile {
-            let m = model.backend.observer.0.lock().unwrap();
-            let mut v: Vec<_> = m.iter().collect();
-            v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
-            let tot: f64 = v.iter().map(|e| e.1 .0).sum();
-            for (k, (secs, n)) in v {
-                println!("  {k:16} {secs:7.3} s {:5.1}%  {n} calls", 100.0 * secs / s);
-            }
-            println!("  {:16} {:7.3} s (untimed {:.3} s)", "sum", tot, s - tot);
+            print!("{}", table(&model.backend.observer.take(), s));
         }
     }
 }

@@ -2,6 +2,7 @@
 //! forward pass over a `Backend`, and generates. It knows nothing of Spider or MMLU.
 pub mod atomic_file;
 pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod cpu;
 pub mod device;

@@ -63,10 +63,11 @@ pub enum Kind {
     SpiderPredictions,
     MmluAnswers,
     TrainLog,
+    Kernels,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Runs, Kind::SpiderPredictions, Kind::MmluAnswers, Kind::TrainLog];
+    pub const ALL: [Kind; 5] = [Kind::Runs, Kind::SpiderPredictions, Kind::MmluAnswers, Kind::TrainLog, Kind::Kernels];
 
     /// The name stored in [`KIND_KEY`], and the file name's stem.
     pub fn name(self) -> &'static str {
@@ -75,6 +76,7 @@ impl Kind {
             Kind::SpiderPredictions => "spider_predictions",
             Kind::MmluAnswers => "mmlu_answers",
             Kind::TrainLog => "train_log",
+            Kind::Kernels => "kernels",
         }
     }
 
@@ -93,6 +95,7 @@ impl Kind {
             Kind::SpiderPredictions => "one row per Spider example of a run, with the prediction and its execution-accuracy verdicts",
             Kind::MmluAnswers => "one row per scored MMLU question per (model, adapter, split)",
             Kind::TrainLog => "one row per logged optimizer step of a LoRA training run",
+            Kind::Kernels => "one row per measured peak, op at a shape, or op of a profiled step, of each `sqlora bench --kernels` run",
         }
     }
 
@@ -102,6 +105,7 @@ impl Kind {
             Kind::SpiderPredictions => crate::predictions::COLUMNS,
             Kind::MmluAnswers => crate::mmlu_answers::COLUMNS,
             Kind::TrainLog => crate::train_log::COLUMNS,
+            Kind::Kernels => crate::kernels::COLUMNS,
         }
     }
 

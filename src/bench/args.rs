@@ -49,4 +49,28 @@ pub struct BenchArgs {
     /// /opt/peers/bin/python if it exists, else the peer is skipped.
     #[arg(long)]
     pub torch_peer: Option<PathBuf>,
+    /// Kernel level instead: every backend op, forward and backward, at the model's shapes (prefill
+    /// of 512 rows; 16 decoding sequences; an 8 × 256 training
+    /// micro-batch at --rank), checked against its f64 reference, then timed against the machine's
+    /// measured peaks (f32 FMA, 8-bit dot, bf16 dot, memory bandwidth). With --train / --decode also
+    /// where a training / decode step's time goes, per op. Writes OUT_DIR/kernels.parquet.
+    #[arg(long)]
+    pub kernels: bool,
+    /// With --kernels: the ISA level to run the kernels at, or `all` for every level this CPU has
+    /// (default: the current level, SQLORA_ISA or the best).
+    #[arg(long, requires = "kernels")]
+    pub isa: Option<String>,
+    /// With --kernels: also profile a batched decode step per op.
+    #[arg(long, requires = "kernels")]
+    pub decode: bool,
+    /// With --kernels: tiny row counts and short probes (a smoke run of every op and path, seconds).
+    #[arg(long, requires = "kernels")]
+    pub tiny: bool,
+    /// With --kernels: the name of this bench run in kernels.parquet (default: the CPU and the time);
+    /// a rerun with the same label replaces its rows.
+    #[arg(long, requires = "kernels")]
+    pub label: Option<String>,
+    /// With --kernels: where kernels.parquet goes.
+    #[arg(long, default_value = "results")]
+    pub out_dir: PathBuf,
 }

@@ -6,7 +6,7 @@
 //! `sqlora bench --train`: LoRA training throughput instead (`train`), against PyTorch + peft running
 //! the same step from `bench/train_peer.py`.
 use super::args::BenchArgs;
-use super::machine::{isa_line, median, peak_rss_mb, peer_isa_env, prompt_ids};
+use super::machine::{decode_batched, isa_line, median, peak_rss_mb, peer_isa_env, prompt_ids};
 use crate::cli_args::NumericsArg;
 use anyhow::{Context, Result};
 use sqlora_kernel::backend::{Backend, TrainBackend};
@@ -63,22 +63,7 @@ pub fn measure<B: Backend>(engine: &Engine<B>, a: &BenchArgs) -> Result<BenchRes
     let prompts: Vec<Vec<u32>> = (0..a.batch).map(|i| prompt_ids(engine, 128, 100 + 13 * i)).collect::<Result<_>>()?;
     let mut times = Vec::new();
     for _ in 0..a.reps.min(2) {
-        let mut caches: Vec<_> = (0..a.batch).map(|_| m.new_cache()).collect();
-        let mut batch: Vec<(&[u32], &mut _)> = prompts.iter().map(|p| p.as_slice()).zip(caches.iter_mut()).collect();
-        let l = m.forward(&mut batch, Logits::Last)?;
-        drop(batch);
-        let v = m.cfg.vocab;
-        let mut next: Vec<[u32; 1]> = (0..a.batch).map(|i| [argmax(&l[i * v..(i + 1) * v])]).collect();
-        let t = Instant::now();
-        for _ in 0..a.decode_tokens {
-            let mut batch: Vec<(&[u32], &mut _)> = next.iter().map(|n| n.as_slice()).zip(caches.iter_mut()).collect();
-            let l = m.forward(&mut batch, Logits::Last)?;
-            drop(batch);
-            for (i, n) in next.iter_mut().enumerate() {
-                n[0] = argmax(&l[i * v..(i + 1) * v]);
-            }
-        }
-        times.push(t.elapsed().as_secs_f64());
+        times.push(decode_batched(m, &prompts, a.decode_tokens, || {})?);
     }
     let batched = (a.batch * a.decode_tokens) as f64 / median(times);
     eprintln!("decode {} batched: {batched:.1} tok/s aggregate", a.batch);
@@ -91,6 +76,9 @@ pub fn measure<B: Backend>(engine: &Engine<B>, a: &BenchArgs) -> Result<BenchRes
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if a.kernels {
+        return super::kernels::run(a);
+    }
     if a.train {
         return super::train::run(a);
     }

@@ -2,7 +2,10 @@
 //! prompts they feed, and the median.
 use anyhow::Result;
 use sqlora_kernel::backend::Backend;
+use sqlora_kernel::generate::argmax;
+use sqlora_kernel::model::{Logits, Model};
 use sqlora_kernel::Engine;
+use std::time::Instant;
 
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -37,7 +40,8 @@ pub fn isa_line() -> String {
     format!("ISA: {cur} ({}); this CPU's best: {best}; {cap}; {}", cur.describe(), cpu_model())
 }
 
-fn cpu_model() -> String {
+/// The CPU's model name (/proc/cpuinfo), else the architecture.
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
@@ -65,4 +69,27 @@ pub fn peer_isa_env() -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// Batched greedy decoding: each prompt prefilled into its own cache, then `steps` steps of one new
+/// token for every sequence (EOS ignored: fixed work). `before_decode` runs between the prefill and
+/// the first step (to start counting); returns the seconds of the decode steps alone.
+pub fn decode_batched<B: Backend>(m: &Model<B>, prompts: &[Vec<u32>], steps: usize, before_decode: impl FnOnce()) -> Result<f64> {
+    let mut caches: Vec<_> = prompts.iter().map(|_| m.new_cache()).collect();
+    let mut batch: Vec<(&[u32], &mut _)> = prompts.iter().map(|p| p.as_slice()).zip(caches.iter_mut()).collect();
+    let l = m.forward(&mut batch, Logits::Last)?;
+    drop(batch);
+    let v = m.cfg.vocab;
+    let mut next: Vec<[u32; 1]> = (0..prompts.len()).map(|i| [argmax(&l[i * v..(i + 1) * v])]).collect();
+    before_decode();
+    let t = Instant::now();
+    for _ in 0..steps {
+        let mut batch: Vec<(&[u32], &mut _)> = next.iter().map(|n| n.as_slice()).zip(caches.iter_mut()).collect();
+        let l = m.forward(&mut batch, Logits::Last)?;
+        drop(batch);
+        for (i, n) in next.iter_mut().enumerate() {
+            n[0] = argmax(&l[i * v..(i + 1) * v]);
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
 }

@@ -38,7 +38,7 @@ struct Ours {
 
 /// LoRA weights as peft initializes them (A uniform in ±1/√din, Kaiming's bound for its init; B = 0,
 /// so the first loss is the base model's and both sides must agree on it), scale α/r with α = 2r.
-fn init_params<B: TrainBackend>(model: &Model<B>, r: usize) -> LoraParams<B> {
+pub(super) fn init_params<B: TrainBackend>(model: &Model<B>, r: usize) -> LoraParams<B> {
     let c = &model.cfg;
     let b = &model.backend;
     let mut seed = 0x5eed_u64;

@@ -91,6 +91,14 @@ async function walkThrough(page) {
   seen.curves = await page.$$eval('#train-chart path.curve', (ps) => ps.map((p) => ({ points: Number(p.dataset.points), d: p.getAttribute('d').length })));
   await page.screenshot({ path: join(shots, 'training.png'), fullPage: true });
 
+  // Kernels: the op table (cells carry their median seconds), and the profiled step.
+  await page.click('[data-tab="kernels"]');
+  seen.kernelHeaders = await page.$$eval('#kernel-ops thead th', (ths) => ths.map((t) => t.textContent));
+  seen.kernelRows = await page.$$eval('#kernel-ops tbody tr', (trs) => trs.map((tr) =>
+    [...tr.querySelectorAll('td')].map((td) => td.dataset.medianS || td.textContent)));
+  seen.kernelSteps = await page.$$eval('table.kernel-step', (t) => t.length);
+  await page.screenshot({ path: join(shots, 'kernels.png'), fullPage: true });
+
   await page.click('[data-tab="spider"]');
   await page.selectOption('#run-a', args.runA);
   seen.explorerAll = await page.textContent('#x-count');

@@ -113,7 +113,7 @@ fn filter_menus(a: &App) {
 
 fn render_tab() {
     let tab = with(|a| a.tab.clone());
-    for t in ["runs", "mmlu", "training", "spider"] {
+    for t in ["runs", "mmlu", "training", "spider", "kernels"] {
         if let Some(s) = dom::by_id(&format!("tab-{t}")) {
             let _ = if t == tab { s.remove_attribute("hidden") } else { s.set_attribute("hidden", "") };
         }
@@ -125,6 +125,7 @@ fn render_tab() {
         "mmlu" => render_mmlu(),
         "training" => render_training(),
         "spider" => refilter(),
+        "kernels" => render_kernels(),
         _ => render_runs(),
     }
 }
@@ -186,6 +187,11 @@ fn render_mmlu() {
         mmlu_view(&a.arms, a.reference, &split).map(|v| html::mmlu(&v))
     });
     dom::set_html("mmlu", &html.unwrap_or_else(|| "<p>No MMLU answers in this folder (mmlu_answers.parquet).</p>".into()));
+}
+
+fn render_kernels() {
+    let html = with(|a| sqlora_results::view::kernels::kernels_html(&a.folder.kernels));
+    dom::set_html("kernels", &html);
 }
 
 pub fn render_training() {

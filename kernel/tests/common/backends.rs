@@ -66,16 +66,6 @@ macro_rules! backend_tests {
     };
 }
 
-/// A backend's tensor from f64 values.
-pub fn up<B: Backend>(be: &B, v: &[f64]) -> B::Tensor {
-    be.upload(&v.iter().map(|&x| x as f32).collect::<Vec<f32>>())
-}
-
-/// A backend's tensor as f64 values.
-pub fn down<B: Backend>(be: &B, t: &B::Tensor) -> Vec<f64> {
-    be.download(t).iter().map(|&x| x as f64).collect()
-}
-
 /// A weight matrix from f32 values (row-major `rows × cols`).
 pub fn f32_matrix<B: Backend>(be: &B, name: &str, w: &[f32], rows: usize, cols: usize) -> B::Matrix {
     let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();

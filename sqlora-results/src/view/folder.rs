@@ -2,6 +2,7 @@
 //! and one status line per file (what it was, how many rows, or what is wrong with it). Files come
 //! as bytes (fetched, picked or dropped); a bad file is reported, never a panic or a blank page.
 use crate::check::check_table;
+use crate::kernels::KernelRow;
 use crate::mmlu_answers::AnswerRow;
 use crate::predictions::PredictionRow;
 use crate::rows::rows_of;
@@ -30,6 +31,7 @@ pub struct Folder {
     pub predictions: Vec<PredictionRow>,
     pub answers: Vec<AnswerRow>,
     pub train_log: Vec<TrainLogRow>,
+    pub kernels: Vec<KernelRow>,
     pub files: Vec<FileStatus>,
 }
 
@@ -89,6 +91,11 @@ impl Folder {
                 let new: Vec<TrainLogRow> = rows_of(table)?;
                 self.train_log.retain(|o| !new.iter().any(|n| n.run_id == o.run_id));
                 self.train_log.extend(new);
+            }
+            Kind::Kernels => {
+                let new: Vec<KernelRow> = rows_of(table)?;
+                self.kernels.retain(|o| !new.iter().any(|n| n.run_id == o.run_id));
+                self.kernels.extend(new);
             }
         }
         Ok(FileStatus { name: name.into(), kind: Some(found.kind), rows, note, error: None })

@@ -1,0 +1,144 @@
+//! The machine's measured limits, the yardstick of every kernel figure (as llm.c and STREAM do: never
+//! a datasheet number): f32 FMA throughput and 8-bit dot-product throughput on the current ISA level
+//! (through the same SIMD layer the kernels use), bf16 dot-product throughput where the CPU has it,
+//! and memory bandwidth (a STREAM triad over arrays far larger than any cache) — all threads at once.
+use crate::cpu::simd::Simd;
+use crate::simd_fn;
+use rayon::prelude::*;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Peaks {
+    /// f32 multiply-adds, counted as 2 FLOP each, per second (all threads), in G.
+    pub f32_gflops: f64,
+    /// 8-bit multiply-adds of the int8 kernels' dot product (2 ops each), per second, in G.
+    pub int8_gops: f64,
+    /// bf16 pair dot products (`vdpbf16ps`, 2 multiply-adds per f32 lane), in GFLOP/s; None where the
+    /// CPU lacks the instruction.
+    pub bf16_gflops: Option<f64>,
+    /// Bytes moved per second by the triad a = b + s·c (3 × 4 bytes per element), in GB.
+    pub mem_gbs: f64,
+}
+
+/// Independent accumulator chains: enough to cover the FMA latency on two ports.
+const CHAINS: usize = 8;
+
+simd_fn! {
+    fn fma_loop(iters: usize) -> f32 => fma_k
+}
+
+#[inline(always)]
+unsafe fn fma_k<S: Simd>(iters: usize) -> f32 {
+    let (a, b) = (S::splat(0.999_999), S::splat(1e-7));
+    let z = S::zero();
+    let mut acc = [z; CHAINS];
+    for _ in 0..iters {
+        for c in acc.iter_mut() {
+            *c = S::fma(*c, a, b);
+        }
+    }
+    acc.iter().fold(0.0, |s, &v| s + S::reduce_add(v))
+}
+
+simd_fn! {
+    [int] fn dot8_loop(w: &[u8; 64], iters: usize) -> f32 => dot8_k
+}
+
+/// `w`: weights the compiler cannot see (a constant would let it fold the products away).
+#[inline(always)]
+unsafe fn dot8_k<S: Simd>(w: &[u8; 64], iters: usize) -> f32 {
+    let w = S::prep_s8(S::loadq(w.as_ptr()));
+    let z = S::qzero();
+    let mut acc = [z; CHAINS];
+    for i in 0..iters {
+        for c in acc.iter_mut() {
+            *c = S::dot_s8(*c, w, i as i32 | 0x0101_0101);
+        }
+    }
+    acc.iter().fold(0.0, |s, &v| s + S::reduce_add(S::q_to_f32(v)))
+}
+
+/// Twice the f32 probe's chains: `vdpbf16ps`'s latency is longer than an FMA's on some cores, and
+/// the probe must measure its throughput.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn bf16_loop(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let a: __m512bh = std::mem::transmute(_mm512_set1_epi16(0x3f80));
+    let b: __m512bh = std::mem::transmute(_mm512_set1_epi16(0x3380));
+    let mut acc = [_mm512_setzero_ps(); 2 * CHAINS];
+    for _ in 0..iters {
+        for c in acc.iter_mut() {
+            *c = _mm512_dpbf16_ps(*c, a, b);
+        }
+    }
+    acc.iter().fold(0.0, |s, &v| s + _mm512_reduce_add_ps(v))
+}
+
+/// Whether this CPU has bf16 dot products (AVX512_BF16).
+pub fn has_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512bf16") && crate::cpu::isa::current() == crate::cpu::isa::Isa::Avx512
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Operations per second of `f(iters)` run on every thread of the pool at once, `per_iter`
+/// operations per iteration per thread, over about `seconds`.
+fn throughput(per_iter: f64, seconds: f64, f: impl Fn(usize) -> f32 + Sync) -> f64 {
+    let threads = rayon::current_num_threads();
+    let mut iters = 1 << 14;
+    loop {
+        let t = Instant::now();
+        let sink: f32 = (0..threads).into_par_iter().map(|_| f(iters)).sum();
+        let s = t.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        if s >= seconds || iters >= 1 << 40 {
+            return per_iter * iters as f64 * threads as f64 / s;
+        }
+        iters = (iters as f64 * (seconds / s.max(1e-4)).clamp(2.0, 64.0)) as usize;
+    }
+}
+
+/// GB/s of the triad a[i] = b[i] + s·c[i] over `n` f32 per array (median of 5 passes).
+fn triad_gbs(n: usize) -> f64 {
+    let (mut a, b, c) = (vec![0f32; n], vec![1f32; n], vec![2f32; n]);
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        a.par_chunks_mut(1 << 16).zip(b.par_chunks(1 << 16).zip(c.par_chunks(1 << 16))).for_each(|(a, (b, c))| {
+            for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
+                *a = b + 3.0 * c;
+            }
+        });
+        times.push(t.elapsed().as_secs_f64());
+        std::hint::black_box(&a);
+    }
+    times.sort_by(f64::total_cmp);
+    12.0 * n as f64 / times[times.len() / 2] / 1e9
+}
+
+/// Measure the compute peaks at the current ISA level in about `seconds` each, beside the memory
+/// bandwidth `mem_gbs` (from [`memory_gbs`]: plain loads and stores, the same at every level).
+pub fn measure(seconds: f64, mem_gbs: f64) -> Peaks {
+    let f32_gflops = throughput((CHAINS * 16 * 2) as f64, seconds, fma_loop) / 1e9;
+    let w: [u8; 64] = std::array::from_fn(|i| std::hint::black_box(i as u8 * 37 + 11));
+    let int8_gops = throughput((CHAINS * 16 * 4 * 2) as f64, seconds, |i| dot8_loop(&w, i)) / 1e9;
+    #[cfg(target_arch = "x86_64")]
+    let bf16_gflops = has_bf16().then(|| throughput((2 * CHAINS * 16 * 2 * 2) as f64, seconds, |i| unsafe { bf16_loop(i) }) / 1e9);
+    #[cfg(not(target_arch = "x86_64"))]
+    let bf16_gflops = None;
+    Peaks { f32_gflops, int8_gops, bf16_gflops, mem_gbs }
+}
+
+/// Memory bandwidth: the triad over arrays of `floats` f32 each ([`DEFAULT_MEM_FLOATS`] — 768 MB in
+/// all — outruns the caches of any CPU this runs on).
+pub fn memory_gbs(floats: usize) -> f64 {
+    triad_gbs(floats)
+}
+
+pub const DEFAULT_MEM_FLOATS: usize = 64 << 20;
