@@ -3,6 +3,7 @@ pub mod assets;
 pub mod bench;
 pub mod chat;
 pub mod cli_args;
+pub mod commands;
 pub mod datadir;
 pub mod evaluation;
 pub mod finetune;

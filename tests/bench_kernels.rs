@@ -1,6 +1,7 @@
 //! `sqlora bench --kernels` end to end at tiny sizes on the real model (CI's smoke run): it completes on
 //! every ISA level this CPU has, every op passes its check against the f64 reference, the step
-//! breakdowns add up, and kernels.parquet reads back with all of it. Timings are printed, never asserted.
+//! breakdowns add up, and kernels.parquet reads back with all of it; the same runs in-process, as from a
+//! notebook cell. Timings are printed, never asserted.
 mod mmlu_support;
 
 use sqlora::results::kernels::{read_kernels, KERNELS_FILE};
@@ -24,7 +25,11 @@ fn every_op_on_every_isa_level_checks_out_and_is_recorded() {
     let text = run("first");
     eprintln!("{text}");
     assert!(text.contains("measured peaks") && text.contains("ISA: "), "{text}");
-    run("second");
+    // The same from a notebook cell: in this process, through the library.
+    let dir = out.path().to_str().unwrap();
+    sqlora::commands::run(["bench", "--kernels", "--tiny", "--label", "second", "--out-dir", dir]).unwrap();
+    let help = sqlora::commands::run(["bench", "--help"]).unwrap_err().to_string();
+    assert!(help.contains("--kernels") && help.contains("measured peaks"), "{help}");
     let rows = read_kernels(&out.path().join(KERNELS_FILE)).unwrap();
     let runs: BTreeSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
     assert_eq!(runs, BTreeSet::from(["first", "second"]), "two runs side by side");

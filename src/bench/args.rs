@@ -70,6 +70,9 @@ pub struct BenchArgs {
     /// a rerun with the same label replaces its rows.
     #[arg(long, requires = "kernels")]
     pub label: Option<String>,
+    /// With --kernels: only the ops whose name contains this (`matmul`, `attention`, `_bwd`).
+    #[arg(long, requires = "kernels")]
+    pub op: Option<String>,
     /// With --kernels: where kernels.parquet goes.
     #[arg(long, default_value = "results")]
     pub out_dir: PathBuf,

@@ -115,7 +115,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         head_ty.name(),
         embed_ty.name()
     );
-    let all = cases(&dims, &work, layer_ty, head_ty, embed_ty);
+    let mut all = cases(&dims, &work, layer_ty, head_ty, embed_ty);
+    if let Some(only) = &a.op {
+        all.retain(|c| c.op.contains(only.as_str()));
+        if all.is_empty() {
+            bail!("--op {only}: no op case has that in its name");
+        }
+    }
     let mut rows = Vec::new();
     let mut wrong = 0;
     let before = isa::current();
