@@ -83,6 +83,11 @@ fn levels(choice: Option<&str>) -> Result<Vec<Isa>> {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    // As `sqlora finetune` does (before the thread pool starts): a step's buffers reused, not faulted
+    // in again each step — the breakdown must show what a training run spends.
+    if a.train {
+        sqlora_kernel::cpu::tune_allocator();
+    }
     if let Some(t) = a.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().ok();
     }
