@@ -27,12 +27,16 @@ fn every_op_on_every_isa_level_checks_out_and_is_recorded() {
     assert!(text.contains("measured peaks") && text.contains("ISA: "), "{text}");
     // The same from a notebook cell: in this process, through the library.
     let dir = out.path().to_str().unwrap();
-    sqlora::commands::run(["bench", "--kernels", "--tiny", "--label", "second", "--out-dir", dir]).unwrap();
+    sqlora::commands::run(["bench", "--kernels", "--tiny", "--all-encodings", "--label", "second", "--out-dir", dir]).unwrap();
     let help = sqlora::commands::run(["bench", "--help"]).unwrap_err().to_string();
     assert!(help.contains("--kernels") && help.contains("measured peaks"), "{help}");
     let rows = read_kernels(&out.path().join(KERNELS_FILE)).unwrap();
     let runs: BTreeSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
     assert_eq!(runs, BTreeSet::from(["first", "second"]), "two runs side by side");
+    let encodings: BTreeSet<&str> =
+        rows.iter().filter(|r| r.run_id == "second" && r.op == "matmul_bwd").filter_map(|r| r.encoding.as_deref()).collect();
+    assert_eq!(encodings.len(), 9, "every encoding the engine reads: {encodings:?}");
+    assert!(rows.iter().filter(|r| r.run_id == "second" && r.kind == "op").all(|r| r.ok == Some(true)));
     let first: Vec<_> = rows.iter().filter(|r| r.run_id == "first").collect();
     let levels: BTreeSet<String> = sqlora_kernel::cpu::isa::supported().iter().map(|l| l.to_string()).collect();
     let got: BTreeSet<String> = first.iter().filter(|r| r.kind == "op").map(|r| r.isa.clone()).collect();

@@ -4,7 +4,7 @@
 //! is reported as wrong and not timed.
 use sqlora_kernel::backend::Numerics;
 use sqlora_kernel::backend::TrainBackend;
-use sqlora_kernel::bench::cases::{cases, run_case, Dims, Workload, INT8_TOL};
+use sqlora_kernel::bench::cases::{cases, encoding_cases, run_case, Dims, Workload, ENCODINGS, INT8_TOL};
 use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::cpu::CpuBackend;
 use sqlora_kernel::formats::quant::GgmlType;
@@ -14,11 +14,11 @@ mod common;
 backend_tests!(every_case_passes_its_check_and_is_timed);
 
 /// A small model with SmolLM2's structure: grouped-query attention, SwiGLU, a vocabulary of several
-/// cross-entropy chunks.
+/// cross-entropy chunks, an intermediate size of whole K-quant blocks (every encoding's product).
 fn dims() -> Dims {
     Dims {
         hidden: 64,
-        intermediate: 160,
+        intermediate: 256,
         n_heads: 4,
         n_kv_heads: 2,
         head_dim: 16,
@@ -31,7 +31,8 @@ fn dims() -> Dims {
 
 fn every_case_passes_its_check_and_is_timed<B: TrainBackend>(be: &B) {
     let d = dims();
-    let all = cases(&d, &Workload::tiny(), GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q8_0);
+    let mut all = cases(&d, &Workload::tiny(), GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q8_0);
+    all.extend(encoding_cases(&d, &Workload::tiny(), &ENCODINGS));
     let ops: std::collections::BTreeSet<&str> = all.iter().map(|c| c.op).collect();
     // Every op of both traits that computes something (memory management aside).
     for op in [

@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// a rerun with the same label replaces its rows.
     #[arg(long, requires = "kernels")]
     pub label: Option<String>,
+    /// With --kernels: also the frozen-weight products in every encoding the engine reads (F32, F16,
+    /// BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K), not only the model file's.
+    #[arg(long, requires = "kernels")]
+    pub all_encodings: bool,
     /// With --kernels: only the ops whose name contains this (`matmul`, `attention`, `_bwd`).
     #[arg(long, requires = "kernels")]
     pub op: Option<String>,

@@ -13,7 +13,7 @@ use crate::results::runs::unix_now;
 use anyhow::{bail, Context, Result};
 use sqlora_kernel::backend::instrumented::Instrumented;
 use sqlora_kernel::backend::TrainBackend;
-use sqlora_kernel::bench::cases::{cases, run_case, Case, Dims, Workload};
+use sqlora_kernel::bench::cases::{cases, encoding_cases, run_case, Case, Dims, Workload, ENCODINGS};
 use sqlora_kernel::bench::peaks::{self, Peaks};
 use sqlora_kernel::bench::profile::{table, OpShare, OpTimes};
 use sqlora_kernel::cpu::isa::{self, Isa};
@@ -121,6 +121,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         embed_ty.name()
     );
     let mut all = cases(&dims, &work, layer_ty, head_ty, embed_ty);
+    if a.all_encodings {
+        let others: Vec<GgmlType> = ENCODINGS.into_iter().filter(|&t| t != layer_ty).collect();
+        all.extend(encoding_cases(&dims, &work, &others));
+    }
     if let Some(only) = &a.op {
         all.retain(|c| c.op.contains(only.as_str()));
         if all.is_empty() {

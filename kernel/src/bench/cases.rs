@@ -393,6 +393,38 @@ pub fn cases(d: &Dims, w: &Workload, layer_ty: GgmlType, head_ty: GgmlType, embe
     out
 }
 
+/// Every weight encoding the engine reads.
+pub const ENCODINGS: [GgmlType; 9] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+];
+
+/// The frozen-weight products in each of `types`, at the `down` projection's shape (its 1,536
+/// columns are whole K-quant blocks of 256), for a model file in another encoding: forward at
+/// each phase's rows, backward at the training rows.
+pub fn encoding_cases(d: &Dims, w: &Workload, types: &[GgmlType]) -> Vec<Case> {
+    let (rows, cols) = (d.hidden, d.intermediate);
+    let mut out = Vec::new();
+    for &ty in types {
+        for (phase, m) in [("prefill", w.prefill), ("decode", w.decode_batch), ("train", w.train_seqs * w.train_len)] {
+            let work = (2.0 * (m * rows * cols) as f64, (ty.row_bytes(cols) * rows) as f64 + 4.0 * (m * (rows + cols)) as f64);
+            let shape = format!("m={m} down {cols}→{rows}");
+            out.push(case_w("matmul", "fwd", phase, shape.clone(), ty.name(), work, Kind::Matmul { ty, m, rows, cols }));
+            if phase == "train" {
+                out.push(case_w("matmul_bwd", "bwd", phase, shape, ty.name(), work, Kind::MatmulBwd { ty, m, rows, cols }));
+            }
+        }
+    }
+    out
+}
+
 /// Median seconds per call of `f`: `reps` timed calls after one untimed, more while under `min_s`
 /// in all (up to 20 × reps).
 fn time(reps: usize, min_s: f64, mut f: impl FnMut()) -> (f64, usize) {
