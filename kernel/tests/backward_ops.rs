@@ -7,6 +7,7 @@
 use sqlora_kernel::backend::{
     AdamWStep, AttnSaved, AttnSeq, AttnShape, LoraGradMut, LoraRef, LoraShape, NormShape, Qkv, QkvMut, RopeShape, Rows, TrainBackend,
 };
+use sqlora_kernel::bench::cases::ENCODINGS;
 use sqlora_kernel::bench::inputs::{down, f64s, matrix_of, rand, rel_err, up, FAST_TOL};
 use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::cpu::{CpuBackend, CpuMatrix};
@@ -179,17 +180,7 @@ fn elementwise_bwd_matches_reference<B: TrainBackend>(be: &B) {
 /// that leave partial tiles.
 fn matmul_bwd_matches_reference_for_every_encoding<B: TrainBackend>(be: &B) {
     let isa = &be.name();
-    for ty in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4K,
-        GgmlType::Q5K,
-        GgmlType::Q6K,
-    ] {
+    for ty in ENCODINGS {
         let (rows, cols) = if ty.block_size() == 256 { (300, 256) } else { (300, 96) };
         let (mat, w) = matrix_of(be, ty, rows, cols, 26);
         for m in [1, 9, 20] {
@@ -210,17 +201,7 @@ fn matmul_bwd_matches_reference_for_every_encoding<B: TrainBackend>(be: &B) {
 /// rest to dense rows.
 #[test]
 fn cpu_keeps_4_and_8_bit_weights_packed() {
-    for ty in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4K,
-        GgmlType::Q5K,
-        GgmlType::Q6K,
-    ] {
+    for ty in ENCODINGS {
         let (mat, _) = matrix_of(&CpuBackend::default(), ty, 300, 256, 26);
         assert_eq!(
             matches!(mat, CpuMatrix::Quant(_)),
