@@ -182,3 +182,46 @@ fn bad_settings_and_a_torn_checkpoint_are_named() {
     let o = finetune(&c, &["--max-steps", "1", "--lr", "1e-3"]);
     assert!(text(&o).contains("holds a run with other settings") && text(&o).contains("lr: "), "{}", text(&o));
 }
+
+/// `--keep-at`: the adapter after 2 and 4 examples (steps 1 and 2 of 2-example steps) kept as adapter
+/// folders of their own, with the log so far; a milestone past the run's examples is named, not kept;
+/// a kept adapter evaluates like any other, and its training is gathered under its own name.
+#[test]
+fn keep_at_snapshots_are_adapters_of_their_own() {
+    let _data = require_data!();
+    let _model = require!(mmlu_support::model());
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("h");
+    let o = finetune(&run, &["--keep-at", "2,4,100"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("--keep-at 100: the run sees only 8 examples"), "{t}");
+    for (n, steps) in [(2u64, 1i64), (4, 2)] {
+        let snap = run.join("snapshots").join(format!("h-at-{n:06}"));
+        for f in ["adapter_model.safetensors", "adapter_config.json", "adapter.gguf", "settings.json", "training.json"] {
+            assert!(snap.join(f).exists(), "{f} missing in {}", snap.display());
+        }
+        let log = read_train_log(&snap.join("train_log.parquet")).unwrap();
+        assert_eq!(log.iter().map(|r| r.step).collect::<Vec<_>>(), (1..=steps).collect::<Vec<_>>());
+        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(snap.join("training.json")).unwrap()).unwrap();
+        assert_eq!((summary["examples_seen"].as_u64(), summary["steps"].as_u64()), (Some(n), Some(steps as u64)), "{summary}");
+        assert!(summary["final_val_loss"].as_f64().is_some_and(f64::is_finite), "{summary}");
+    }
+    assert!(!run.join("snapshots").join("h-at-000100").exists());
+    // The kept weights differ from the end's (they are the run's, two steps earlier).
+    assert!(adapter_bytes(&run.join("snapshots/h-at-000004")) != adapter_bytes(&run));
+    let results = tmp.path().join("results");
+    let snap = run.join("snapshots/h-at-000002");
+    let o = Command::new(env!("CARGO_BIN_EXE_sqlora"))
+        .args(["evaluate", "--limit", "1", "--max-tokens", "16", "--out-dir"])
+        .arg(&results)
+        .arg("--adapter")
+        .arg(&snap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = sqlora::results::runs::read_runs(&results.join("runs.parquet")).unwrap();
+    let train = runs.iter().find(|r| r.task == "train").expect("the snapshot's training, gathered");
+    assert_eq!(train.adapter.as_deref(), Some("h-at-000002"));
+    assert_eq!(read_train_log(&results.join("train_log.parquet")).unwrap().len(), 1);
+}

@@ -55,3 +55,29 @@ fn baseline_writes_scored_predictions_and_resumes_without_repeating_work() {
     let runs = read_runs(&out.join("runs.parquet")).unwrap();
     assert!(runs.iter().any(|r| r.split == "dev-subset-5" && r.n == 5));
 }
+
+/// `--stratified N`: the same N dev questions every time, spread over hardness levels and databases
+/// (the first N are a handful of databases), recorded as their own split.
+#[test]
+fn a_stratified_slice_spreads_over_hardness_and_databases() {
+    let _data = require_data!();
+    let _model = require!(mmlu_support::model());
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sqlora"))
+        .args(["baseline", "--stratified", "12", "--batch", "4", "--max-tokens", "8", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_predictions(&dir.path().join("spider_predictions.parquet")).unwrap();
+    assert_eq!(rows.len(), 12);
+    let dbs: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.db_id.as_str()).collect();
+    let levels: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r.hardness.as_deref()).collect();
+    assert!(dbs.len() >= 8 && levels.len() == 4, "{dbs:?} {levels:?}");
+    let first12: std::collections::BTreeSet<i64> = (0..12).collect();
+    assert!(rows.iter().any(|r| !first12.contains(&r.id)), "not the first 12");
+    let runs = read_runs(&dir.path().join("runs.parquet")).unwrap();
+    assert_eq!(runs[0].split, "dev-strat-12");
+    let o = Command::new(env!("CARGO_BIN_EXE_sqlora")).args(["baseline", "--stratified", "5", "--limit", "5"]).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("cannot be used with"), "conflicting flags refused");
+}

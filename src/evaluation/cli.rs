@@ -74,6 +74,10 @@ pub struct BaselineArgs {
     /// Only the first N questions (after --db).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// A fixed stratified slice of N questions instead: dev's hardness mix, databases taking turns
+    /// (split "dev-strat-N"; the same questions every time, for comparing many adapters cheaply).
+    #[arg(long, conflicts_with_all = ["limit", "db"])]
+    pub stratified: Option<usize>,
     /// Only the questions on this database (repeatable).
     #[arg(long)]
     pub db: Vec<String>,
@@ -118,6 +122,11 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     if let Some(n) = a.limit {
         examples.truncate(n);
     }
+    // A slice as large as dev is dev.
+    let stratified = a.stratified.filter(|&n| n < examples.len());
+    if let Some(n) = stratified {
+        examples = crate::spider::slice::stratified(&examples, n);
+    }
     std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
     let model_path = a.engine.model.resolve()?;
     if let Some(dir) = &a.adapter {
@@ -128,7 +137,7 @@ pub fn run(a: BaselineArgs) -> Result<()> {
             );
         }
     }
-    let id = RunIdentity::of(&a, &model_path, examples.len());
+    let id = RunIdentity::of(&a, &model_path, examples.len(), stratified.is_some());
     let ckpt = checkpoint_path(&a.out.out_dir, &id.generation_key(a.chat));
     // One process generates a run's predictions at a time: a second identical run waits here, then
     // finds the first one's answers in the checkpoint instead of generating them again.
@@ -169,7 +178,7 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     Ok(())
 }
 
-/// Which run a baseline is: a subset (--limit, --db) is its own split, never mistaken for dev.
+/// Which run a baseline is: a subset (--limit, --db, --stratified) is its own split, never mistaken for dev.
 struct RunIdentity {
     split: String,
     model: String,
@@ -177,8 +186,14 @@ struct RunIdentity {
 }
 
 impl RunIdentity {
-    fn of(a: &BaselineArgs, model_path: &Path, n: usize) -> RunIdentity {
-        let mut split = if a.limit.is_none() && a.db.is_empty() { "dev".to_string() } else { format!("dev-subset-{n}") };
+    fn of(a: &BaselineArgs, model_path: &Path, n: usize, stratified: bool) -> RunIdentity {
+        let mut split = if stratified {
+            format!("dev-strat-{n}")
+        } else if a.limit.is_none() && a.db.is_empty() {
+            "dev".to_string()
+        } else {
+            format!("dev-subset-{n}")
+        };
         if a.prompt == PromptArg::ZeroShot {
             split.push_str("@0shot");
         }

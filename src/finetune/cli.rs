@@ -97,6 +97,11 @@ pub struct FinetuneArgs {
     /// Seed of the shuffle, the held-out slice and the initialisation (default 17).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also keep the adapter when the run has seen each of these numbers of examples (comma-separated,
+    /// e.g. 500,1000,2000,4000): `<run>/snapshots/<name>-at-<N>/`, each an adapter folder to evaluate
+    /// (a data-scaling curve from one run).
+    #[arg(long, value_delimiter = ',')]
+    pub keep_at: Vec<usize>,
 }
 
 impl FinetuneArgs {
@@ -242,7 +247,7 @@ fn train_on<B: TrainBackend>(backend: B, a: &FinetuneArgs, runs: &[(PathBuf, Set
         }
         let adapter = crate::assets::file_label(dir);
         let labels = RunLabels { model: &model_label, model_path: &model_path, adapter: &adapter };
-        train(&engine.model, &td, s, dir, &labels, a.fresh)?;
+        train(&engine.model, &td, s, dir, &labels, a.fresh, &a.keep_at)?;
     }
     Ok(())
 }

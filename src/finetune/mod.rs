@@ -5,5 +5,6 @@ pub mod data;
 pub mod gather;
 pub mod run;
 pub mod settings;
+pub mod snapshot;
 
 pub use settings::Settings;

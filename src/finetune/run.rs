@@ -95,6 +95,7 @@ pub fn train<B: TrainBackend>(
     dir: &Path,
     labels: &RunLabels<'_>,
     fresh: bool,
+    keep_at: &[usize],
 ) -> Result<()> {
     s.check()?;
     // One process trains a folder at a time: a second run of it waits, then finds it finished (or
@@ -162,6 +163,17 @@ pub fn train<B: TrainBackend>(
         100.0 * padding_waste(&lens, &all_micro),
         100.0 * padding_waste(&lens, &shuffled),
     );
+    // Examples seen after each step (the plan is fixed, so a resumed run counts the same).
+    let seen_after: Vec<usize> = steps
+        .iter()
+        .scan(0, |n, st| {
+            *n += st.iter().map(Vec::len).sum::<usize>();
+            Some(*n)
+        })
+        .collect();
+    if let Some(&m) = keep_at.iter().find(|&&m| m > seen_after[total - 1]) {
+        println!("{}: --keep-at {m}: the run sees only {} examples; no snapshot there", dir.display(), seen_after[total - 1]);
+    }
     let run = run_id("train", "spider-train", labels.model, Some(labels.adapter));
     let log_path = dir.join(TRAIN_LOG_FILE);
     let mut progress = Progress::new(&format!("train {}", labels.adapter), total as u64, state.step as u64);
@@ -215,6 +227,23 @@ pub fn train<B: TrainBackend>(
             st.grad_norm
         );
         progress.set(state.step as u64, &msg);
+        let before = if step == 0 { 0 } else { seen_after[step - 1] };
+        for milestone in super::snapshot::crossed(keep_at, before, seen_after[step]) {
+            let val = match val {
+                Some(v) => Some(v),
+                None => val_loss(model, &params, &data.val, s.batch_size)?,
+            };
+            let at = super::snapshot::Moment {
+                milestone,
+                examples_seen: seen_after[step],
+                step: state.step,
+                tokens_seen: state.tokens_seen,
+                elapsed_s: elapsed,
+                val_loss: val,
+                log: &state.log,
+            };
+            super::snapshot::save(model, &params, s, dir, labels.adapter, labels.model, labels.model_path, &at)?;
+        }
         if last || state.step % s.checkpoint_every == 0 {
             checkpoint::save(dir, b, &params, &opt, &mut state)?;
             record_train_log(&log_path, &run, state.log.clone())?;

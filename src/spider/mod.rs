@@ -4,6 +4,7 @@ pub mod extract;
 pub mod hardness;
 pub mod prompt;
 pub mod schema;
+pub mod slice;
 pub mod sqlshape;
 
 pub use dataset::{db_path, Dataset, Example, Split, TableSchema};
