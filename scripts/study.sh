@@ -17,12 +17,20 @@
 #   4. MMLU: the 150-question sample and the 1,531-question validation split for every arm, the
 #      14,042-question test split for the base and the headline adapter;
 #   5. sqlora report.
+#
+# A smoke run of the whole pipeline (minutes): RUNS=/tmp/s OUT=/tmp/so TRAIN_FLAGS="--max-steps 2"
+#   DEV_FLAGS="--limit 4" SLICE=6 MMLU_SPLITS=sample150 MMLU_TEST=0 bash scripts/study.sh
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
 RUNS="${RUNS:-runs/study}"
 OUT="${OUT:-study}"
 SLICE="${SLICE:-300}"
+read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
+read -r -a dev_flags <<< "${DEV_FLAGS:-}"
+read -r -a mmlu_splits <<< "${MMLU_SPLITS:-sample150 val}"
+MMLU_TEST="${MMLU_TEST:-1}"
 cargo build --release
 bin=./target/release/sqlora
 data=(--data-dir "$SQLORA_DATA")
@@ -42,36 +50,39 @@ step() {
 
 step setup $bin setup "${data[@]}"
 for prompt in 3shot 0shot; do
-  step "base-dev-$prompt" $bin baseline --prompt "$prompt" "${data[@]}" --out-dir "$OUT"
+  step "base-dev-$prompt" $bin baseline --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
 done
 
-step sweep-train $bin finetune --config data/finetune/study.toml --out-dir "$RUNS/sweep" "${data[@]}"
+step sweep-train $bin finetune --config data/finetune/study.toml --out-dir "$RUNS/sweep" ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
 sweep=()
 for dir in "$RUNS"/sweep/*/; do
   dir="${dir%/}"
   name="$(basename "$dir")"
   for prompt in 3shot 0shot; do
-    step "$name-dev-$prompt" $bin evaluate --adapter "$dir" --prompt "$prompt" "${data[@]}" --out-dir "$OUT"
+    step "$name-dev-$prompt" $bin evaluate --adapter "$dir" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
   done
   sweep+=(--adapter "$dir")
 done
 
 headline="$RUNS/headline"
 step headline-train $bin finetune --out-dir "$headline" --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
-  --max-len 768 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 "${data[@]}"
+  --max-len 768 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
+  ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
 step base-slice $bin baseline --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
 for snap in "$headline"/snapshots/*/ "$headline/"; do
   snap="${snap%/}"
   step "$(basename "$snap")-slice" $bin evaluate --adapter "$snap" --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
 done
 for prompt in 3shot 0shot; do
-  step "headline-dev-$prompt" $bin evaluate --adapter "$headline" --prompt "$prompt" "${data[@]}" --out-dir "$OUT"
+  step "headline-dev-$prompt" $bin evaluate --adapter "$headline" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
 done
 
-for split in sample150 val; do
+for split in "${mmlu_splits[@]}"; do
   step "mmlu-$split" $bin mmlu --split "$split" "${sweep[@]}" --adapter "$headline" "${data[@]}" --out-dir "$OUT"
 done
-step mmlu-test $bin mmlu --split test --adapter "$headline" "${data[@]}" --out-dir "$OUT"
+if [ "$MMLU_TEST" = 1 ]; then
+  step mmlu-test $bin mmlu --split test --adapter "$headline" "${data[@]}" --out-dir "$OUT"
+fi
 
 # The report always: cheap, and it must show everything finished so far.
 $bin report --out-dir "$OUT"
