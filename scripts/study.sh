@@ -66,7 +66,7 @@ done
 
 headline="$RUNS/headline"
 step headline-train $bin finetune --out-dir "$headline" --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
-  --max-len 768 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
+  --max-len 2048 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
   ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
 step base-slice $bin baseline --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
 for snap in "$headline"/snapshots/*/ "$headline/"; do
