@@ -52,8 +52,7 @@ impl RunInfo {
 }
 
 /// The encodings of the model file: (layer projections, output head, token table).
-fn encodings(model: &Path) -> Result<(GgmlType, GgmlType, GgmlType)> {
-    let src = ModelSource::open(model).with_context(|| format!("opening {}", model.display()))?;
+fn encodings(src: &ModelSource) -> Result<(GgmlType, GgmlType, GgmlType)> {
     let layer = src.require("blk.0.attn_q.weight")?.ty;
     let embed = src.require("token_embd.weight")?.ty;
     let head = src.tensor("output.weight")?.map_or(embed, |t| t.ty);
@@ -94,8 +93,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let model_path = a.model.resolve()?;
     let src = ModelSource::open(&model_path).with_context(|| format!("opening {}", model_path.display()))?;
     let dims = Dims::of(&src.config()?);
+    let (layer_ty, head_ty, embed_ty) = encodings(&src)?;
     drop(src);
-    let (layer_ty, head_ty, embed_ty) = encodings(&model_path)?;
     let work = if a.tiny { Workload::tiny() } else { Workload { rank: a.rank, ..Workload::full() } };
     let machine = cpu_model();
     let info = RunInfo {
@@ -142,7 +141,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         rows.extend(peak_rows(&info, level, &p));
         for int8 in [false, true] {
             // The 8-bit activations change only the products with quantized weights.
-            let mine: Vec<&Case> = all.iter().filter(|c| !int8 || (c.op == "matmul" && is_quantized(&c.encoding))).collect();
+            let mine: Vec<&Case> = all.iter().filter(|c| !int8 || (c.op == "matmul" && c.quantized())).collect();
             let measured = a.device.run(NumericsArg { int8 }, Cases { dims, cases: &mine, int8, reps: a.reps, min_s })?;
             let numerics = if int8 { "int8" } else { "exact" };
             println!("\n{level}, {numerics} numerics ({} threads):", info.threads);
@@ -240,10 +239,6 @@ fn utc_stamp(unix: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
-}
-
-fn is_quantized(encoding: &str) -> bool {
-    !matches!(encoding, "F32" | "F16" | "BF16" | "f32")
 }
 
 fn print_peaks(level: Isa, p: &Peaks, threads: i64) {

@@ -228,11 +228,13 @@ pub fn train<B: TrainBackend>(
         );
         progress.set(state.step as u64, &msg);
         let before = if step == 0 { 0 } else { seen_after[step - 1] };
-        for milestone in super::snapshot::crossed(keep_at, before, seen_after[step]) {
-            let val = match val {
-                Some(v) => Some(v),
-                None => val_loss(model, &params, &data.val, s.batch_size)?,
-            };
+        let milestones = super::snapshot::crossed(keep_at, before, seen_after[step]);
+        // A snapshot records its validation loss: measured now unless this step already did.
+        let val = match val {
+            None if !milestones.is_empty() => val_loss(model, &params, &data.val, s.batch_size)?,
+            v => v,
+        };
+        for milestone in milestones {
             let at = super::snapshot::Moment {
                 milestone,
                 examples_seen: seen_after[step],
@@ -242,7 +244,7 @@ pub fn train<B: TrainBackend>(
                 val_loss: val,
                 log: &state.log,
             };
-            super::snapshot::save(model, &params, s, dir, labels.adapter, labels.model, labels.model_path, &at)?;
+            super::snapshot::save(model, &params, s, dir, labels, &at)?;
         }
         if last || state.step % s.checkpoint_every == 0 {
             checkpoint::save(dir, b, &params, &opt, &mut state)?;

@@ -5,7 +5,7 @@
 //! a data-scaling curve from one run. A resumed run reaches each snapshot's step with the same
 //! weights (a run is a function of its settings), so a snapshot lost to a kill is written again, the
 //! same, when the run passes its step again; training.json is written last, so a torn one is redone.
-use super::run::{ADAPTER_GGUF, SETTINGS_FILE, SUMMARY_FILE};
+use super::run::{RunLabels, ADAPTER_GGUF, SETTINGS_FILE, SUMMARY_FILE};
 use super::settings::Settings;
 use anyhow::Result;
 use sqlora_kernel::atomic_file::write_atomic;
@@ -36,18 +36,16 @@ pub struct Moment<'a> {
     pub log: &'a [TrainLogRow],
 }
 
-/// Write the snapshot of `params` at `at` for run `adapter` of `dir` (a no-op when it is complete).
-#[allow(clippy::too_many_arguments)]
+/// Write the snapshot of `params` at `at` for the run of `dir` (a no-op when it is complete).
 pub fn save<B: TrainBackend>(
     model: &Model<B>,
     params: &LoraParams<B>,
     s: &Settings,
     dir: &Path,
-    adapter: &str,
-    model_label: &str,
-    model_path: &Path,
+    labels: &RunLabels<'_>,
     at: &Moment<'_>,
 ) -> Result<PathBuf> {
+    let (adapter, model_label, model_path) = (labels.adapter, labels.model, labels.model_path);
     let snap = snapshot_dir(dir, adapter, at.milestone);
     if snap.join(SUMMARY_FILE).exists() {
         return Ok(snap);

@@ -193,6 +193,18 @@ pub struct Outcome {
     pub reps: usize,
 }
 
+/// Weights stored in blocks of 4 to 8 bits (the encodings the 8-bit numerics apply to).
+pub fn is_quantized(ty: GgmlType) -> bool {
+    !matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
+}
+
+impl Case {
+    /// A product with a quantized frozen weight.
+    pub fn quantized(&self) -> bool {
+        matches!(self.kind, Kind::Matmul { ty, .. } | Kind::MatmulBwd { ty, .. } | Kind::CrossEntropy { ty, .. } | Kind::Embed { ty, .. } if is_quantized(ty))
+    }
+}
+
 impl Outcome {
     pub fn ok(&self) -> bool {
         self.err <= self.tol
@@ -486,8 +498,7 @@ fn check_and_time<B: TrainBackend>(be: &B, d: &Dims, kind: &Kind, int8: bool, re
             let (xs, w64) = (rows_of(&x, &s, n_in), f64s(&w));
             let want = if fwd { rf::matmul_fwd(&xs, s.len(), &w64, rows, cols) } else { rf::matmul_bwd(&xs, s.len(), &w64, rows, cols) };
             let err = rel_err(&rows_of(&down(be, &out), &s, n_out), &want);
-            let quantized = !matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16);
-            timed(err, if fwd && int8 && quantized { INT8_TOL } else { FAST_TOL }, &mut || run(&mut out))
+            timed(err, if fwd && int8 && is_quantized(ty) { INT8_TOL } else { FAST_TOL }, &mut || run(&mut out))
         }
         Kind::Lora { m, din, dout, r } | Kind::LoraBwd { m, din, dout, r } => {
             let s = 2.0;

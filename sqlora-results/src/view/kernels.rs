@@ -51,6 +51,7 @@ pub fn kernel_table(rows: &[KernelRow]) -> KernelTable {
     t
 }
 
+/// One cell; `first`: the same op in the first column, when this cell is in another.
 fn cell_html(r: &KernelRow, first: Option<&KernelRow>) -> String {
     if r.ok == Some(false) {
         let err = r.err.map_or(String::new(), |e| format!(" {e:.1e}"));
@@ -68,7 +69,7 @@ fn cell_html(r: &KernelRow, first: Option<&KernelRow>) -> String {
         format!(" · {:.0}% {bound}<span class=\"bar\" style=\"width:{:.0}%\"></span>", 100.0 * f, (100.0 * f).min(100.0))
     });
     let vs = match first.and_then(|f| f.median_s) {
-        Some(f) if !std::ptr::eq(first.unwrap(), r) => format!(" · <b>{:.2}×</b>", f / t),
+        Some(f) => format!(" · <b>{:.2}×</b>", f / t),
         _ => String::new(),
     };
     format!("<td class=\"num\" data-median-s=\"{t:e}\">{:.3} ms · {rate}{frac}{vs}</td>", t * 1e3)
@@ -116,8 +117,8 @@ pub fn kernels_html(rows: &[KernelRow]) -> String {
             let _ = write!(s, "<td>{}</td>", esc(x));
         }
         let first = cells.first().and_then(Option::as_ref);
-        for c in cells {
-            s.push_str(&c.as_ref().map_or_else(|| "<td></td>".to_string(), |r| cell_html(r, first)));
+        for (j, c) in cells.iter().enumerate() {
+            s.push_str(&c.as_ref().map_or_else(|| "<td></td>".to_string(), |r| cell_html(r, first.filter(|_| j > 0))));
         }
         s.push_str("</tr>");
     }
