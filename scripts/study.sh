@@ -4,7 +4,8 @@
 # finished is skipped (a marker per step in $RUNS/.done/), and a step cut off resumes from its own
 # checkpoint (fine-tunes: $RUNS/<run>/checkpoint-*; evaluations: $OUT/.checkpoints/).
 #
-# State that is not committed: $RUNS (default runs/study: adapters, checkpoints, markers).
+# State that is not committed: $RUNS (default runs/study: adapters, checkpoints, markers, and the
+# one binary every step runs, bin/sqlora).
 # Results: $OUT (default study/: Parquet files, report.md, charts, each adapter's settings and log).
 #
 #   1. the base model on the whole dev split, both prompts (3-shot and the training format);
@@ -15,7 +16,8 @@
 #      fixed stratified slice of dev in the training format (the data-scaling curve), it on the
 #      whole dev split with both prompts;
 #   4. MMLU: the 150-question sample and the 1,531-question validation split for every arm, the
-#      14,042-question test split for the base and the headline adapter;
+#      14,042-question test split for the base and the headline adapter (the base's steps, which need
+#      no training, run first; BASE_ONLY=1 stops after them);
 #   5. sqlora report.
 #
 # A smoke run of the whole pipeline (minutes): RUNS=/tmp/s OUT=/tmp/so TRAIN_FLAGS="--max-steps 2"
@@ -31,11 +33,19 @@ read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 read -r -a dev_flags <<< "${DEV_FLAGS:-}"
 read -r -a mmlu_splits <<< "${MMLU_SPLITS:-sample150 val}"
 MMLU_TEST="${MMLU_TEST:-1}"
-cargo build --release
-bin=./target/release/sqlora
-data=(--data-dir "$SQLORA_DATA")
-mkdir -p "$RUNS/.done" "$OUT"
+mkdir -p "$RUNS/.done" "$RUNS/bin" "$OUT"
+# One binary for the whole study, copied at its first run: rebuilding the project while the study
+# runs (or changing a default) must not mix two versions of the tool in one set of results.
+# Delete $RUNS/bin/sqlora to start over with the current code.
+bin="$RUNS/bin/sqlora"
+if [ ! -x "$bin" ]; then
+  cargo build --release
+  cp target/release/sqlora "$bin.tmp" && mv "$bin.tmp" "$bin"
+  git rev-parse HEAD > "$RUNS/bin/commit" 2>/dev/null || true
+fi
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
+log "sqlora binary: $bin (commit $(cat "$RUNS/bin/commit" 2>/dev/null || echo unknown))"
+data=(--data-dir "$SQLORA_DATA")
 
 # step NAME COMMAND...: run COMMAND unless NAME finished before; time it.
 step() {
@@ -53,22 +63,42 @@ for prompt in 3shot 0shot; do
   step "base-dev-$prompt" $bin baseline --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
 done
 
+# The base model's MMLU and its slice of dev need no training: they come first, so a study started
+# before the trainer is final (BASE_ONLY=1) spends its CPU on work that stays valid.
+for split in "${mmlu_splits[@]}"; do
+  step "base-mmlu-$split" $bin mmlu --split "$split" "${data[@]}" --out-dir "$OUT"
+done
+if [ "$MMLU_TEST" = 1 ]; then
+  step base-mmlu-test $bin mmlu --split test "${data[@]}" --out-dir "$OUT"
+fi
+step base-slice $bin baseline --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
+if [ "${BASE_ONLY:-0}" = 1 ]; then
+  $bin report --out-dir "$OUT"
+  log "the base model's steps are done (BASE_ONLY=1)"
+  exit 0
+fi
+
+# mmlu_of NAME ADAPTER: the adapter on every MMLU split the study uses (the base is scored above).
+mmlu_of() {
+  for split in "${mmlu_splits[@]}"; do
+    step "$1-mmlu-$split" $bin mmlu --no-base --split "$split" --adapter "$2" "${data[@]}" --out-dir "$OUT"
+  done
+}
+
 step sweep-train $bin finetune --config data/finetune/study.toml --out-dir "$RUNS/sweep" ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
-sweep=()
 for dir in "$RUNS"/sweep/*/; do
   dir="${dir%/}"
   name="$(basename "$dir")"
   for prompt in 3shot 0shot; do
     step "$name-dev-$prompt" $bin evaluate --adapter "$dir" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
   done
-  sweep+=(--adapter "$dir")
+  mmlu_of "$name" "$dir"
 done
 
 headline="$RUNS/headline"
 step headline-train $bin finetune --out-dir "$headline" --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
   --max-len 2048 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
   ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
-step base-slice $bin baseline --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
 for snap in "$headline"/snapshots/*/ "$headline/"; do
   snap="${snap%/}"
   step "$(basename "$snap")-slice" $bin evaluate --adapter "$snap" --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
@@ -76,12 +106,9 @@ done
 for prompt in 3shot 0shot; do
   step "headline-dev-$prompt" $bin evaluate --adapter "$headline" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
 done
-
-for split in "${mmlu_splits[@]}"; do
-  step "mmlu-$split" $bin mmlu --split "$split" "${sweep[@]}" --adapter "$headline" "${data[@]}" --out-dir "$OUT"
-done
+mmlu_of headline "$headline"
 if [ "$MMLU_TEST" = 1 ]; then
-  step mmlu-test $bin mmlu --split test --adapter "$headline" "${data[@]}" --out-dir "$OUT"
+  step headline-mmlu-test $bin mmlu --no-base --split test --adapter "$headline" "${data[@]}" --out-dir "$OUT"
 fi
 
 # The report always: cheap, and it must show everything finished so far.
