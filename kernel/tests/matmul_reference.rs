@@ -107,3 +107,74 @@ fn int8_matmul_matches_reference() {
         }
     }
 }
+
+/// The 8-bit backward dX = dY·W (`Numerics::Int8`): against a triple loop over Wᵀ quantized here,
+/// independently, as the kernel's contract says (per column of W, blocks of 32 rows, d = max|w|/127,
+/// q = round(w/d)) and dY after the activations' 8-bit rounding; and within the 8-bit tolerance of the
+/// exact product. Both modes (overwrite, accumulate), tile shapes that leave partial tiles, every
+/// ISA level; a weight whose rows are not whole blocks of 32 takes the exact path.
+#[test]
+fn int8_matmul_bwd_matches_reference_on_quantized_gradients() {
+    common::for_each_isa(|_| int8_matmul_bwd_matches_reference());
+}
+
+fn int8_matmul_bwd_matches_reference() {
+    use sqlora_kernel::backend::{Numerics, TrainBackend};
+    use sqlora_kernel::cpu::int8::quantize_rows;
+    use sqlora_kernel::cpu::CpuBackend;
+    let be = CpuBackend::new(Numerics::Int8);
+    for (ty, rows, cols) in [(GgmlType::Q4_1, 96, 160), (GgmlType::Q8_0, 64, 96), (GgmlType::Q4K, 64, 256), (GgmlType::Q4_1, 70, 64)] {
+        let bytes = random_bytes(ty, rows, cols, 13);
+        let mut w = vec![0f32; rows * cols];
+        for (o, b) in w.chunks_exact_mut(cols).zip(bytes.chunks_exact(ty.row_bytes(cols))) {
+            dequantize(ty, b, o);
+        }
+        // Wᵀ's 8-bit codes, per column c and block of 32 rows.
+        let whole = rows % 32 == 0;
+        let mut wt = vec![0f32; rows * cols];
+        if whole {
+            for c in 0..cols {
+                for b in 0..rows / 32 {
+                    let amax = (0..32).fold(0f32, |a, t| a.max(w[(b * 32 + t) * cols + c].abs()));
+                    let d = amax / 127.0;
+                    for t in 0..32 {
+                        let r = b * 32 + t;
+                        let q = if amax > 0.0 { (w[r * cols + c] * 127.0 / amax).round() } else { 0.0 };
+                        wt[r * cols + c] = q * d;
+                    }
+                }
+            }
+        }
+        let mat = be.matrix(&HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes }).unwrap();
+        for m in [1, 5, 23] {
+            let dy: Vec<f32> = (0..m * rows).map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0).collect();
+            // dY after the 8-bit rounding (only where W's rows are whole blocks: else the exact path).
+            let dr: Vec<f32> = if whole {
+                let dq = quantize_rows(&dy, m, rows);
+                dq.q.iter().enumerate().map(|(i, &q)| q as f32 * dq.d[i / 32]).collect()
+            } else {
+                dy.clone()
+            };
+            let mut dx = vec![f32::NAN; m * cols];
+            be.matmul_bwd(&dy, m, &mat, &mut dx, false);
+            let mut twice = dx.clone();
+            be.matmul_bwd(&dy, m, &mat, &mut twice, true);
+            for i in 0..m {
+                for c in 0..cols {
+                    let exact: f64 = (0..rows).map(|r| dy[i * rows + r] as f64 * w[r * cols + c] as f64).sum();
+                    let mag: f64 = (0..rows).map(|r| (dy[i * rows + r] as f64 * w[r * cols + c] as f64).abs()).sum();
+                    let got = dx[i * cols + c] as f64;
+                    if whole {
+                        let want: f64 = (0..rows).map(|r| dr[i * rows + r] as f64 * wt[r * cols + c] as f64).sum();
+                        assert!((got - want).abs() <= 2e-3 * (1.0 + mag), "{ty:?} m={m} ({i},{c}): {got} vs {want}");
+                        assert!((got - exact).abs() <= 2e-2 * (1.0 + mag), "{ty:?} m={m} ({i},{c}): {got} vs exact {exact}");
+                    } else {
+                        assert!((got - exact).abs() <= 1e-5 * (1.0 + mag), "{ty:?} rows={rows}: not the exact path: {got} vs {exact}");
+                    }
+                    let acc = twice[i * cols + c] as f64;
+                    assert!((acc - 2.0 * got).abs() <= 1e-5 * (1.0 + mag), "{ty:?} m={m} accumulated: {acc} vs 2 × {got}");
+                }
+            }
+        }
+    }
+}

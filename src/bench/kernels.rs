@@ -140,8 +140,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         print_peaks(level, &p, info.threads);
         rows.extend(peak_rows(&info, level, &p));
         for int8 in [false, true] {
-            // The 8-bit activations change only the products with quantized weights.
-            let mine: Vec<&Case> = all.iter().filter(|c| !int8 || (c.op == "matmul" && c.quantized())).collect();
+            // The 8-bit activations change only the products with quantized weights (forward and dX).
+            let mine: Vec<&Case> = all.iter().filter(|c| !int8 || (c.op.starts_with("matmul") && c.quantized())).collect();
             let measured = a.device.run(NumericsArg { int8 }, Cases { dims, cases: &mine, int8, reps: a.reps, min_s })?;
             let numerics = if int8 { "int8" } else { "exact" };
             println!("\n{level}, {numerics} numerics ({} threads):", info.threads);
@@ -151,7 +151,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             );
             for (c, o) in mine.iter().zip(measured) {
                 let mut r = info.row("op", c.op, level, numerics);
-                let peak_c = if int8 && c.op == "matmul" { p.int8_gops } else { p.f32_gflops };
+                let peak_c = if int8 && c.op.starts_with("matmul") { p.int8_gops } else { p.f32_gflops };
                 let (gf, gb) = o.median_s.map_or((None, None), |t| (Some(c.flops / t / 1e9), Some(c.bytes / t / 1e9)));
                 let (fc, fm) = (gf.map(|g| g / peak_c), gb.map(|g| g / p.mem_gbs));
                 let bound = match (fc, fm) {
@@ -196,14 +196,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     isa::set(before).map_err(anyhow::Error::msg)?;
     for (flag, kind) in [(a.train, "train_step"), (a.decode, "decode_step")] {
-        if flag {
+        // Both numerics: the 8-bit products move where the step's time goes.
+        for int8 in [false, true].into_iter().filter(|_| flag) {
             let level = isa::current();
+            let numerics = if int8 { "int8" } else { "exact" };
             let (step_s, ops, what) =
-                a.device.run(NumericsArg::default(), Breakdown { model: &model_path, work: &work, train: kind == "train_step" })?;
-            println!("\n{what} ({level}, {} threads): {step_s:.3} s", info.threads);
+                a.device.run(NumericsArg { int8 }, Breakdown { model: &model_path, work: &work, train: kind == "train_step" })?;
+            println!("\n{what} ({level}, {numerics} numerics, {} threads): {step_s:.3} s", info.threads);
             print!("{}", table(&ops, step_s));
             rows.extend(ops.iter().map(|o| {
-                let mut r = info.row(kind, o.op, level, "exact");
+                let mut r = info.row(kind, o.op, level, numerics);
                 r.phase = Some(if kind == "train_step" { "train" } else { "decode" }.into());
                 r.shape = Some(what.clone());
                 r.median_s = Some(o.seconds);

@@ -13,6 +13,7 @@ use crate::cli_args::NumericsArg;
 use anyhow::{Context, Result};
 use sqlora_kernel::backend::LoraShape;
 use sqlora_kernel::backend::TrainBackend;
+use sqlora_kernel::bench::peaks;
 use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::lora::Proj;
 use sqlora_kernel::model::{LoraPair, LoraParams, Model, TrainSeq};
@@ -34,6 +35,11 @@ struct Ours {
     step_s: f64,
     first_loss: f64,
     peak_rss_mb: Option<f64>,
+    /// 4·N: the model FLOP per token.
+    flop_per_tok: f64,
+    /// The batch (the peer trains on the same tokens).
+    ids: Vec<Vec<u32>>,
+    target: Vec<Vec<bool>>,
 }
 
 /// LoRA weights as peft initializes them (A uniform in ±1/√din, Kaiming's bound for its init; B = 0,
@@ -88,7 +94,15 @@ fn measure<B: TrainBackend>(model: &Model<B>, batch: &[TrainSeq<'_>], a: &BenchA
         }
     }
     let step_s = median(times);
-    Ok(Ours { tok_s: tokens as f64 / step_s, step_s, first_loss, peak_rss_mb: peak_rss_mb() })
+    Ok(Ours {
+        tok_s: tokens as f64 / step_s,
+        step_s,
+        first_loss,
+        peak_rss_mb: peak_rss_mb(),
+        flop_per_tok: 0.0,
+        ids: Vec::new(),
+        target: Vec::new(),
+    })
 }
 
 fn run_peer(
@@ -136,38 +150,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
     sqlora_kernel::cpu::tune_allocator();
     let threads = a.threads.unwrap_or(2);
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
-    a.device.run(NumericsArg::default(), TrainBench(a))
-}
-
-struct TrainBench(BenchArgs);
-
-impl WithBackend for TrainBench {
-    type Output = Result<()>;
-    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
-        bench_on(backend, self.0)
-    }
-}
-
-fn bench_on<B: TrainBackend>(backend: B, a: BenchArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     let model_path = a.model.resolve()?;
     println!("{}", isa_line());
-    let engine = crate::assets::load_engine(backend, &model_path)?;
-    let model = &engine.model;
-    println!("model {} on {}", model_path.display(), model.backend_name());
     let (nb, len) = (a.train_batch, a.train_len);
-    let ids: Vec<Vec<u32>> = (0..nb).map(|i| prompt_ids(&engine, len, 7 * i)).collect::<Result<_>>()?;
-    let target: Vec<Vec<bool>> = (0..nb).map(|_| (0..len).map(|t| t >= len / 2).collect()).collect();
-    let batch: Vec<TrainSeq> = ids.iter().zip(&target).map(|(tokens, target)| TrainSeq { tokens, target }).collect();
     println!(
         "training step: {nb} × {len} tokens, loss on the second half of each, LoRA r = {} (α = {}) on all seven projections, {threads} threads, clipping + AdamW",
         a.rank,
         2 * a.rank
     );
-    let ours = measure(model, &batch, &a)?;
+    // Both training numerics, one after the other (`finetune --numerics`).
+    let exact = a.device.run(NumericsArg { int8: false }, TrainBench { args: &a, path: &model_path })?;
+    let int8 = a.device.run(NumericsArg { int8: true }, TrainBench { args: &a, path: &model_path })?;
     let peer_py = a.torch_peer.clone().or_else(|| Some(PathBuf::from("/opt/peers/bin/python")).filter(|p| p.exists()));
     let peer = match &peer_py {
-        Some(py) => match run_peer(py, &model_path, &ids, &target, &a, threads) {
+        Some(py) => match run_peer(py, &model_path, &exact.ids, &exact.target, &a, threads) {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("PyTorch peer not measured: {e:#}");
@@ -179,34 +176,79 @@ fn bench_on<B: TrainBackend>(backend: B, a: BenchArgs) -> Result<()> {
             None
         }
     };
-    let flop_per_tok = 4.0 * matrix_params(model);
+    // The machine's peaks, measured here (model FLOP utilisation is against these, not a data sheet).
+    let p = peaks::measure(0.3, peaks::memory_gbs(peaks::DEFAULT_MEM_FLOATS / 4));
     println!("{}", isa_line());
     if let Some(c) = peer.as_ref().and_then(|p| p.torch_cpu_capability.as_ref()) {
         println!("PyTorch CPU capability: {c}");
     }
     let f = |x: Option<f64>, d: usize| x.map_or("—".to_string(), |v| format!("{v:.d$}"));
     let pt = peer.as_ref().and_then(|p| p.tok_s);
-    println!("| LoRA training, {nb} × {len} tokens, r = {}, {threads} threads | sqlora | PyTorch + peft fp32 | sqlora / PyTorch |", a.rank);
+    let ratio = |o: &Ours| pt.map_or("—".into(), |p| format!("{:.2}×", o.tok_s / p));
+    let gflops = |t: f64| exact.flop_per_tok * t / 1e9;
+    println!(
+        "| LoRA training, {nb} × {len} tokens, r = {}, {threads} threads | sqlora exact | sqlora int8 | PyTorch + peft fp32 |",
+        a.rank
+    );
     println!("|---|---|---|---|");
+    println!("| tokens/s (median of {} steps) | {:.1} | {:.1} | {} |", a.train_steps, exact.tok_s, int8.tok_s, f(pt, 1));
+    println!("| against PyTorch + peft | {} | {} | 1× |", ratio(&exact), ratio(&int8));
     println!(
-        "| tokens/s (median of {} steps) | {:.1} | {} | {} |",
-        a.train_steps,
-        ours.tok_s,
-        f(pt, 1),
-        pt.map_or("—".into(), |p| format!("{:.2}×", ours.tok_s / p))
+        "| GFLOP/s (4·N·tokens, N = {:.1} M) | {:.1} | {:.1} | {} |",
+        exact.flop_per_tok / 4e6,
+        gflops(exact.tok_s),
+        gflops(int8.tok_s),
+        f(pt.map(gflops), 1)
+    );
+    let mfu = |t: f64, peak: f64| format!("{:.0}%", 100.0 * gflops(t) / peak);
+    println!(
+        "| of the f32 FMA peak ({:.0} GFLOP/s) | {} | {} | {} |",
+        p.f32_gflops,
+        mfu(exact.tok_s, p.f32_gflops),
+        mfu(int8.tok_s, p.f32_gflops),
+        pt.map_or("—".into(), |t| mfu(t, p.f32_gflops))
+    );
+    println!("| of the 8-bit dot peak ({:.0} GOP/s) | | {} | |", p.int8_gops, mfu(int8.tok_s, p.int8_gops));
+    if let Some(bf) = p.bf16_gflops {
+        println!("| (the bf16 dot peak, for comparison: {bf:.0} GFLOP/s) | | | |");
+    }
+    println!("| step (s) | {:.2} | {:.2} | {} |", exact.step_s, int8.step_s, f(pt.map(|p| (nb * len) as f64 / p), 2));
+    println!(
+        "| peak RSS (MB) | {} | {} (both runs, one process) | {} |",
+        f(exact.peak_rss_mb, 0),
+        f(int8.peak_rss_mb, 0),
+        f(peer.as_ref().and_then(|p| p.peak_rss_mb), 0)
     );
     println!(
-        "| GFLOP/s (4·N·tokens, N = {:.1} M) | {:.1} | {} | |",
-        matrix_params(model) / 1e6,
-        flop_per_tok * ours.tok_s / 1e9,
-        f(pt.map(|p| flop_per_tok * p / 1e9), 1)
-    );
-    println!("| step (s) | {:.2} | {} | |", ours.step_s, f(pt.map(|p| (nb * len) as f64 / p), 2));
-    println!("| peak RSS (MB) | {} | {} | |", f(ours.peak_rss_mb, 0), f(peer.as_ref().and_then(|p| p.peak_rss_mb), 0));
-    println!(
-        "| first step's loss (B = 0: the base model's) | {:.4} | {} | |",
-        ours.first_loss,
+        "| first step's loss (B = 0: the base model's) | {:.4} | {:.4} | {} |",
+        exact.first_loss,
+        int8.first_loss,
         f(peer.as_ref().and_then(|p| p.first_loss), 4)
     );
     Ok(())
+}
+
+/// One numerics' measure: the model loaded on the backend `Device::run` built.
+struct TrainBench<'a> {
+    args: &'a BenchArgs,
+    path: &'a std::path::Path,
+}
+
+impl WithBackend for TrainBench<'_> {
+    type Output = Result<Ours>;
+    fn with<B: TrainBackend>(self, backend: B) -> Result<Ours> {
+        let a = self.args;
+        let engine = crate::assets::load_engine(backend, self.path)?;
+        let model = &engine.model;
+        println!("model {} on {}", self.path.display(), model.backend_name());
+        let (nb, len) = (a.train_batch, a.train_len);
+        let ids: Vec<Vec<u32>> = (0..nb).map(|i| prompt_ids(&engine, len, 7 * i)).collect::<Result<_>>()?;
+        let target: Vec<Vec<bool>> = (0..nb).map(|_| (0..len).map(|t| t >= len / 2).collect()).collect();
+        let batch: Vec<TrainSeq> = ids.iter().zip(&target).map(|(tokens, target)| TrainSeq { tokens, target }).collect();
+        let mut ours = measure(model, &batch, a)?;
+        ours.flop_per_tok = 4.0 * matrix_params(model);
+        ours.ids = ids;
+        ours.target = target;
+        Ok(ours)
+    }
 }

@@ -5,7 +5,7 @@
 use super::data;
 use super::run::{train, RunLabels};
 use super::settings::Settings;
-use crate::cli_args::{DataArg, DeviceArg, ModelArg, NumericsArg};
+use crate::cli_args::{DataArg, DeviceArg, ModelArg};
 use crate::spider::{dataset::load_split, Split};
 use anyhow::{bail, Context, Result};
 use sqlora_kernel::backend::TrainBackend;
@@ -97,6 +97,10 @@ pub struct FinetuneArgs {
     /// Seed of the shuffle, the held-out slice and the initialisation (default 17).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Products with the frozen weights: exact (f32) or int8 (8-bit activations and gradients,
+    /// integer dot products; faster, approximate: docs/numerics.md). Default: exact.
+    #[arg(long, value_parser = ["exact", "int8"])]
+    pub numerics: Option<String>,
     /// Also keep the adapter when the run has seen each of these numbers of examples (comma-separated,
     /// e.g. 500,1000,2000,4000): `<run>/snapshots/<name>-at-<N>/`, each an adapter folder to evaluate
     /// (a data-scaling curve from one run).
@@ -129,7 +133,8 @@ impl FinetuneArgs {
             val_examples,
             val_every,
             checkpoint_every,
-            seed
+            seed,
+            numerics
         );
         if self.rslora {
             s.rslora = true;
@@ -196,8 +201,17 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
     // One heap with freed buffers kept: each step's activations are reused instead of page-faulted
     // in again (peak RSS stays at the first step's).
     sqlora_kernel::cpu::tune_allocator();
-    // Training runs the exact numerics (the 8-bit path is for inference).
-    a.device.run(NumericsArg::default(), Train { args: &a, runs: &runs })
+    // One backend, so one numerics, for every run of the invocation.
+    let numerics = runs[0].1.backend_numerics()?;
+    if let Some((dir, s)) = runs.iter().find(|(_, s)| s.numerics != runs[0].1.numerics) {
+        bail!(
+            "{}: numerics \"{}\" differs from the other runs' \"{}\" (one invocation trains with one numerics)",
+            dir.display(),
+            s.numerics,
+            runs[0].1.numerics
+        );
+    }
+    a.device.device.run(numerics, Train { args: &a, runs: &runs })
 }
 
 /// The runs, on the chosen backend.

@@ -149,6 +149,7 @@ pub fn train<B: TrainBackend>(
         let mut r = crate::rng::SplitMix64::new(s.seed);
         r.choose(lens.len(), lens.len()).chunks(s.batch_size).map(|c| c.to_vec()).collect()
     };
+    println!("{}: training on {} ({} numerics)", dir.display(), model.backend_name(), s.numerics);
     println!(
         "{}: {} train examples ({} longer than {} tokens skipped), {} validation; {} steps of {} micro-batch(es) of \
          at most {} sequences and {MAX_BATCH_TOKENS} tokens; padding to the longest would waste {:.1}% bucketed ({:.1}% unbucketed); packed batches compute none",

@@ -3,6 +3,7 @@
 //! settings as `settings.json`; resuming checks the folder's settings are the ones asked for.
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+use sqlora_kernel::backend::Numerics;
 use sqlora_kernel::lora::Proj;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,7 +49,20 @@ pub struct Settings {
     pub checkpoint_every: usize,
     /// Seed of the shuffle, the held-out slice, the initialisation and dropout.
     pub seed: u64,
+    /// The frozen weights' products (forward and input gradient): "exact" (f32 against the exactly
+    /// decoded weights) or "int8" (activations and gradients rounded to 8 bits per block of 32,
+    /// integer dot products: ≈ 2× faster products, docs/numerics.md has their agreement). A settings
+    /// file from before this setting was exact.
+    #[serde(default = "exact")]
+    pub numerics: String,
 }
+
+fn exact() -> String {
+    "exact".into()
+}
+
+/// The training numerics a run gets when none is asked for.
+pub const DEFAULT_NUMERICS: &str = "exact";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -76,6 +90,7 @@ impl Default for Settings {
             val_every: 100,
             checkpoint_every: 20,
             seed: 17,
+            numerics: DEFAULT_NUMERICS.into(),
         }
     }
 }
@@ -141,7 +156,17 @@ impl Settings {
         if !["cosine", "linear", "constant"].contains(&self.schedule.as_str()) {
             bail!("unknown schedule \"{}\" (cosine, linear or constant)", self.schedule);
         }
+        self.backend_numerics()?;
         Ok(())
+    }
+
+    /// The backend numerics `numerics` names.
+    pub fn backend_numerics(&self) -> Result<Numerics> {
+        match self.numerics.as_str() {
+            "exact" => Ok(Numerics::Exact),
+            "int8" => Ok(Numerics::Int8),
+            other => bail!("unknown numerics \"{other}\" (exact or int8)"),
+        }
     }
 
     /// The LoRA scale s: alpha / r, or alpha / √r with rsLoRA.
@@ -170,8 +195,23 @@ mod tests {
         assert!(err(&|s| s.lr = -1e-4).contains("lr must be a positive number"));
         assert!(err(&|s| s.dropout = 1.0).contains("dropout"));
         assert!(err(&|s| s.schedule = "step".into()).contains("unknown schedule"));
+        assert!(err(&|s| s.numerics = "bf16".into()).contains("unknown numerics \"bf16\""));
         Settings::default().check().unwrap();
         let s = Settings { targets: vec!["q".into(), "v_proj".into(), "q".into()], ..Settings::default() };
         assert_eq!(s.target_projections().unwrap(), vec![Proj::Q, Proj::V]);
+    }
+
+    /// A run folder from before the numerics setting was trained exactly: its settings read as exact
+    /// (so resuming it keeps its numerics), and the setting round-trips.
+    #[test]
+    fn settings_without_numerics_read_as_exact() {
+        let mut old = serde_json::to_value(Settings::default()).unwrap();
+        old.as_object_mut().unwrap().remove("numerics");
+        let s: Settings = serde_json::from_value(old).unwrap();
+        assert_eq!(s.numerics, "exact");
+        assert_eq!(s.backend_numerics().unwrap(), Numerics::Exact);
+        let int8 = Settings { numerics: "int8".into(), ..Settings::default() };
+        let back: Settings = serde_json::from_str(&serde_json::to_string(&int8).unwrap()).unwrap();
+        assert_eq!(back.backend_numerics().unwrap(), Numerics::Int8);
     }
 }

@@ -498,7 +498,7 @@ fn check_and_time<B: TrainBackend>(be: &B, d: &Dims, kind: &Kind, int8: bool, re
             let (xs, w64) = (rows_of(&x, &s, n_in), f64s(&w));
             let want = if fwd { rf::matmul_fwd(&xs, s.len(), &w64, rows, cols) } else { rf::matmul_bwd(&xs, s.len(), &w64, rows, cols) };
             let err = rel_err(&rows_of(&down(be, &out), &s, n_out), &want);
-            timed(err, if fwd && int8 && is_quantized(ty) { INT8_TOL } else { FAST_TOL }, &mut || run(&mut out))
+            timed(err, if int8 && is_quantized(ty) { INT8_TOL } else { FAST_TOL }, &mut || run(&mut out))
         }
         Kind::Lora { m, din, dout, r } | Kind::LoraBwd { m, din, dout, r } => {
             let s = 2.0;

@@ -79,6 +79,8 @@ pub struct Tile {
     pub out: *mut f32,
     pub ld: usize,
     pub valid: usize,
+    /// Add into `out` instead of overwriting it.
+    pub accumulate: bool,
 }
 
 simd_fn! {
@@ -170,10 +172,11 @@ unsafe fn int8_panel<S: Simd, const T: usize, const Q4: bool>(tile: &Tile, xq: *
     }
     for (i, a) in acc.iter().enumerate() {
         let o = tile.out.add(i * tile.ld);
-        if tile.valid == 16 {
-            S::store(o, *a);
-        } else {
-            S::store_n(o, tile.valid, *a);
+        match (tile.valid == 16, tile.accumulate) {
+            (true, false) => S::store(o, *a),
+            (true, true) => S::store(o, S::add(S::load(o), *a)),
+            (false, false) => S::store_n(o, tile.valid, *a),
+            (false, true) => S::store_n(o, tile.valid, S::add(S::load_n(o, tile.valid), *a)),
         }
     }
 }

@@ -163,7 +163,7 @@ impl TrainBackend for CpuBackend {
         ops::swiglu::swiglu_bwd(dy, gate, up, n, dgate, dup)
     }
     fn matmul_bwd(&self, dy: &Vec<f32>, m: usize, w: &CpuMatrix, dx: &mut Vec<f32>, accumulate: bool) {
-        ops::matmul::matmul_bwd(dy, m, w, dx, accumulate)
+        ops::matmul::matmul_bwd(dy, m, w, self.numerics, dx, accumulate)
     }
     fn lora_bwd(&self, dy: &Vec<f32>, x: &Vec<f32>, xa: &Vec<f32>, m: usize, l: LoraRef<'_, Vec<f32>>, g: LoraGradMut<'_, Vec<f32>>) {
         ops::lora::lora_bwd(dy, x, xa, m, slices(l), LoraGradMut { a: g.a, b: g.b, x: g.x })
@@ -185,7 +185,7 @@ impl TrainBackend for CpuBackend {
         ops::attention_packed::attention_packed_bwd(dout, qkv, saved, seqs, shape, QkvMut { q: g.q, k: g.k, v: g.v })
     }
     fn cross_entropy(&self, hidden: &Vec<f32>, targets: &[u32], weights: &[f32], head: &CpuMatrix, dhidden: &mut Vec<f32>) -> f64 {
-        ops::cross_entropy::cross_entropy(hidden, targets, weights, head, dhidden)
+        ops::cross_entropy::cross_entropy(hidden, targets, weights, head, self.numerics, dhidden)
     }
     fn sum_squares(&self, x: &Vec<f32>, n: usize) -> f64 {
         ops::adamw::sum_squares(&x[..n])

@@ -47,6 +47,8 @@ pub struct Panels {
     d: Vec<f32>,
     /// Q4 offsets (empty for Q8).
     m: Vec<f32>,
+    /// Wᵀ in 8-bit panels, made on first use by the 8-bit backward (`transposed_q8`).
+    transposed: std::sync::OnceLock<Box<Panels>>,
 }
 
 impl Panels {
@@ -70,7 +72,7 @@ impl Panels {
                 [d[pb * PANEL + rr], m[pb * PANEL + rr]] = dm[r * nb + b];
             }
         }
-        Panels { rows, cols, codes: Codes::Q4(codes), d, m }
+        Panels { rows, cols, codes: Codes::Q4(codes), d, m, transposed: Default::default() }
     }
 
     /// From row-major 8-bit blocks: 32 signed bytes and one scale per block.
@@ -89,7 +91,36 @@ impl Panels {
                 d[pb * PANEL + rr] = scales[r * nb + b];
             }
         }
-        Panels { rows, cols, codes: Codes::Q8(codes), d, m: Vec::new() }
+        Panels { rows, cols, codes: Codes::Q8(codes), d, m: Vec::new(), transposed: Default::default() }
+    }
+
+    /// Wᵀ (cols × rows) as 8-bit panels: the exactly decoded weights, transposed and quantized per block
+    /// of 32 along W's rows (Q8_0: d = max|w|/127, q = round(w/d), halves away from zero). The frozen
+    /// weights are transposed once, on first use, and kept (SmolLM2-135M: ≈ 120 MB beside ≈ 70 MB of
+    /// 4-bit panels), so the 8-bit backward dX = dY·W is the forward's 8-bit product over Wᵀ.
+    /// Needs rows to be a multiple of 32.
+    pub fn transposed_q8(&self) -> &Panels {
+        self.transposed.get_or_init(|| {
+            let (n, k) = (self.rows, self.cols);
+            assert!(n.is_multiple_of(QK), "transposed_q8: {n} rows are not whole blocks of {QK}");
+            let mut w = vec![0f32; n * k];
+            w.par_chunks_mut(k).enumerate().for_each(|(r, o)| self.dequant_row(r, o));
+            let nbt = n / QK;
+            let mut qs = vec![0i8; k * n];
+            let mut scales = vec![0f32; k * nbt];
+            qs.par_chunks_mut(n).zip(scales.par_chunks_mut(nbt)).enumerate().for_each(|(c, (q, sc))| {
+                for (b, (qb, d)) in q.chunks_exact_mut(QK).zip(sc.iter_mut()).enumerate() {
+                    let col = |t: usize| w[(b * QK + t) * k + c];
+                    let amax = (0..QK).fold(0f32, |a, t| a.max(col(t).abs()));
+                    *d = amax / 127.0;
+                    let id = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+                    for (t, o) in qb.iter_mut().enumerate() {
+                        *o = (col(t) * id).round() as i8;
+                    }
+                }
+            });
+            Box::new(Panels::from_q8(k, n, &qs, &scales))
+        })
     }
 
     /// Writes row `r` dequantized into `out` (`cols` values).
@@ -166,31 +197,64 @@ impl Panels {
 
     /// out[m × rows] ≈ x[m × cols] · Wᵀ with the activations quantized to 8 bits (`int8.rs`).
     pub fn matmul_int8(&self, x: &[f32], m: usize, out: &mut [f32]) {
-        let (n, k) = (self.rows, self.cols);
-        assert!(x.len() >= m * k && out.len() >= m * n && k % QK == 0, "matmul: bad shapes");
-        let q4 = matches!(self.codes, Codes::Q4(_));
+        let k = self.cols;
+        assert!(x.len() >= m * k && k.is_multiple_of(QK), "matmul: bad shapes");
         let xq = int8::quantize_rows(x, m, k);
-        let nb = k / QK;
+        self.matmul_int8_part(&xq, m, 0..self.rows, 0..k / QK, out, false);
+    }
+
+    /// out[m × |rows|] ≈ xq · W[rows, 32·blocks]ᵀ (+= with `accumulate`): the 8-bit product over a part
+    /// of W — weight rows `rows` (starting on a panel) and the blocks of 32 columns `blocks` — with
+    /// activation rows already quantized (`int8::quantize_rows`) over exactly those columns. The fused
+    /// cross-entropy goes over the head by chunks of rows (logits) and of columns of Wᵀ (its input
+    /// gradient).
+    pub fn matmul_int8_part(
+        &self,
+        xq: &int8::QuantRows,
+        m: usize,
+        rows: std::ops::Range<usize>,
+        blocks: std::ops::Range<usize>,
+        out: &mut [f32],
+        accumulate: bool,
+    ) {
+        let nb = self.cols / QK;
+        let (n, nbx) = (rows.len(), blocks.len());
+        let k = nbx * QK;
+        assert!(
+            rows.start.is_multiple_of(PANEL)
+                && rows.end <= self.rows
+                && blocks.end <= nb
+                && xq.q.len() >= m * k
+                && xq.d.len() >= m * nbx
+                && out.len() >= m * n,
+            "matmul_int8_part: bad shapes"
+        );
+        let q4 = matches!(self.codes, Codes::Q4(_));
         let codes: &[u8] = match &self.codes {
             Codes::Q4(c) => c,
             // SAFETY: i8 and u8 have the same size and alignment.
             Codes::Q8(c) => unsafe { std::slice::from_raw_parts(c.as_ptr() as *const u8, c.len()) },
         };
-        let panel_bytes = if q4 { nb * 16 * PANEL } else { nb * QK * PANEL };
+        let block_bytes = if q4 { 16 * PANEL } else { QK * PANEL };
+        let panel_bytes = nb * block_bytes;
         let optr = SyncPtr(out.as_mut_ptr());
         let optr = &optr;
         let tile = int8::tile_rows();
-        self.for_blocks(m, ROW_CHUNK, |p, r0, r1| {
-            let valid = PANEL.min(n - p * PANEL);
+        let p0 = rows.start / PANEL;
+        self.for_panels(p0..rows.end.div_ceil(PANEL), m, ROW_CHUNK, |p, r0, r1| {
+            let valid = PANEL.min(rows.end - p * PANEL);
             for (i0, t) in tiles(r0, r1, tile) {
-                // SAFETY: the pointers cover this panel and tile (layout, shapes asserted); Q8 panels have
-                // no offsets and their kernel does not read `mn`; this task alone writes these cells.
+                // SAFETY: the pointers cover this panel's blocks and the tile's rows (layout, shapes
+                // asserted); Q8 panels have no offsets and their kernel does not read `mn`; this task
+                // alone writes these cells.
                 unsafe {
-                    let d = self.d.as_ptr().add(p * nb * PANEL);
-                    let mn = if q4 { self.m.as_ptr().add(p * nb * PANEL) } else { d };
-                    let o = optr.0.add(i0 * n + p * PANEL);
-                    let tl = int8::Tile { codes: codes.as_ptr().add(p * panel_bytes), d, mn, nb, k, out: o, ld: n, valid };
-                    int8::panel_tile(&tl, q4, xq.q.as_ptr().add(i0 * k), xq.d.as_ptr().add(i0 * nb), xq.s.as_ptr().add(i0 * nb), t)
+                    let pb = p * nb + blocks.start;
+                    let d = self.d.as_ptr().add(pb * PANEL);
+                    let mn = if q4 { self.m.as_ptr().add(pb * PANEL) } else { d };
+                    let o = optr.0.add(i0 * n + (p - p0) * PANEL);
+                    let codes = codes.as_ptr().add(p * panel_bytes + blocks.start * block_bytes);
+                    let tl = int8::Tile { codes, d, mn, nb: nbx, k, out: o, ld: n, valid, accumulate };
+                    int8::panel_tile(&tl, q4, xq.q.as_ptr().add(i0 * k), xq.d.as_ptr().add(i0 * nbx), xq.s.as_ptr().add(i0 * nbx), t)
                 }
             }
         });
@@ -201,7 +265,15 @@ impl Panels {
     /// in L1 while the chunk's rows (in L2) go past it; with few rows (decode) there is one chunk and
     /// the panels are split finely enough to keep every core busy.
     fn for_blocks(&self, m: usize, chunk: usize, f: impl Fn(usize, usize, usize) + Sync) {
-        let np = self.n_panels();
+        self.for_panels(0..self.n_panels(), m, chunk, f)
+    }
+
+    /// `for_blocks` over the panels `panels` only.
+    fn for_panels(&self, panels: std::ops::Range<usize>, m: usize, chunk: usize, f: impl Fn(usize, usize, usize) + Sync) {
+        let (first, np) = (panels.start, panels.len());
+        if np == 0 {
+            return;
+        }
         let chunks = m.div_ceil(chunk);
         let want = 8 * rayon::current_num_threads();
         let run = np.div_ceil(want.div_ceil(chunks).clamp(1, np));
@@ -210,7 +282,7 @@ impl Panels {
             let (ci, ri) = (task / runs, task % runs);
             let r0 = ci * chunk;
             for p in ri * run..((ri + 1) * run).min(np) {
-                f(p, r0, (r0 + chunk).min(m));
+                f(first + p, r0, (r0 + chunk).min(m));
             }
         });
     }

@@ -3,6 +3,7 @@
 use crate::cpu::matrix::CpuMatrix;
 use crate::cpu::simd::Simd;
 use crate::cpu::{Numerics, SyncPtr};
+use crate::formats::quant::QK;
 use crate::simd_fn;
 use rayon::prelude::*;
 
@@ -151,12 +152,21 @@ unsafe fn t_tile<S: Simd, const T: usize, const C: usize>(
     }
 }
 
-/// dx[m × cols] = dy[m × rows]·W (or += with `accumulate`), for any CPU encoding of W: chunks of
-/// `PACK_ROWS` weight rows are decoded to f32 and packed (`pack_rows`), each multiplied with every
-/// activation row (tasks of `T_ROWS` rows).
-pub fn matmul_bwd(dy: &[f32], m: usize, w: &CpuMatrix, dx: &mut [f32], accumulate: bool) {
+/// dx[m × cols] = dy[m × rows]·W (or += with `accumulate`). Under `Numerics::Int8`, a quantized W
+/// whose rows are whole blocks of 32 goes through the forward's 8-bit product over Wᵀ
+/// (`Panels::transposed_q8`: dy quantized per block of 32 like any activation row); otherwise, for any
+/// CPU encoding, the exact product: chunks of `PACK_ROWS` weight rows are decoded to f32 and packed
+/// (`pack_rows`), each multiplied with every activation row (tasks of `T_ROWS` rows).
+pub fn matmul_bwd(dy: &[f32], m: usize, w: &CpuMatrix, numerics: Numerics, dx: &mut [f32], accumulate: bool) {
     let (n, k) = (w.rows(), w.cols());
     assert!(dy.len() >= m * n && dx.len() >= m * k, "matmul_bwd: buffers too small");
+    match w {
+        CpuMatrix::Quant(p) if numerics == Numerics::Int8 && n % QK == 0 => {
+            let dq = crate::cpu::int8::quantize_rows(dy, m, n);
+            return p.transposed_q8().matmul_int8_part(&dq, m, 0..k, 0..n / QK, dx, accumulate);
+        }
+        _ => {}
+    }
     if !accumulate {
         dx[..m * k].fill(0.0);
     }
