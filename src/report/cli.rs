@@ -96,7 +96,8 @@ pub fn write(out_dir: &Path, split: &str, arms: &[Arm], reports: &[ArmReport], r
     }
     let n = arms.iter().map(|a| a.rows.len()).max().unwrap_or(0);
     let full: Vec<RunRow> = runs.iter().filter(|r| r.task == "mmlu" && r.split != "sample150").cloned().collect();
-    put(REPORT_FILE, render(split, n, reports, &full, &charts))?;
+    let train: Vec<RunRow> = runs.iter().filter(|r| r.task == "train").cloned().collect();
+    put(REPORT_FILE, render(split, n, reports, &full, &train, &charts))?;
     Ok(written)
 }
 
@@ -153,7 +154,19 @@ mod tests {
             score: 0.5,
             ..spider(Some("r16"), 0.5)
         };
-        record_runs(&dir.path().join(RUNS_FILE), vec![spider(None, 0.10), spider(Some("r16"), 0.35), zero.clone()]).unwrap();
+        let train = RunRow {
+            run_id: run_id("train", "spider-train", "m.gguf", Some("r16")),
+            task: "train".into(),
+            split: "spider-train".into(),
+            metric: "final_val_loss".into(),
+            score: 0.41,
+            n: 2000,
+            settings: Some(r#"{"rank":16,"alpha":32.0,"lr":0.0005,"targets":["all"],"epochs":1,"numerics":"int8","steps":640}"#.into()),
+            metrics: Some(r#"{"tokens_seen":1234567,"tokens_per_s":402.5,"final_val_loss":0.4101}"#.into()),
+            wall_s: Some(3067.0),
+            ..spider(Some("r16"), 0.0)
+        };
+        record_runs(&dir.path().join(RUNS_FILE), vec![spider(None, 0.10), spider(Some("r16"), 0.35), zero.clone(), train]).unwrap();
         // Per-question verdicts of the three runs on 20 questions: base right on 2, the adapter on
         // 7 (3-shot, a superset) and on 10 (training format).
         let preds: Vec<PredictionRow> = [(spider(None, 0.0).run_id, 2), (spider(Some("r16"), 0.0).run_id, 7), (zero.run_id, 10)]
@@ -171,6 +184,8 @@ mod tests {
         assert!(md.contains("], 0.062 | 0.500 (n=1034) | +40.0 ["), "{md}");
         assert!(md.contains("], 0.008 |"), "{md}");
         assert!(md.contains("### m.gguf + r16"), "{md}");
+        // The training table: settings, cost and the loss reached, from the train row.
+        assert!(md.contains("| r16 | 2000 | 16 | 32.0 | 0.0005 | all | 1 | int8 | 640 | 1234567 | 51 min | 402 | 0.4101 |"), "{md}");
         assert!(dir.path().join(CATEGORY_CHART).exists() && dir.path().join(DELTA_CHART).exists());
     }
 }

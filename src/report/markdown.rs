@@ -46,7 +46,8 @@ fn p_value(p: f64) -> String {
     }
 }
 
-pub fn render(split: &str, n_questions: usize, arms: &[ArmReport], full_runs: &[RunRow], charts: &[&str]) -> String {
+/// `train_runs`: the adapters' `task = "train"` rows (settings and summary of each fine-tune).
+pub fn render(split: &str, n_questions: usize, arms: &[ArmReport], full_runs: &[RunRow], train_runs: &[RunRow], charts: &[&str]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# sqlora report: what fine-tuning gained and what it cost\n");
     let _ = writeln!(
@@ -65,6 +66,7 @@ pub fn render(split: &str, n_questions: usize, arms: &[ArmReport], full_runs: &[
         }
     );
     gained_and_cost(&mut s, arms);
+    training(&mut s, train_runs);
     per_category(&mut s, arms);
     changes(&mut s, arms);
     full_set(&mut s, full_runs);
@@ -111,6 +113,59 @@ fn gained_and_cost(s: &mut String, arms: &[ArmReport]) {
         let _ = writeln!(s, "\nNo Spider runs in runs.parquet yet (rows with task `spider`).");
     }
     s.push('\n');
+}
+
+/// What each adapter's training was: the settings a study varies, and what it cost (steps, tokens,
+/// wall time) and reached (the final validation loss), from the gathered `train` rows.
+fn training(s: &mut String, runs: &[RunRow]) {
+    if runs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Training
+"
+    );
+    let _ = writeln!(
+        s,
+        "| adapter | examples | r | α | lr | targets | epochs | numerics | steps | tokens | wall | tokens/s | final val loss |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let json = |t: &Option<String>| -> serde_json::Value { t.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default() };
+    for r in runs {
+        let (set, sum) = (json(&r.settings), json(&r.metrics));
+        let v = |x: &serde_json::Value| match x {
+            serde_json::Value::Null => "—".to_string(),
+            serde_json::Value::String(t) => t.clone(),
+            serde_json::Value::Array(a) => a.iter().map(|e| e.as_str().map_or(e.to_string(), String::from)).collect::<Vec<_>>().join(","),
+            other => other.to_string(),
+        };
+        let wall =
+            r.wall_s.map_or("—".into(), |w| if w >= 3600.0 { format!("{:.1} h", w / 3600.0) } else { format!("{:.0} min", w / 60.0) });
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {wall} | {} | {} |",
+            r.adapter.as_deref().unwrap_or("—"),
+            r.n,
+            v(&set["rank"]),
+            v(&set["alpha"]),
+            v(&set["lr"]),
+            v(&set["targets"]),
+            v(&set["epochs"]),
+            // Fine-tunes from before the setting existed ran exact.
+            set["numerics"].as_str().unwrap_or("exact"),
+            v(&set["steps"]),
+            v(&sum["tokens_seen"]),
+            sum["tokens_per_s"].as_f64().map_or("—".into(), |t| format!("{t:.0}")),
+            sum["final_val_loss"].as_f64().map_or("—".into(), |l| format!("{l:.4}")),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "
+Wall time is the run's own (it includes validation and checkpoints), on the machine it ran on.
+"
+    );
 }
 
 fn per_category(s: &mut String, arms: &[ArmReport]) {

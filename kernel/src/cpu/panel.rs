@@ -271,7 +271,7 @@ impl Panels {
     /// `for_blocks` over the panels `panels` only.
     fn for_panels(&self, panels: std::ops::Range<usize>, m: usize, chunk: usize, f: impl Fn(usize, usize, usize) + Sync) {
         let (first, np) = (panels.start, panels.len());
-        if np == 0 {
+        if np == 0 || m == 0 {
             return;
         }
         let chunks = m.div_ceil(chunk);
