@@ -9,7 +9,7 @@
 # Results: $OUT (default study/: Parquet files, report.md, charts, each adapter's settings and log).
 #
 #   1. the base model on the whole dev split, both prompts (3-shot and the training format);
-#   2. the sweep (data/finetune/study.toml: 6 settings on one 1,000-example subset), each adapter
+#   2. the sweep (data/finetune/study.toml: 6 settings on one 2,000-example subset), each adapter
 #      on the whole dev split with both prompts;
 #   3. the headline adapter: the whole train set, one epoch, r = 16, all seven projections, adapters
 #      kept after 500, 1,000, 2,000 and 4,000 examples; it and its snapshots (and the base) on a
@@ -96,7 +96,7 @@ for dir in "$RUNS"/sweep/*/; do
 done
 
 headline="$RUNS/headline"
-step headline-train $bin finetune --out-dir "$headline" --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
+step headline-train $bin finetune --out-dir "$headline" --numerics int8 --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
   --max-len 2048 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
   ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
 for snap in "$headline"/snapshots/*/ "$headline/"; do

@@ -265,3 +265,29 @@ fn train_on<B: TrainBackend>(backend: B, a: &FinetuneArgs, runs: &[(PathBuf, Set
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every sweep file the project ships reads and checks (a wrong key or value there would stop a
+    /// study hours into its run); the study's runs share one numerics, as one invocation must.
+    #[test]
+    fn committed_sweep_files_read_and_check() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/finetune");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let runs = read_sweep(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                assert!(!runs.is_empty(), "{}", path.display());
+                assert!(runs.iter().all(|(_, s)| s.numerics == runs[0].1.numerics), "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "expected the sweep and the study files in {}", dir.display());
+        let study = read_sweep(&dir.join("study.toml")).unwrap();
+        assert_eq!(study.len(), 6);
+        assert!(study.iter().all(|(_, s)| s.max_examples == 2000 && s.numerics == "int8"));
+    }
+}
