@@ -53,11 +53,14 @@ fn every_op_on_every_isa_level_checks_out_and_is_recorded() {
         // The int8 products ran at every level too.
         assert!(first.iter().any(|r| r.kind == "op" && &r.isa == level && r.numerics == "int8"), "{level}");
     }
+    // A step profiled per op in each numerics: the ops' shares of one step add up to at most all of it.
     for kind in ["train_step", "decode_step"] {
-        let ops: Vec<_> = first.iter().filter(|r| r.kind == kind).collect();
-        let share: f64 = ops.iter().map(|r| r.share.unwrap()).sum();
-        assert!(share > 0.5 && share <= 1.0 + 1e-9, "{kind}: ops cover {share} of the step");
-        assert!(ops.iter().any(|r| r.op == "matmul"), "{kind}");
+        for numerics in ["exact", "int8"] {
+            let ops: Vec<_> = first.iter().filter(|r| r.kind == kind && r.numerics == numerics).collect();
+            let share: f64 = ops.iter().map(|r| r.share.unwrap()).sum();
+            assert!(share > 0.5 && share <= 1.0 + 1e-9, "{kind} {numerics}: ops cover {share} of the step");
+            assert!(ops.iter().any(|r| r.op == "matmul"), "{kind} {numerics}");
+        }
     }
     assert!(first.iter().any(|r| r.kind == "train_step" && r.op == "matmul_bwd"));
 }

@@ -327,7 +327,7 @@ fn the_viewer_in_chromium_shows_what_the_files_hold() {
     let want = ops[0].median_s.unwrap();
     assert_eq!(first[0], ops[0].op);
     assert_eq!(first[6].parse::<f64>().unwrap(), want, "the first cell is the file's median");
-    assert_eq!(seen["kernelSteps"], 1, "the training step's breakdown");
+    assert_eq!(seen["kernelSteps"], 2, "the training step's breakdown, in each numerics");
     // Explorer: all 8 questions, then those with the first question's database and hardness, in
     // dev order.
     assert_eq!(seen["explorerAll"], format!("{LIMIT} of {LIMIT} questions"));

@@ -123,16 +123,22 @@ pub fn kernels_html(rows: &[KernelRow]) -> String {
         s.push_str("</tr>");
     }
     s.push_str("</tbody></table>");
-    // Profiled steps: per (run, step kind), the ops by their share of the step.
-    let mut steps: Vec<(String, String, String)> = Vec::new();
+    // Profiled steps: per (run, step kind, numerics), the ops by their share of the step.
+    let mut steps: Vec<(String, String, String, String)> = Vec::new();
     for r in rows.iter().filter(|r| r.kind.ends_with("_step")) {
-        push_unique(&mut steps, (r.run_id.clone(), r.kind.clone(), r.shape.clone().unwrap_or_default()));
+        push_unique(&mut steps, (r.run_id.clone(), r.kind.clone(), r.numerics.clone(), r.shape.clone().unwrap_or_default()));
     }
-    for (run, kind, what) in steps {
-        let _ =
-            write!(s, "<h3>Where the time goes: {}</h3><p class=\"note\">{} — {}</p>", esc(&kind.replace('_', " ")), esc(&run), esc(&what));
+    for (run, kind, numerics, what) in steps {
+        let _ = write!(
+            s,
+            "<h3>Where the time goes: {}, {} numerics</h3><p class=\"note\">{} — {}</p>",
+            esc(&kind.replace('_', " ")),
+            esc(&numerics),
+            esc(&run),
+            esc(&what)
+        );
         s.push_str("<table class=\"grid kernel-step\"><thead><tr><th>op</th><th>share</th><th>s</th><th>calls</th></tr></thead><tbody>");
-        let mut ops: Vec<&KernelRow> = rows.iter().filter(|r| r.run_id == run && r.kind == kind).collect();
+        let mut ops: Vec<&KernelRow> = rows.iter().filter(|r| r.run_id == run && r.kind == kind && r.numerics == numerics).collect();
         ops.sort_by(|a, b| b.share.unwrap_or(0.0).total_cmp(&a.share.unwrap_or(0.0)));
         for r in ops {
             let share = r.share.unwrap_or(0.0);
