@@ -4,7 +4,7 @@
 //! setting of the sweep (e.g. `--max-steps 2` for a smoke test).
 use super::data;
 use super::run::{train, RunLabels};
-use super::settings::Settings;
+use super::settings::{Settings, DEFAULT_NUMERICS};
 use crate::cli_args::{DataArg, DeviceArg, ModelArg};
 use crate::spider::{dataset::load_split, Split};
 use anyhow::{bail, Context, Result};
@@ -98,7 +98,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Products with the frozen weights: exact (f32) or int8 (8-bit activations and gradients,
-    /// integer dot products; faster, approximate: docs/numerics.md). Default: exact.
+    /// integer dot products; faster, checked against exact end to end: docs/numerics.md). Default: int8.
     #[arg(long, value_parser = ["exact", "int8"])]
     pub numerics: Option<String>,
     /// Also keep the adapter when the run has seen each of these numbers of examples (comma-separated,
@@ -174,6 +174,9 @@ pub fn read_sweep(path: &Path) -> Result<Vec<(String, Settings)>> {
         for (k, v) in r.iter().filter(|(k, _)| *k != "name") {
             t.insert(k.clone(), v.clone());
         }
+        // A new run's numerics default like the flag's; the serde default ("exact") is for settings
+        // files written before the setting existed.
+        t.entry("numerics").or_insert_with(|| DEFAULT_NUMERICS.into());
         let s: Settings = toml::Value::Table(t).try_into().with_context(|| format!("{}: run \"{name}\"", path.display()))?;
         s.check().with_context(|| format!("{}: run \"{name}\"", path.display()))?;
         out.push((name, s));
@@ -289,5 +292,16 @@ mod tests {
         let study = read_sweep(&dir.join("study.toml")).unwrap();
         assert_eq!(study.len(), 6);
         assert!(study.iter().all(|(_, s)| s.max_examples == 2000 && s.numerics == "int8"));
+    }
+
+    /// A sweep run that names no numerics gets the flag's default; one that does keeps its own.
+    #[test]
+    fn sweep_runs_default_to_the_default_numerics() {
+        let path = std::env::temp_dir().join(format!("sqlora-sweep-numerics-{}.toml", std::process::id()));
+        std::fs::write(&path, "[defaults]\nrank = 8\n[[run]]\nname = \"a\"\n[[run]]\nname = \"b\"\nnumerics = \"exact\"\n").unwrap();
+        let runs = read_sweep(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(runs[0].1.numerics, DEFAULT_NUMERICS);
+        assert_eq!(runs[1].1.numerics, "exact");
     }
 }
