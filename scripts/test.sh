@@ -26,6 +26,15 @@ if [ -x tests/deepeval/run.sh ] || [ -f tests/deepeval/run.sh ]; then
   echo "== DeepEval + pytest"
   SQLORA_BIN="$PWD/target/release/sqlora" bash tests/deepeval/run.sh
 fi
+# The phase notebooks: the Colab editions match their notebooks, then all eight run headless at the
+# CI size (the Rust ones on evcxr, the Colab ones on a python3 kernel through %%rust), each checked
+# for errors, its results files and its tables and charts (notebooks/execute.py; tools:
+# scripts/notebook_tools.sh).
+echo "== notebooks"
+bash scripts/notebook_tools.sh
+python3 notebooks/make_colab.py --check
+python3 notebooks/execute.py --size ci
+python3 notebooks/execute.py --size ci --colab
 # peft loads the adapters sqlora writes (its own venv with torch CPU, transformers, peft; or
 # SQLORA_PEFT_PYTHON, a Python that has them).
 echo "== peft loads sqlora's PEFT adapters"

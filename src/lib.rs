@@ -11,6 +11,7 @@ pub mod generate;
 pub mod merge;
 pub mod metric;
 pub mod mmlu;
+pub mod notebook;
 pub mod progress;
 pub mod report;
 pub mod results;

@@ -59,6 +59,16 @@ pub struct MmluArgs {
     /// Skip the base model (score only the adapters).
     #[arg(long)]
     pub no_base: bool,
+    /// Score only N questions of the split, spread evenly over it (every subject's share kept roughly):
+    /// a quick look, recorded as its own split ("<split>-spread<N>"), never mistaken for the whole.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// `n` questions spread evenly over `all` (the split is ordered by subject), in split order.
+fn spread<T: Clone>(all: &[T], n: usize) -> Vec<T> {
+    let n = n.min(all.len());
+    (0..n).map(|i| all[i * all.len() / n].clone()).collect()
 }
 
 /// The questions of a split, with every subject's dev rows (the shots).
@@ -80,15 +90,31 @@ pub fn run(a: MmluArgs) -> Result<()> {
     let split = if a.full { SplitArg::Test } else { a.split };
     let data_dir = a.data.resolve()?;
     let cats = Categories::original();
-    let (questions, shots) = load_questions(&data_dir, &cats, split)?;
+    let (mut questions, shots) = load_questions(&data_dir, &cats, split)?;
+    let mut label = split.label().to_string();
+    if let Some(n) = a.limit.filter(|&n| n < questions.len()) {
+        questions = spread(&questions, n);
+        label = format!("{label}-spread{n}");
+    }
     let model_path = a.engine.model.resolve()?;
-    a.engine.run(Score { args: &a, split, data_dir: &data_dir, cats: &cats, questions: &questions, shots: &shots, model_path: &model_path })
+    a.engine.run(Score {
+        args: &a,
+        split,
+        label,
+        data_dir: &data_dir,
+        cats: &cats,
+        questions: &questions,
+        shots: &shots,
+        model_path: &model_path,
+    })
 }
 
 /// The base model and each adapter scored on the chosen backend.
 struct Score<'a> {
     args: &'a MmluArgs,
     split: SplitArg,
+    /// The split's name in the results (with --limit, the subset's).
+    label: String,
     data_dir: &'a Path,
     cats: &'a Categories,
     questions: &'a [Question],
@@ -106,7 +132,7 @@ impl WithBackend for Score<'_> {
 
 impl Score<'_> {
     fn score_all<B: TrainBackend>(self, engine: &mut sqlora_kernel::Engine<B>) -> Result<()> {
-        let Score { args: a, split, data_dir, cats, questions, shots, model_path } = self;
+        let Score { args: a, split, label: split_label, data_dir, cats, questions, shots, model_path } = self;
         std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
         let model = crate::assets::model_label(model_path, a.engine.numerics.int8);
         // Every adapter is loaded and checked first: a wrong path fails now, not after the base model's run.
@@ -117,8 +143,7 @@ impl Score<'_> {
             super::adapter::attach(engine, entry.map(|(_, adapter)| adapter))?;
             let target = entry.map(|(dir, _)| *dir);
             let scorer = Scorer::new(engine, a.batch_tokens)?;
-            let id =
-                RunId { model: model.clone(), adapter: target.map(|p| crate::assets::file_label(p)), split: split.label().to_string() };
+            let id = RunId { model: model.clone(), adapter: target.map(|p| crate::assets::file_label(p)), split: split_label.clone() };
             let settings = serde_json::json!({
                 "model_path": model_path.display().to_string(),
                 "adapter_path": target.map(|p| p.display().to_string()),
@@ -182,5 +207,18 @@ impl Score<'_> {
         }
         println!("wrote {} and {}", a.out.out_dir.join(MMLU_ANSWERS_FILE).display(), a.out.out_dir.join(RUNS_FILE).display());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn a_spread_takes_evenly_spaced_questions_in_order() {
+        let all: Vec<usize> = (0..150).collect();
+        assert_eq!(spread(&all, 6), vec![0, 25, 50, 75, 100, 125]);
+        assert_eq!(spread(&all, 200).len(), 150, "asking for more than the split gives the split");
+        assert!(spread(&all, 0).is_empty());
     }
 }

@@ -31,6 +31,17 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
     }
 }
 
+/// The folder as the page reads it (every file of [`results_files`] loaded the page's way), for
+/// native callers that show the viewer's tables (the notebooks).
+pub fn read_folder(root: &Path) -> anyhow::Result<sqlora_results::view::folder::Folder> {
+    let mut f = sqlora_results::view::folder::Folder::default();
+    for name in results_files(root) {
+        let path = root.join(&name);
+        f.add_file(&name, std::fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?);
+    }
+    Ok(f)
+}
+
 /// `{"files": [...]}`: what the page fetches first (`results/index.json`).
 pub fn index_json(root: &Path) -> String {
     serde_json::json!({ "files": results_files(root) }).to_string()

@@ -1,8 +1,9 @@
 """DeepEval over a Spider predictions file: one `assert_test` per row with sqlora's ExecutionAccuracy.
 
 Rows whose recorded verdict is 0 (`expect_official`, else `ex_official` of a scored file) are
-xfail(strict=True): they must fail, and a pass is an error. The file is SQLORA_PREDICTIONS, default
-the committed fixture; the binary is SQLORA_BIN.
+xfail(strict=True): they must fail, and a pass is an error. The file is SQLORA_PREDICTIONS (JSONL, or
+a results folder's spider_predictions.parquet; SQLORA_RUN keeps one run_id's rows), default the
+committed fixture; the binary is SQLORA_BIN.
 """
 import json
 import os
@@ -19,9 +20,19 @@ PREDICTIONS = os.environ.get("SQLORA_PREDICTIONS", os.path.join(REPO, "tests/fix
 BINARY = os.environ.get("SQLORA_BIN", os.path.join(REPO, "target/release/sqlora"))
 
 
-def load_rows(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+def load_rows(path, run=None):
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+    else:
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    if run:
+        rows = [r for r in rows if r.get("run_id") == run]
+        if not rows:
+            raise SystemExit(f"{path}: no rows of run {run!r}")
+    return rows
 
 
 def recorded(row):
@@ -41,7 +52,7 @@ def param(i, row):
     return pytest.param(row, id=f"{i}-{row.get('id', i)}-{row['db_id']}", marks=marks)
 
 
-ROWS = load_rows(PREDICTIONS)
+ROWS = load_rows(PREDICTIONS, os.environ.get("SQLORA_RUN"))
 
 
 @pytest.fixture(scope="session")
