@@ -22,7 +22,8 @@ pub struct Size {
     /// "full", "laptop" or "ci": each size has its own results folder, so adapters of the same name
     /// trained at two sizes never meet in one set of results.
     pub tag: &'static str,
-    /// Spider dev questions (None: the whole split, 1,034).
+    /// Spider dev questions: a fixed stratified slice of this many (dev's hardness mix, the
+    /// databases taking turns: `--stratified`), or None for the whole split (1,034).
     pub dev_questions: Option<usize>,
     /// The fine-tuning sweep file (relative to the project).
     pub sweep: &'static str,
@@ -117,7 +118,7 @@ impl Notebook {
             rayon::current_num_threads(),
             self.results.display(),
             self.data_dir.display(),
-            n(s.dev_questions, "all 1,034"),
+            s.dev_questions.map_or("all 1,034".into(), |k| format!("a stratified slice of {k}")),
             s.sweep,
             s.train_steps.map_or(String::new(), |k| format!(", {k} steps per setting")),
             n(s.mmlu_questions, "all"),
@@ -165,9 +166,9 @@ impl Notebook {
         self.results.display().to_string()
     }
 
-    /// `--limit N` for the dev questions this size asks for (none for the whole split).
+    /// `--stratified N` for the dev questions this size asks for (none for the whole split).
     fn dev_limit(&self) -> Vec<String> {
-        self.size.dev_questions.map_or(vec![], |n| vec!["--limit".into(), n.to_string()])
+        self.size.dev_questions.map_or(vec![], |n| vec!["--stratified".into(), n.to_string()])
     }
 
     /// The adapters the notebooks trained (finished runs, in name order).

@@ -15,7 +15,7 @@ impl Notebook {
     /// The Spider split name the runs of this size are recorded under.
     pub fn dev_split(&self) -> String {
         match self.size.dev_questions {
-            Some(n) if n < 1034 => format!("dev-subset-{n}"),
+            Some(n) if n < 1034 => format!("dev-strat-{n}"),
             _ => "dev".into(),
         }
     }
