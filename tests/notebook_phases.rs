@@ -1,15 +1,15 @@
 //! The notebooks' library calls, phase by phase, at the CI size on the real model and data: what each
 //! cell of `notebooks/fase-0N.ipynb` shows, checked here as plain Rust (the notebooks themselves run
 //! under Jupyter in `tests/notebooks/run.sh`).
+mod mmlu_support;
+mod spider_support;
+
 use sqlora::notebook::{Notebook, Size};
 
 #[test]
 fn the_four_phases_run_and_show_their_results() {
-    if std::env::var_os("SQLORA_DATA").is_none() && !std::path::Path::new("../shared/data").exists() {
-        assert!(std::env::var("CI").is_err(), "CI: no data directory");
-        eprintln!("skipped: no data directory");
-        return;
-    }
+    let _data = require_data!();
+    let _model = require!(mmlu_support::model());
     let tmp = tempfile::tempdir().unwrap();
     // SAFETY: set before any thread of this test reads the environment; the only test in this file.
     unsafe {

@@ -178,6 +178,11 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     Ok(())
 }
 
+/// The split name of a run over a fixed stratified slice of `n` dev questions (`--stratified n`).
+pub fn stratified_split(n: usize) -> String {
+    format!("dev-strat-{n}")
+}
+
 /// Which run a baseline is: a subset (--limit, --db, --stratified) is its own split, never mistaken for dev.
 struct RunIdentity {
     split: String,
@@ -188,7 +193,7 @@ struct RunIdentity {
 impl RunIdentity {
     fn of(a: &BaselineArgs, model_path: &Path, n: usize, stratified: bool) -> RunIdentity {
         let mut split = if stratified {
-            format!("dev-strat-{n}")
+            stratified_split(n)
         } else if a.limit.is_none() && a.db.is_empty() {
             "dev".to_string()
         } else {

@@ -65,6 +65,11 @@ pub struct MmluArgs {
     pub limit: Option<usize>,
 }
 
+/// The split name of `n` questions spread over `split` (`--limit n`).
+pub fn spread_label(split: &str, n: usize) -> String {
+    format!("{split}-spread{n}")
+}
+
 /// `n` questions spread evenly over `all` (the split is ordered by subject), in split order.
 fn spread<T: Clone>(all: &[T], n: usize) -> Vec<T> {
     let n = n.min(all.len());
@@ -94,7 +99,7 @@ pub fn run(a: MmluArgs) -> Result<()> {
     let mut label = split.label().to_string();
     if let Some(n) = a.limit.filter(|&n| n < questions.len()) {
         questions = spread(&questions, n);
-        label = format!("{label}-spread{n}");
+        label = spread_label(&label, n);
     }
     let model_path = a.engine.model.resolve()?;
     a.engine.run(Score {

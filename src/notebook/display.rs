@@ -26,11 +26,6 @@ impl Rich {
         Rich::new(format!("<p>{}</p>", esc(text)), text.to_string())
     }
 
-    /// An SVG chart; `plain` says in words what it shows.
-    pub fn svg(svg: String, plain: String) -> Rich {
-        Rich::new(svg, plain)
-    }
-
     /// Several outputs one after the other, as one.
     pub fn join(parts: impl IntoIterator<Item = Rich>) -> Rich {
         let (mut html, mut plain) = (String::new(), String::new());

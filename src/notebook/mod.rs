@@ -14,7 +14,7 @@ pub mod tables;
 pub use display::{Rich, Table};
 
 use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// How much work each phase does.
 #[derive(Clone, Debug, PartialEq)]
@@ -192,9 +192,4 @@ impl Notebook {
         }
         Ok(a)
     }
-}
-
-/// A results file of the folder, or None when that phase has not run yet.
-pub fn existing(dir: &Path, file: &str) -> Option<PathBuf> {
-    Some(dir.join(file)).filter(|p| p.is_file())
 }

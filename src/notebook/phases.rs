@@ -15,7 +15,7 @@ impl Notebook {
     /// The Spider split name the runs of this size are recorded under.
     pub fn dev_split(&self) -> String {
         match self.size.dev_questions {
-            Some(n) if n < 1034 => format!("dev-strat-{n}"),
+            Some(n) if n < 1034 => crate::evaluation::cli::stratified_split(n),
             _ => "dev".into(),
         }
     }
@@ -215,7 +215,7 @@ impl Notebook {
     /// The MMLU split name this size's answers are recorded under.
     pub fn mmlu_split(&self) -> String {
         match self.size.mmlu_questions {
-            Some(n) => format!("{}-spread{n}", self.size.mmlu_split),
+            Some(n) => crate::mmlu::cli::spread_label(self.size.mmlu_split, n),
             None => self.size.mmlu_split.to_string(),
         }
     }

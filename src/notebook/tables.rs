@@ -234,7 +234,7 @@ pub fn loss_chart(log: &[TrainLogRow]) -> Rich {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    Rich::svg(line_chart(title, XAxis::Step.label(), y, &s), plain)
+    Rich::new(line_chart(title, XAxis::Step.label(), y, &s), plain)
 }
 
 /// The MMLU regression of every adapter against the base on `split`: overall and per category,
@@ -278,12 +278,12 @@ pub fn mmlu_regression(results: &Path, split: &str) -> Result<Rich> {
     let stats: Vec<(String, Vec<_>)> =
         all.iter().map(|a| (a.adapter.clone().unwrap_or_else(|| "base".into()), sqlora_results::compare::group_stats(a))).collect();
     let mut parts = vec![t.rich()];
-    parts.push(Rich::svg(
+    parts.push(Rich::new(
         sqlora_results::svg::category_chart(&format!("MMLU accuracy per category ({split})"), &stats),
         "chart: accuracy per category, one bar per model".into(),
     ));
     if !charted.is_empty() {
-        parts.push(Rich::svg(
+        parts.push(Rich::new(
             sqlora_results::svg::delta_chart(&format!("Change against the base ({split})"), &charted),
             "chart: each adapter's change per category with its 95% interval".into(),
         ));
