@@ -10,5 +10,7 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 cargo fmt --all --check --manifest-path wasm/Cargo.toml
 echo "== cargo clippy -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+# In the release profile: the tests' release build then reuses its build-script runs (the bundled
+# SQLite's C compile, about a minute) and proc-macro crates instead of making them twice.
+cargo clippy --release --workspace --all-targets -- -D warnings
 cargo clippy --manifest-path wasm/Cargo.toml --target wasm32-unknown-unknown -- -D warnings

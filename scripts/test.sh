@@ -6,36 +6,39 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
-echo "== data: $SQLORA_DATA"
+# Each section's line carries the seconds since the start, so a CI log shows where its time went.
+section() { echo "== [$SECONDS s] $*"; }
+section "data: $SQLORA_DATA"
 cargo build --release --workspace --all-targets
-echo "== viewer: the wasm page (wasm/build.sh)"
+section "viewer: the wasm page (wasm/build.sh)"
 bash wasm/build.sh
-echo "== setup: model + data checksums"
+section "setup: model + data checksums"
 ./target/release/sqlora setup --data-dir "$SQLORA_DATA"
-echo "== cargo test"
+section "cargo test"
 cargo test --release --workspace
 # The kernel and SmolLM2 tests above already ran every ISA level this CPU has; the MMLU check against
 # PyTorch also on the AVX2 path (what AVX2-only machines run) when this CPU has more than AVX2.
 if grep -qwE 'avx512f|avx_vnni' /proc/cpuinfo; then
-  echo "== MMLU reference check on the AVX2 path (SQLORA_ISA=avx2)"
+  section "MMLU reference check on the AVX2 path (SQLORA_ISA=avx2)"
   SQLORA_ISA=avx2 cargo test --release --test mmlu_reference_agreement
 fi
-echo "== aarch64 (NEON, dotprod) kernel and model tests under qemu-user"
+section "aarch64 (NEON, dotprod) kernel and model tests under qemu-user"
 bash scripts/test_aarch64.sh
 if [ -x tests/deepeval/run.sh ] || [ -f tests/deepeval/run.sh ]; then
-  echo "== DeepEval + pytest"
+  section "DeepEval + pytest"
   SQLORA_BIN="$PWD/target/release/sqlora" bash tests/deepeval/run.sh
 fi
 # The phase notebooks: the Colab editions match their notebooks, then all eight run headless at the
 # CI size (the Rust ones on evcxr, the Colab ones on a python3 kernel through %%rust), each checked
 # for errors, its results files and its tables and charts (notebooks/execute.py; tools:
 # scripts/notebook_tools.sh).
-echo "== notebooks"
+section "notebooks"
 bash scripts/notebook_tools.sh
 python3 notebooks/make_colab.py --check
 python3 notebooks/execute.py --size ci
 python3 notebooks/execute.py --size ci --colab
 # peft loads the adapters sqlora writes (its own venv with torch CPU, transformers, peft; or
 # SQLORA_PEFT_PYTHON, a Python that has them).
-echo "== peft loads sqlora's PEFT adapters"
+section "peft loads sqlora's PEFT adapters"
 SQLORA_PROBE="$PWD/target/release/examples/save_peft_probe" bash tests/adapters/run.sh
+section "done"

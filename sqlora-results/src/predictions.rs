@@ -6,7 +6,7 @@
 use super::rows::{read_rows, write_rows};
 use super::schema::{col, Column, Kind, Ty::*};
 use anyhow::{bail, Result};
-use arrow::datatypes::Schema;
+use arrow_schema::Schema;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -5,7 +5,7 @@ use super::check::check_table;
 use super::schema::Kind;
 use super::table::{is_parquet, read_table, write_table, Table};
 use anyhow::{Context, Result};
-use arrow::datatypes::Schema;
+use arrow_schema::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;

@@ -7,7 +7,7 @@
 use super::rows::{read_rows, upsert_rows};
 use super::schema::{col, Column, Kind, Ty::*};
 use anyhow::Result;
-use arrow::datatypes::Schema;
+use arrow_schema::Schema;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -3,12 +3,14 @@
 //! and back; the column types come from a preferred schema where the values fit, else from the input
 //! file, else from the values.
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use arrow::compute::cast;
-use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Schema, UInt16Type,
-    UInt32Type, UInt64Type, UInt8Type,
+use arrow_array::types::{
+    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
+use arrow_array::{
+    cast::AsArray, Array, ArrayRef, ArrowPrimitiveType, BooleanArray, LargeStringArray, NullArray, PrimitiveArray, RecordBatch,
+    StringArray, StringViewArray,
+};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -223,22 +225,39 @@ fn inferred(vals: &[&Json]) -> DataType {
     DataType::Utf8
 }
 
+/// One column of `dt` from values that `fits` it (each type built directly: see `column_to_json`).
 fn build(dt: &DataType, vals: &[&Json]) -> Result<ArrayRef> {
-    let base: ArrayRef = match dt {
-        DataType::Boolean => Arc::new(vals.iter().map(|v| v.as_bool()).collect::<BooleanArray>()),
-        d if d.is_integer() => Arc::new(vals.iter().map(|v| v.as_i64()).collect::<Int64Array>()),
-        d if d.is_floating() => Arc::new(vals.iter().map(|v| v.as_f64()).collect::<Float64Array>()),
-        _ => Arc::new(
-            vals.iter()
-                .map(|v| match v {
-                    Json::Null => None,
-                    Json::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                })
-                .collect::<StringArray>(),
-        ),
+    // Integers were range-checked by `fits`, so the narrowing cannot fail there.
+    fn ints<T: ArrowPrimitiveType>(vals: &[&Json]) -> ArrayRef
+    where
+        T::Native: TryFrom<i64>,
+    {
+        let narrow = |v: &Json| v.as_i64().and_then(|i| T::Native::try_from(i).ok());
+        Arc::new(vals.iter().map(|v| narrow(v)).collect::<PrimitiveArray<T>>())
+    }
+    let text = |v: &&Json| match v {
+        Json::Null => None,
+        Json::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
     };
-    Ok(if base.data_type() == dt { base } else { cast(&base, dt)? })
+    Ok(match dt {
+        DataType::Boolean => Arc::new(vals.iter().map(|v| v.as_bool()).collect::<BooleanArray>()),
+        DataType::Int8 => ints::<Int8Type>(vals),
+        DataType::Int16 => ints::<Int16Type>(vals),
+        DataType::Int32 => ints::<Int32Type>(vals),
+        DataType::Int64 => ints::<Int64Type>(vals),
+        DataType::UInt8 => ints::<UInt8Type>(vals),
+        DataType::UInt16 => ints::<UInt16Type>(vals),
+        DataType::UInt32 => ints::<UInt32Type>(vals),
+        DataType::UInt64 => Arc::new(vals.iter().map(|v| v.as_u64()).collect::<PrimitiveArray<UInt64Type>>()),
+        DataType::Float32 => Arc::new(vals.iter().map(|v| v.as_f64().map(|x| x as f32)).collect::<PrimitiveArray<Float32Type>>()),
+        DataType::Float64 => Arc::new(vals.iter().map(|v| v.as_f64()).collect::<PrimitiveArray<Float64Type>>()),
+        DataType::Utf8 => Arc::new(vals.iter().map(text).collect::<StringArray>()),
+        DataType::LargeUtf8 => Arc::new(vals.iter().map(text).collect::<LargeStringArray>()),
+        DataType::Utf8View => Arc::new(vals.iter().map(text).collect::<StringViewArray>()),
+        DataType::Null => Arc::new(NullArray::new(vals.len())),
+        dt => bail!("a column of type {dt} cannot be written"),
+    })
 }
 
 /// The table as one record batch: a column takes its `preferred` type where the values fit, else its

@@ -56,7 +56,7 @@ impl Size {
             },
             (false, true) => Size {
                 tag: "ci",
-                dev_questions: Some(10),
+                dev_questions: Some(6),
                 sweep: "notebooks/sweep-laptop.toml",
                 train_steps: Some(2),
                 mmlu_split: "sample150",
