@@ -14,6 +14,7 @@ The kernel starts in the project's notebooks/ folder, so `:dep sqlora = { path =
 as in the Rust editions; EVCXR_TMPDIR (default /var/tmp/sqlora-evcxr) keeps its builds between
 kernels.
 """
+import atexit
 import os
 import queue
 import sys
@@ -48,6 +49,16 @@ class RustKernel:
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
+        # The kernel is a process of its own: without this it outlives the notebook (CI found four of
+        # them after a run, each polling at a few % of a core).
+        atexit.register(self.shutdown)
+
+    def shutdown(self):
+        """Stops the kernel and its process group (at exit; harmless when it never started)."""
+        if self.km is not None:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=True)
+            self.km = self.kc = None
 
     def run(self, code, out=None):
         """Runs `code`; relays its outputs through `out(kind, payload)`; raises on error."""
