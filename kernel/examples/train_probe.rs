@@ -1,11 +1,12 @@
 //! Times one LoRA training step (loss_and_grads, no optimizer) on a real model (a development probe):
 //! `cargo run --release --example train_probe [MODEL.gguf]`, BATCH × LEN tokens (default 4 × 128),
 //! rank R (16) on all seven projections, random A and B, STEPS steps (2). Prints tokens/s and the peak
-//! RSS; with PROFILE=1 also the time per backend op (a delegating backend times every call).
+//! RSS; with PROFILE=1 also the time per backend op (a delegating backend times every call);
+//! NUMERICS=int8 for the 8-bit-activation products (default exact).
 use sqlora_kernel::backend::instrumented::Instrumented;
 use sqlora_kernel::backend::{Backend, LoraShape};
 use sqlora_kernel::bench::profile::{table, OpTimes};
-use sqlora_kernel::cpu::CpuBackend;
+use sqlora_kernel::cpu::{CpuBackend, Numerics};
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::lora::Proj;
 use sqlora_kernel::model::{LoraPair, LoraParams, Model, TrainSeq};
@@ -39,8 +40,12 @@ fn main() {
     if env("TUNE_ALLOC", 1) == 1 {
         sqlora_kernel::cpu::tune_allocator();
     }
+    let numerics = match std::env::var("NUMERICS").as_deref() {
+        Ok("int8") => Numerics::Int8,
+        _ => Numerics::default(),
+    };
     let src = ModelSource::open(&path).unwrap();
-    let model = Model::load(Instrumented { inner: CpuBackend::default(), observer: OpTimes::default() }, &src).unwrap();
+    let model = Model::load(Instrumented { inner: CpuBackend::new(numerics), observer: OpTimes::default() }, &src).unwrap();
     let c = &model.cfg;
     let be = CpuBackend::default();
     let mut seed = 1u64;
