@@ -1,6 +1,6 @@
 //! The notebooks' library calls, phase by phase, at the CI size on the real model and data: what each
 //! cell of `notebooks/fase-0N.ipynb` shows, checked here as plain Rust (the notebooks themselves run
-//! under Jupyter in `tests/notebooks/run.sh`).
+//! under Jupyter in `notebooks/execute.py`).
 mod mmlu_support;
 mod spider_support;
 

@@ -232,8 +232,7 @@ fn build(dt: &DataType, vals: &[&Json]) -> Result<ArrayRef> {
     where
         T::Native: TryFrom<i64>,
     {
-        let narrow = |v: &Json| v.as_i64().and_then(|i| T::Native::try_from(i).ok());
-        Arc::new(vals.iter().map(|v| narrow(v)).collect::<PrimitiveArray<T>>())
+        Arc::new(vals.iter().map(|v| v.as_i64().and_then(|i| T::Native::try_from(i).ok())).collect::<PrimitiveArray<T>>())
     }
     let text = |v: &&Json| match v {
         Json::Null => None,
@@ -249,7 +248,7 @@ fn build(dt: &DataType, vals: &[&Json]) -> Result<ArrayRef> {
         DataType::UInt8 => ints::<UInt8Type>(vals),
         DataType::UInt16 => ints::<UInt16Type>(vals),
         DataType::UInt32 => ints::<UInt32Type>(vals),
-        DataType::UInt64 => Arc::new(vals.iter().map(|v| v.as_u64()).collect::<PrimitiveArray<UInt64Type>>()),
+        DataType::UInt64 => ints::<UInt64Type>(vals),
         DataType::Float32 => Arc::new(vals.iter().map(|v| v.as_f64().map(|x| x as f32)).collect::<PrimitiveArray<Float32Type>>()),
         DataType::Float64 => Arc::new(vals.iter().map(|v| v.as_f64()).collect::<PrimitiveArray<Float64Type>>()),
         DataType::Utf8 => Arc::new(vals.iter().map(text).collect::<StringArray>()),
