@@ -9,7 +9,7 @@
 # Results: $OUT (default study/: Parquet files, report.md, charts, each adapter's settings and log).
 #
 #   1. the base model on the whole dev split, both prompts (3-shot and the training format);
-#   2. the sweep (data/finetune/study.toml: 6 settings on one 2,000-example subset), each adapter
+#   2. the sweep (data/finetune/study.toml: 6 settings on one 1,000-example subset), each adapter
 #      on the whole dev split with both prompts;
 #   3. the headline adapter: the whole train set, one epoch, r = 16, all seven projections, adapters
 #      kept after 500, 1,000, 2,000 and 4,000 examples; it and its snapshots (and the base) on a

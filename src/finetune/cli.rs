@@ -291,7 +291,7 @@ mod tests {
         assert!(seen >= 2, "expected the sweep and the study files in {}", dir.display());
         let study = read_sweep(&dir.join("study.toml")).unwrap();
         assert_eq!(study.len(), 6);
-        assert!(study.iter().all(|(_, s)| s.max_examples == 2000 && s.numerics == "int8"));
+        assert!(study.iter().all(|(_, s)| s.max_examples == 1000 && s.numerics == "int8"));
     }
 
     /// A sweep run that names no numerics gets the flag's default; one that does keeps its own.
