@@ -22,6 +22,8 @@ if grep -qwE 'avx512f|avx_vnni' /proc/cpuinfo; then
   section "MMLU reference check on the AVX2 path (SQLORA_ISA=avx2)"
   SQLORA_ISA=avx2 cargo test --release --test mmlu_reference_agreement
 fi
+section "CUDA kernels without a GPU: PTX for sm_80/sm_90 (NVRTC + ptxas), emulated under ASan/UBSan"
+bash scripts/gpu_check.sh
 section "aarch64 (NEON, dotprod) kernel and model tests under qemu-user"
 bash scripts/test_aarch64.sh
 if [ -x tests/deepeval/run.sh ] || [ -f tests/deepeval/run.sh ]; then

@@ -1,0 +1,46 @@
+//! Compiles the CUDA kernels (kernels/*.cu) for the CPU, with the emulation header (emu/cuda_emu.h)
+//! force-included and the emulator's scheduler (emu/runtime.cpp) beside them, into one static library
+//! the crate links. `SQLORA_GPU_SANITIZE=1` builds them with AddressSanitizer and UBSan (and links
+//! the test binaries with them): scripts/gpu_check.sh runs the kernel tests that way.
+use std::path::Path;
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sanitize = std::env::var("SQLORA_GPU_SANITIZE").is_ok_and(|v| v == "1");
+    println!("cargo:rerun-if-env-changed=SQLORA_GPU_SANITIZE");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++17")
+        .include(dir.join("emu"))
+        .include(dir.join("kernels"))
+        .flag_if_supported("-Wno-unused-parameter")
+        .warnings(true)
+        .opt_level(2);
+    if sanitize {
+        build.flag("-fsanitize=address,undefined").flag("-fno-omit-frame-pointer").flag("-fno-sanitize-recover=all");
+        // rustc links with -nodefaultlibs: name the sanitizers' runtimes (the script that runs these
+        // tests preloads libasan, which must come before every other library).
+        println!("cargo:rustc-link-lib=dylib=asan");
+        println!("cargo:rustc-link-lib=dylib=ubsan");
+    }
+    build.file(dir.join("emu/runtime.cpp"));
+    // The .cu files are C++ to the host compiler: -x c++ before each, the dialect header first.
+    let mut sources: Vec<_> = std::fs::read_dir(dir.join("kernels"))
+        .expect("gpu/kernels")
+        .map(|e| e.expect("gpu/kernels entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cu"))
+        .collect();
+    sources.push(dir.join("emu/selftest.cu"));
+    sources.sort();
+    let mut kernels = build.clone();
+    kernels.flag("-x").flag("c++").flag("-include").flag("cuda_emu.h");
+    for s in &sources {
+        kernels.file(s);
+    }
+    for d in ["emu", "kernels"] {
+        println!("cargo:rerun-if-changed={}", dir.join(d).display());
+    }
+    build.compile("sqlora_gpu_emu_runtime");
+    kernels.compile("sqlora_gpu_emu_kernels");
+}

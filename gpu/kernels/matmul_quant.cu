@@ -1,0 +1,117 @@
+// Products with the frozen quantized weights, and the LoRA term fused into their epilogue:
+// out[m × rows] = x[m × cols] · Wᵀ (+ s · xa · Bᵀ, xa = x · Aᵀ from lora_xa_f32), W decoded from its GGUF
+// blocks of 32 on the fly (rows of whole blocks, as the engine reads them), the adapter never merged.
+//
+// This first version uses CUDA cores only: a block computes a tile of 16 tokens × 64 weight rows, the
+// x tile and the decoded weight tile staged in shared memory one quant block (32 columns) at a time.
+#include "sq_cuda.cuh"
+
+namespace {
+
+constexpr int kTileTokens = 16, kTileRows = 64, kBlock = 32;
+
+__device__ __forceinline__ float load_f16(const unsigned char* p) {
+    return __half2float(__ushort_as_half((unsigned short)(p[0] | (p[1] << 8))));
+}
+
+// Q8_0: f16 scale d, 32 signed bytes; x = q·d.
+struct Q8_0 {
+    static constexpr int kBytes = 34;
+    __device__ static void decode8(const unsigned char* blk, int first, float* out) {
+        float d = load_f16(blk);
+        for (int e = 0; e < 8; e++) out[e] = (float)(signed char)blk[2 + first + e] * d;
+    }
+};
+
+// Q4_1: f16 scale d, f16 minimum m, 16 bytes of nibbles (low nibbles: values 0-15, high: 16-31);
+// x = q·d + m.
+struct Q4_1 {
+    static constexpr int kBytes = 20;
+    __device__ static void decode8(const unsigned char* blk, int first, float* out) {
+        float d = load_f16(blk), m = load_f16(blk + 2);
+        for (int e = 0; e < 8; e++) {
+            int i = first + e;
+            int q = i < 16 ? (blk[4 + i] & 0xf) : (blk[4 + i - 16] >> 4);
+            out[e] = (float)q * d + m;
+        }
+    }
+};
+
+// The 256 threads are 16 (tokens) × 16; thread (tx, ty) computes token ty of the tile against weight
+// rows tx, tx + 16, tx + 32, tx + 48.
+template <class Q>
+__device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __restrict__ w, float* __restrict__ out,
+                            int m, int rows, int cols, const float* __restrict__ xa, const float* __restrict__ lora_b,
+                            int r, float scale) {
+    SQ_SHARED(float, xs, [kTileTokens][kBlock + 1]);
+    SQ_SHARED(float, ws, [kTileRows][kBlock + 1]);
+    int t = threadIdx.x, tx = t % 16, ty = t / 16;
+    int tok0 = blockIdx.y * kTileTokens, row0 = blockIdx.x * kTileRows;
+    size_t row_bytes = (size_t)(cols / kBlock) * Q::kBytes;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int c0 = 0; c0 < cols; c0 += kBlock) {
+        // x: 16 × 32 values, two per thread.
+        for (int i = t; i < kTileTokens * kBlock; i += 256) {
+            int tok = tok0 + i / kBlock, c = i % kBlock;
+            xs[i / kBlock][c] = tok < m ? x[(size_t)tok * cols + c0 + c] : 0.0f;
+        }
+        // W: 64 rows × 32 values, eight per thread (a quarter of one row's block).
+        {
+            int rr = t / 4, first = (t % 4) * 8, row = row0 + rr;
+            float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            if (row < rows) Q::decode8(w + row * row_bytes + (size_t)(c0 / kBlock) * Q::kBytes, first, v);
+            for (int e = 0; e < 8; e++) ws[rr][first + e] = v[e];
+        }
+        __syncthreads();
+        for (int c = 0; c < kBlock; c++) {
+            float xv = xs[ty][c];
+            for (int k = 0; k < 4; k++) acc[k] += xv * ws[tx + 16 * k][c];
+        }
+        __syncthreads();
+    }
+    int tok = tok0 + ty;
+    if (tok >= m) return;
+    for (int k = 0; k < 4; k++) {
+        int row = row0 + tx + 16 * k;
+        if (row >= rows) continue;
+        float y = acc[k];
+        if (xa) {
+            float l = 0.0f;
+            for (int q = 0; q < r; q++) l += xa[(size_t)tok * r + q] * lora_b[(size_t)row * r + q];
+            y += scale * l;
+        }
+        out[(size_t)tok * rows + row] = y;
+    }
+}
+
+}  // namespace
+
+// Launch: grid (ceil(rows / 64), ceil(m / 16)), 256 threads. cols is a multiple of 32. xa null: no
+// LoRA term; otherwise xa [m × r] and lora_b [rows × r], scaled by `scale`.
+extern "C" __global__ void __launch_bounds__(256) matmul_q8_0_f32(const float* x, const unsigned char* w, float* out,
+                                                                  int m, int rows, int cols, const float* xa,
+                                                                  const float* lora_b, int r, float scale) {
+    matmul_tile<Q8_0>(x, w, out, m, rows, cols, xa, lora_b, r, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(256) matmul_q4_1_f32(const float* x, const unsigned char* w, float* out,
+                                                                  int m, int rows, int cols, const float* xa,
+                                                                  const float* lora_b, int r, float scale) {
+    matmul_tile<Q4_1>(x, w, out, m, rows, cols, xa, lora_b, r, scale);
+}
+
+// xa[m × r] = x[m × din] · Aᵀ (A is r × din): the LoRA term's first product, kept for the epilogue
+// (and for the backward). One warp per output value; launch ceil(m·r / 8) blocks of 256 threads.
+extern "C" __global__ void __launch_bounds__(256) lora_xa_f32(const float* __restrict__ x,
+                                                              const float* __restrict__ a, float* __restrict__ xa,
+                                                              int m, int din, int r) {
+    size_t o = (size_t)blockIdx.x * 8 + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    bool live = o < (size_t)m * r;  // every lane of a warp takes part in the sum below
+    size_t i = live ? o / r : 0, q = live ? o % r : 0;
+    float s = 0.0f;
+    if (live)
+        for (int c = lane; c < din; c += 32) s += x[i * din + c] * a[q * din + c];
+    s = warp_sum(s);
+    if (live && lane == 0) xa[o] = s;
+}

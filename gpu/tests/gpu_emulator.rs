@@ -1,0 +1,78 @@
+//! The emulator catches what a GPU would punish: a missing barrier (the two thread orders disagree), a
+//! barrier not every thread reaches (an error naming the threads), and it runs warp operations and
+//! block reductions as CUDA defines them.
+use sqlora_gpu::emulated::{launch, LaunchConfig, ThreadOrder};
+use sqlora_gpu::kernels::*;
+
+fn run_out(threads: u32, order: ThreadOrder, kernel: unsafe extern "C" fn(*mut f32)) -> Result<Vec<f32>, String> {
+    let mut out = vec![0.0f32; threads as usize];
+    let p = out.as_mut_ptr();
+    unsafe { launch(LaunchConfig::linear(1, threads), order, || kernel(p)) }?;
+    Ok(out)
+}
+
+#[test]
+fn a_missing_barrier_shows_as_a_difference_between_thread_orders() {
+    for threads in [32, 96, 1024] {
+        let want: Vec<f32> = (0..threads).map(|t| ((t + 1) % threads) as f32).collect();
+        let fwd = run_out(threads, ThreadOrder::Forward, selftest_missing_barrier).unwrap();
+        let rev = run_out(threads, ThreadOrder::Reverse, selftest_missing_barrier).unwrap();
+        assert_ne!(fwd, rev, "{threads} threads: the race went unseen");
+        // Each order gets some slots wrong: shared memory starts as NaN bytes, not as last block's data.
+        assert!(fwd != want && rev != want && fwd.iter().chain(&rev).any(|v| v.is_nan()));
+        for order in ThreadOrder::BOTH {
+            assert_eq!(run_out(threads, order, selftest_with_barrier).unwrap(), want, "{order:?}");
+        }
+    }
+}
+
+#[test]
+fn a_barrier_not_every_thread_reaches_fails_the_launch() {
+    for order in ThreadOrder::BOTH {
+        let e = run_out(64, order, selftest_divergent_barrier).unwrap_err();
+        assert!(e.contains("__syncthreads not reached by every thread"), "{e}");
+        assert!(e.contains("has returned") && e.contains("block (0,0,0)"), "{e}");
+    }
+}
+
+#[test]
+fn warp_shuffles_and_votes_follow_cuda() {
+    let threads = 96usize; // three warps
+    let input: Vec<f32> = (0..threads).map(|t| (t * t % 17) as f32).collect();
+    for order in ThreadOrder::BOTH {
+        let (mut sum, mut down, mut ballot) = (vec![0f32; threads], vec![0f32; threads], vec![0u32; threads]);
+        let (i, s, d, b) = (input.as_ptr(), sum.as_mut_ptr(), down.as_mut_ptr(), ballot.as_mut_ptr());
+        unsafe { launch(LaunchConfig::linear(1, threads as u32), order, || selftest_warp_ops(i, s, d, b)) }.unwrap();
+        for t in 0..threads {
+            let warp = &input[t / 32 * 32..t / 32 * 32 + 32];
+            assert_eq!(sum[t], warp.iter().sum::<f32>(), "lane {t}");
+            // shfl_down by 1: lane 31 keeps its own value.
+            let src = if t % 32 == 31 { t } else { t + 1 };
+            assert_eq!(down[t], input[src], "lane {t}");
+            assert_eq!(ballot[t], 0xaaaa_aaaa, "lane {t}");
+        }
+    }
+}
+
+#[test]
+fn block_sums_over_several_warps_and_blocks() {
+    for (blocks, threads) in [(1u32, 32u32), (3, 64), (2, 1024), (5, 160)] {
+        let n = (blocks * threads) as usize;
+        let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
+        for order in ThreadOrder::BOTH {
+            let mut out = vec![0f32; blocks as usize];
+            let (i, o) = (input.as_ptr(), out.as_mut_ptr());
+            unsafe { launch(LaunchConfig::linear(blocks, threads), order, || selftest_block_sum(i, o)) }.unwrap();
+            for (b, got) in out.iter().enumerate() {
+                let want: f32 = input[b * threads as usize..(b + 1) * threads as usize].iter().sum();
+                assert_eq!(*got, want, "{blocks} × {threads}, block {b}, {order:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_block_of_more_than_1024_threads_is_refused() {
+    let e = run_out(1025, ThreadOrder::Forward, selftest_with_barrier).unwrap_err();
+    assert!(e.contains("1025 threads"), "{e}");
+}

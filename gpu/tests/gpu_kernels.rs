@@ -1,0 +1,201 @@
+//! Every kernel of gpu/kernels/ on the emulator against the plain f64 reference
+//! (`sqlora_kernel::reference`), at ragged shapes, in both thread orders (which must agree bit for
+//! bit: a kernel whose result depends on the order has a race).
+use sqlora_gpu::emulated::{launch, LaunchConfig, ThreadOrder};
+use sqlora_gpu::kernels::*;
+use sqlora_kernel::config::RopeStyle;
+use sqlora_kernel::formats::quant::GgmlType;
+use sqlora_kernel::reference;
+
+/// Deterministic values in about [-2, 2).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Runs `run` (one launch writing its output) in both orders: the results must be identical; returns one.
+fn both_orders(what: &str, run: impl Fn(ThreadOrder) -> Vec<f32>) -> Vec<f32> {
+    let fwd = run(ThreadOrder::Forward);
+    let rev = run(ThreadOrder::Reverse);
+    assert!(fwd.iter().zip(&rev).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: the thread orders disagree");
+    fwd
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let err = (*g as f64 - w).abs() / (1.0 + w.abs());
+        assert!(err <= tol, "{what}: [{i}] {g} vs {w} (relative error {err:.2e} > {tol:.0e})");
+    }
+}
+
+#[test]
+fn rmsnorm_matches_the_reference() {
+    // Row lengths below, at and above a block, and not multiples of 32; blocks of 1 to 8 warps.
+    for (m, n, threads) in [(1, 1, 32), (3, 31, 32), (5, 576, 256), (2, 1000, 128), (4, 2049, 1024)] {
+        let (x, w) = (values(m * n, 1), values(n, 2));
+        let got = both_orders("rmsnorm", |order| {
+            let mut out = vec![0f32; m * n];
+            let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
+            let cfg = LaunchConfig::linear(m as u32, threads);
+            unsafe { launch(cfg, order, || rmsnorm_f32(xp, wp, op, n as i32, 1e-5)) }.unwrap();
+            out
+        });
+        let want = reference::rmsnorm_fwd(&f64s(&x), &f64s(&w), n, 1e-5);
+        assert_close(&format!("rmsnorm {m}×{n}, {threads} threads"), &got, &want, 1e-5);
+    }
+}
+
+/// Grid shapes for the grid-stride kernels: fewer threads than values, more, and one block.
+const GRIDS: [(u32, u32); 3] = [(1, 32), (3, 64), (64, 256)];
+
+#[test]
+fn swiglu_add_and_bias_match_the_reference() {
+    for n in [1usize, 33, 1000] {
+        let (g, u) = (values(n, 3), values(n, 4));
+        for (blocks, threads) in GRIDS {
+            let cfg = LaunchConfig::linear(blocks, threads);
+            let got = both_orders("swiglu", |order| {
+                let mut out = vec![0f32; n];
+                let (gp, up, op) = (g.as_ptr(), u.as_ptr(), out.as_mut_ptr());
+                unsafe { launch(cfg, order, || swiglu_f32(gp, up, op, n as i32)) }.unwrap();
+                out
+            });
+            assert_close(&format!("swiglu {n}"), &got, &reference::swiglu_fwd(&f64s(&g), &f64s(&u)), 1e-6);
+
+            let got = both_orders("add", |order| {
+                let mut x = g.clone();
+                let (xp, yp) = (x.as_mut_ptr(), u.as_ptr());
+                unsafe { launch(cfg, order, || add_f32(xp, yp, n as i32)) }.unwrap();
+                x
+            });
+            let want: Vec<f64> = g.iter().zip(&u).map(|(a, b)| *a as f64 + *b as f64).collect();
+            assert_close(&format!("add {n}"), &got, &want, 1e-7);
+        }
+    }
+    for (m, n) in [(1usize, 7usize), (5, 64), (3, 577)] {
+        let (x0, bias) = (values(m * n, 5), values(n, 6));
+        for (blocks, threads) in GRIDS {
+            let got = both_orders("add_bias", |order| {
+                let mut x = x0.clone();
+                let (xp, bp) = (x.as_mut_ptr(), bias.as_ptr());
+                unsafe { launch(LaunchConfig::linear(blocks, threads), order, || add_bias_f32(xp, bp, m as i32, n as i32)) }.unwrap();
+                x
+            });
+            let want: Vec<f64> = x0.iter().enumerate().map(|(i, v)| *v as f64 + bias[i % n] as f64).collect();
+            assert_close(&format!("add_bias {m}×{n}"), &got, &want, 1e-7);
+        }
+    }
+}
+
+#[test]
+fn rope_matches_the_reference_in_both_pairings_and_back() {
+    // (rows, heads, head_dim): SmolLM2's 64, a small and an odd number of heads.
+    for (m, n_heads, head_dim) in [(1usize, 1usize, 2usize), (7, 3, 64), (5, 9, 32)] {
+        let x0 = values(m * n_heads * head_dim, 7);
+        let positions: Vec<u32> = (0..m as u32).map(|i| i * 37 + 3).collect();
+        for style in [RopeStyle::Interleaved, RopeStyle::Half] {
+            let halves = (style == RopeStyle::Half) as i32;
+            for (sign, label) in [(1.0f32, "rope"), (-1.0, "rope backward")] {
+                let got = both_orders(label, |order| {
+                    let mut x = x0.clone();
+                    let (xp, pp) = (x.as_mut_ptr(), positions.as_ptr());
+                    let cfg = LaunchConfig::linear(4, 64);
+                    unsafe { launch(cfg, order, || rope_f32(xp, pp, m as i32, n_heads as i32, head_dim as i32, 10000.0, halves, sign)) }
+                        .unwrap();
+                    x
+                });
+                let mut want = f64s(&x0);
+                if sign > 0.0 {
+                    reference::rope_fwd(&mut want, n_heads, head_dim, &positions, 10000.0, style);
+                } else {
+                    reference::rope_bwd(&mut want, n_heads, head_dim, &positions, 10000.0, style);
+                }
+                // f32 angles of up to ~220 radians: a few e-6 absolute.
+                assert_close(&format!("{label} {style:?} {m}×{n_heads}×{head_dim}"), &got, &want, 2e-5);
+            }
+        }
+    }
+}
+
+/// `rows` rows of `cols / 32` blocks of `ty` with random quants and sane scales (what a GGUF holds).
+fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let noise = values(rows * ty.row_bytes(cols), seed);
+    let mut bytes: Vec<u8> = noise.iter().map(|v| ((v + 2.0) * 64.0) as u8).collect();
+    let f16 = |v: f32| half::f16::from_f32(v).to_le_bytes();
+    for (b, blk) in bytes.chunks_exact_mut(ty.block_bytes()).enumerate() {
+        let u = (b % 7) as f32 / 7.0;
+        match ty {
+            GgmlType::Q8_0 => blk[..2].copy_from_slice(&f16(0.004 + 0.01 * u)),
+            GgmlType::Q4_1 => {
+                blk[..2].copy_from_slice(&f16(0.01 + 0.03 * u));
+                blk[2..4].copy_from_slice(&f16(-0.12 - 0.1 * u));
+            }
+            _ => unreachable!("the test makes Q8_0 and Q4_1 only"),
+        }
+    }
+    bytes
+}
+
+type MatmulKernel = unsafe extern "C" fn(*const f32, *const u8, *mut f32, i32, i32, i32, *const f32, *const f32, i32, f32);
+
+#[test]
+fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
+    let kernels: [(GgmlType, MatmulKernel); 2] = [(GgmlType::Q8_0, matmul_q8_0_f32), (GgmlType::Q4_1, matmul_q4_1_f32)];
+    // (tokens, rows, cols, rank): one token (decode), ragged tiles on both axes, SmolLM2's 576 → 1536.
+    for (m, rows, cols, r) in [(1usize, 64usize, 32usize, 8usize), (17, 70, 96, 4), (5, 1536, 576, 16), (33, 129, 64, 1)] {
+        let x = values(m * cols, 11);
+        let (a, b) = (values(r * cols, 12), values(rows * r, 13));
+        let scale = 0.5f32;
+        for (ty, kernel) in kernels {
+            let wq = random_blocks(ty, rows, cols, 14);
+            let mut w = vec![0f32; rows * cols];
+            sqlora_kernel::formats::quant::dequantize(ty, &wq, &mut w);
+            let base = reference::matmul_fwd(&f64s(&x), m, &f64s(&w), rows, cols);
+            let (lora, h) = reference::lora_fwd(&f64s(&x), m, &f64s(&a), &f64s(&b), r, cols, rows, scale as f64);
+            // f32 sums of `cols` products: the rounding bound is about cols·2⁻²⁴·Σ|x·w| (the same
+            // product over absolute values), which cancellation can make large beside the result.
+            let abs = |v: &[f32]| v.iter().map(|x| x.abs() as f64).collect::<Vec<_>>();
+            let magnitude = reference::matmul_fwd(&abs(&x), m, &abs(&w), rows, cols);
+            let lora_magnitude = reference::lora_fwd(&abs(&x), m, &abs(&a), &abs(&b), r, cols, rows, scale as f64).0;
+            let what = format!("{} {m}×{cols} → {rows}, r {r}", ty.name());
+            let grid = LaunchConfig { grid: [rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 };
+
+            let xa = both_orders("lora_xa", |order| {
+                let mut xa = vec![0f32; m * r];
+                let (xp, ap, op) = (x.as_ptr(), a.as_ptr(), xa.as_mut_ptr());
+                let cfg = LaunchConfig::linear((m * r).div_ceil(8) as u32, 256);
+                unsafe { launch(cfg, order, || lora_xa_f32(xp, ap, op, m as i32, cols as i32, r as i32)) }.unwrap();
+                xa
+            });
+            assert_close(&format!("lora_xa {what}"), &xa, &h, 1e-5);
+
+            for with_lora in [false, true] {
+                let got = both_orders(&what, |order| {
+                    let mut out = vec![0f32; m * rows];
+                    let (xp, wp, op) = (x.as_ptr(), wq.as_ptr(), out.as_mut_ptr());
+                    let (xap, bp) = if with_lora { (xa.as_ptr(), b.as_ptr()) } else { (std::ptr::null(), std::ptr::null()) };
+                    unsafe { launch(grid, order, || kernel(xp, wp, op, m as i32, rows as i32, cols as i32, xap, bp, r as i32, scale)) }
+                        .unwrap();
+                    out
+                });
+                let want: Vec<f64> = if with_lora { base.iter().zip(&lora).map(|(p, q)| p + q).collect() } else { base.clone() };
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    let size = magnitude[i] + if with_lora { lora_magnitude[i] } else { 0.0 };
+                    let bound = 2.0 * (cols + r) as f64 * f32::EPSILON as f64 / 2.0 * size + 1e-7;
+                    let err = (*g as f64 - w).abs();
+                    assert!(err <= bound, "{what}, LoRA {with_lora}: [{i}] {g} vs {w} (error {err:.2e} > bound {bound:.2e})");
+                }
+            }
+        }
+    }
+}
