@@ -1,13 +1,17 @@
 //! Compiles the CUDA kernels (kernels/*.cu) for the CPU, with the emulation header (emu/cuda_emu.h)
-//! force-included and the emulator's scheduler (emu/runtime.cpp) beside them, into one static library
+//! force-included and the emulator's scheduler (emu/runtime.cpp) beside them, into static libraries
 //! the crate links. `SQLORA_GPU_SANITIZE=1` builds them with AddressSanitizer and UBSan (and links
-//! the test binaries with them): scripts/gpu_check.sh runs the kernel tests that way.
+//! the test binaries with them); `SQLORA_GPU_UCONTEXT=1` gives the scheduler the portable fiber switch
+//! on x86-64 too: scripts/gpu_check.sh runs the kernel tests both ways.
 use std::path::Path;
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let sanitize = std::env::var("SQLORA_GPU_SANITIZE").is_ok_and(|v| v == "1");
     println!("cargo:rerun-if-env-changed=SQLORA_GPU_SANITIZE");
+    // The portable fiber switch (ucontext) instead of x86-64's own: tested by scripts/gpu_check.sh.
+    let ucontext = std::env::var("SQLORA_GPU_UCONTEXT").is_ok_and(|v| v == "1");
+    println!("cargo:rerun-if-env-changed=SQLORA_GPU_UCONTEXT");
     let mut build = cc::Build::new();
     build
         .cpp(true)
@@ -23,6 +27,9 @@ fn main() {
         // tests preloads libasan, which must come before every other library).
         println!("cargo:rustc-link-lib=dylib=asan");
         println!("cargo:rustc-link-lib=dylib=ubsan");
+    }
+    if ucontext {
+        build.define("SQ_EMU_UCONTEXT", None);
     }
     build.file(dir.join("emu/runtime.cpp"));
     // The .cu files are C++ to the host compiler: -x c++ before each, the dialect header first.

@@ -22,8 +22,6 @@ if grep -qwE 'avx512f|avx_vnni' /proc/cpuinfo; then
   section "MMLU reference check on the AVX2 path (SQLORA_ISA=avx2)"
   SQLORA_ISA=avx2 cargo test --release --test mmlu_reference_agreement
 fi
-section "CUDA kernels without a GPU: PTX for sm_80/sm_90 (NVRTC + ptxas), emulated under ASan/UBSan"
-bash scripts/gpu_check.sh
 section "aarch64 (NEON, dotprod) kernel and model tests under qemu-user"
 bash scripts/test_aarch64.sh
 if [ -x tests/deepeval/run.sh ] || [ -f tests/deepeval/run.sh ]; then
@@ -43,4 +41,8 @@ python3 notebooks/execute.py --size ci --colab
 # SQLORA_PEFT_PYTHON, a Python that has them).
 section "peft loads sqlora's PEFT adapters"
 SQLORA_PROBE="$PWD/target/release/examples/save_peft_probe" bash tests/adapters/run.sh
+# Last: its sanitized and ucontext builds of sqlora-gpu change what the crates above it link, so any
+# build after it would compile the root crate again.
+section "CUDA kernels without a GPU: PTX for sm_80/sm_90 (NVRTC + ptxas), emulated under ASan/UBSan"
+bash scripts/gpu_check.sh
 section "done"

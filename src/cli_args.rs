@@ -1,8 +1,8 @@
 //! Argument groups that several commands share, flattened into each command's arguments
 //! (`#[command(flatten)]`): each flag is declared and documented once.
+use crate::device::{Device, WithBackend, WithTrainBackend};
 use anyhow::Result;
 use sqlora_kernel::backend::Numerics;
-use sqlora_kernel::device::{Device, WithBackend};
 use std::path::PathBuf;
 
 /// `--model`.
@@ -65,7 +65,8 @@ impl NumericsArg {
 /// `--device`.
 #[derive(clap::Args, Debug, Clone, Copy, Default)]
 pub struct DeviceArg {
-    /// Where the model runs: cpu (the only device in this build).
+    /// Where the model runs: cpu, or cuda-emulated (the GPU backend's CUDA kernels compiled for the CPU
+    /// and run thread by thread: every GPU code path with no GPU, slowly; inference commands only).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
 }
@@ -75,9 +76,14 @@ fn parse_device(s: &str) -> Result<Device, String> {
 }
 
 impl DeviceArg {
-    /// Builds the chosen device's backend with `numerics` and runs `task` on it.
-    pub fn run<T: WithBackend>(self, numerics: NumericsArg, task: T) -> T::Output {
+    /// Builds the chosen device's backend with `numerics` and runs the inference `task` on it.
+    pub fn run<T: WithBackend<Output = anyhow::Result<O>>, O>(self, numerics: NumericsArg, task: T) -> anyhow::Result<O> {
         self.device.run(numerics.numerics(), task)
+    }
+
+    /// The same for a training task.
+    pub fn run_train<T: WithTrainBackend<Output = anyhow::Result<O>>, O>(self, numerics: NumericsArg, task: T) -> anyhow::Result<O> {
+        self.device.run_train(numerics.numerics(), task)
     }
 }
 
@@ -93,8 +99,8 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    /// Builds the chosen device's backend with the chosen numerics and runs `task` on it.
-    pub fn run<T: WithBackend>(&self, task: T) -> T::Output {
+    /// Builds the chosen device's backend with the chosen numerics and runs the inference `task` on it.
+    pub fn run<T: WithBackend<Output = anyhow::Result<O>>, O>(&self, task: T) -> anyhow::Result<O> {
         self.device.run(self.numerics, task)
     }
 }

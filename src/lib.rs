@@ -5,6 +5,7 @@ pub mod chat;
 pub mod cli_args;
 pub mod commands;
 pub mod datadir;
+pub mod device;
 pub mod evaluation;
 pub mod finetune;
 pub mod generate;

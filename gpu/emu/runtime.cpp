@@ -1,11 +1,13 @@
 // The emulation's scheduler (see cuda_emu.h for the model): a launch's blocks run one after another,
-// a block's threads as fibers (ucontext) on the calling OS thread, switching at barriers and warp
-// operations. The C entry point sq_emu_launch is what the Rust side calls (gpu/src/emulated.rs).
+// a block's threads as fibers on the calling OS thread, switching at barriers and warp operations.
+// The C entry point sq_emu_launch is what the Rust side calls (gpu/src/emulated.rs).
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <algorithm>
 #include <cstdio>
+#if !defined(__x86_64__) || defined(SQ_EMU_UCONTEXT)
+#include <ucontext.h>
+#endif
 #include <string>
 #include <vector>
 
@@ -22,10 +24,81 @@
 // AddressSanitizer must be told when the stack changes under it, or it reports the fibers' frames.
 extern "C" void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
 extern "C" void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old, size_t* size_old);
+extern "C" void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
 #endif
 
 namespace sq_emu {
 namespace {
+
+// A fiber's saved execution state, and the switch between two. On x86-64 a switch is a few
+// instructions (the callee-saved registers, the stack pointer, the SSE and x87 control words): a
+// block's threads switch at every barrier, and ucontext's swapcontext makes a system call per switch
+// (the signal mask), which made it most of an emulated run's time. Elsewhere, or with SQ_EMU_UCONTEXT
+// defined (SQLORA_GPU_UCONTEXT=1 at build time: scripts/gpu_check.sh tests that path too), ucontext.
+#if defined(__x86_64__) && !defined(SQ_EMU_UCONTEXT)
+struct Context {
+    void* sp = nullptr;
+};
+extern "C" void sq_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+    .text
+    .globl sq_emu_switch
+    .type sq_emu_switch, @function
+sq_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size sq_emu_switch, .-sq_emu_switch
+)");
+
+// A stack that starts `entry` at the first switch into it: the frame sq_emu_switch pops (control
+// words, six registers) below `entry` as the return address, aligned as a call would leave it.
+void context_init(Context& c, char* bottom, size_t size, void (*entry)()) {
+    uintptr_t top = (reinterpret_cast<uintptr_t>(bottom) + size) & ~uintptr_t(15);
+    auto* slot = reinterpret_cast<uint64_t*>(top - 16);  // [entry][unused]: entry at a 16-aligned address
+    slot[0] = reinterpret_cast<uint64_t>(entry);
+    slot[1] = 0;
+    uint64_t* frame = slot - 7;  // control words, r15, r14, r13, r12, rbx, rbp
+    uint32_t mxcsr;
+    uint16_t fpucw;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpucw));
+    frame[0] = mxcsr | (uint64_t)fpucw << 32;
+    for (int i = 1; i < 7; i++) frame[i] = 0;
+    c.sp = frame;
+}
+inline void context_switch(Context& from, Context& to) { sq_emu_switch(&from.sp, to.sp); }
+#else
+struct Context {
+    ucontext_t uc;
+};
+void context_init(Context& c, char* bottom, size_t size, void (*entry)()) {
+    getcontext(&c.uc);
+    c.uc.uc_stack.ss_sp = bottom;
+    c.uc.uc_stack.ss_size = size;
+    c.uc.uc_link = nullptr;
+    makecontext(&c.uc, entry, 0);
+}
+inline void context_switch(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+#endif
 
 // Big enough for a kernel's locals and the Rust closure that calls it; guarded below and above.
 constexpr size_t kStack = 256 * 1024;
@@ -35,7 +108,7 @@ constexpr int kMaxThreads = 1024;
 enum class State { Runnable, AtBarrier, AtWarp, Done };
 
 struct Fiber {
-    ucontext_t ctx;
+    Context ctx;
     ThreadCtx tc;
     State state;
     int lane, warp;
@@ -53,7 +126,7 @@ struct Stack {
 
 struct Block {
     std::vector<Fiber> fibers;
-    ucontext_t scheduler;
+    Context scheduler;
     void (*body)(void*) = nullptr;
     void* body_ctx = nullptr;
     std::vector<unsigned char> dynamic_shared;
@@ -96,7 +169,7 @@ void yield_to_scheduler(State s) {
     // A returning fiber never runs again: no fake stack to keep (nullptr tells ASan so).
     __sanitizer_start_switch_fiber(s == State::Done ? nullptr : &save, b->sched_bottom, b->sched_size);
 #endif
-    swapcontext(&f->ctx, &b->scheduler);
+    context_switch(f->ctx, b->scheduler);
 #ifdef SQ_EMU_ASAN
     __sanitizer_finish_switch_fiber(save, nullptr, nullptr);
 #endif
@@ -194,7 +267,7 @@ bool run_block(Block& b, bool reverse) {
             Stack& s = stack_for(&f - b.fibers.data());
             __sanitizer_start_switch_fiber(&save, s.bottom(), kStack);
 #endif
-            swapcontext(&b.scheduler, &f.ctx);
+            context_switch(b.scheduler, f.ctx);
 #ifdef SQ_EMU_ASAN
             __sanitizer_finish_switch_fiber(save, nullptr, nullptr);
 #endif
@@ -234,20 +307,21 @@ bool run_block(Block& b, bool reverse) {
     }
 }
 
-// Sets up thread i of a block to start at the kernel. Its own function: getcontext returns twice, and
-// the launch's loop variables must not live in a frame that does.
+// Sets up thread i of a block to start at the kernel. Its own function: ucontext's getcontext returns
+// twice, and the launch's loop variables must not live in a frame that does.
 __attribute__((noinline)) void prepare(Fiber& f, size_t i, dim3 block_idx, const unsigned block[3], const unsigned grid[3]) {
+#ifdef SQ_EMU_ASAN
+    // The stack's last user never returned (a finished thread is simply dropped): clear the red zones
+    // its frames left, or reusing the stack reads as an overflow.
+    __asan_unpoison_memory_region(stack_for(i).bottom(), kStack);
+#endif
     unsigned tx = i % block[0], ty = (i / block[0]) % block[1], tz = i / (block[0] * block[1]);
     f.tc = ThreadCtx{dim3(tx, ty, tz), block_idx, dim3(block[0], block[1], block[2]), dim3(grid[0], grid[1], grid[2])};
     f.state = State::Runnable;
     f.lane = (int)(i % 32);
     f.warp = (int)(i / 32);
     Stack& s = stack_for(i);
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = s.bottom();
-    f.ctx.uc_stack.ss_size = kStack;
-    f.ctx.uc_link = nullptr;
-    makecontext(&f.ctx, fiber_main, 0);
+    context_init(f.ctx, s.bottom(), kStack, fiber_main);
 }
 
 }  // namespace

@@ -42,3 +42,7 @@ extern "C" __global__ void selftest_block_sum(const float* in, float* out) {
     float s = block_sum(in[blockIdx.x * blockDim.x + threadIdx.x]);
     if (threadIdx.x == 0) out[blockIdx.x] = s;
 }
+
+// Thread t copies in[t + 1]: the last thread reads one past the end of `in` (gpu/examples/asan_probe.rs
+// shows that the sanitized build stops there).
+extern "C" __global__ void selftest_out_of_bounds(const float* in, float* out) { out[threadIdx.x] = in[threadIdx.x + 1]; }

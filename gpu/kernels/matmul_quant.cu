@@ -5,37 +5,11 @@
 // This first version uses CUDA cores only: a block computes a tile of 16 tokens × 64 weight rows, the
 // x tile and the decoded weight tile staged in shared memory one quant block (32 columns) at a time.
 #include "sq_cuda.cuh"
+#include "quant.cuh"
 
 namespace {
 
 constexpr int kTileTokens = 16, kTileRows = 64, kBlock = 32;
-
-__device__ __forceinline__ float load_f16(const unsigned char* p) {
-    return __half2float(__ushort_as_half((unsigned short)(p[0] | (p[1] << 8))));
-}
-
-// Q8_0: f16 scale d, 32 signed bytes; x = q·d.
-struct Q8_0 {
-    static constexpr int kBytes = 34;
-    __device__ static void decode8(const unsigned char* blk, int first, float* out) {
-        float d = load_f16(blk);
-        for (int e = 0; e < 8; e++) out[e] = (float)(signed char)blk[2 + first + e] * d;
-    }
-};
-
-// Q4_1: f16 scale d, f16 minimum m, 16 bytes of nibbles (low nibbles: values 0-15, high: 16-31);
-// x = q·d + m.
-struct Q4_1 {
-    static constexpr int kBytes = 20;
-    __device__ static void decode8(const unsigned char* blk, int first, float* out) {
-        float d = load_f16(blk), m = load_f16(blk + 2);
-        for (int e = 0; e < 8; e++) {
-            int i = first + e;
-            int q = i < 16 ? (blk[4 + i] & 0xf) : (blk[4 + i - 16] >> 4);
-            out[e] = (float)q * d + m;
-        }
-    }
-};
 
 // The 256 threads are 16 (tokens) × 16; thread (tx, ty) computes token ty of the tile against weight
 // rows tx, tx + 16, tx + 32, tx + 48.
@@ -86,18 +60,30 @@ __device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __
 
 }  // namespace
 
-// Launch: grid (ceil(rows / 64), ceil(m / 16)), 256 threads. cols is a multiple of 32. xa null: no
-// LoRA term; otherwise xa [m × r] and lora_b [rows × r], scaled by `scale`.
-extern "C" __global__ void __launch_bounds__(256) matmul_q8_0_f32(const float* x, const unsigned char* w, float* out,
-                                                                  int m, int rows, int cols, const float* xa,
-                                                                  const float* lora_b, int r, float scale) {
-    matmul_tile<Q8_0>(x, w, out, m, rows, cols, xa, lora_b, r, scale);
-}
+// One kernel per weight encoding, matmul_<encoding>_f32. Launch: grid (ceil(rows / 64), ceil(m / 16)),
+// 256 threads. cols is a multiple of 32. xa null: no LoRA term; otherwise xa [m × r] and
+// lora_b [rows × r], scaled by `scale`.
+#define SQ_MATMUL(name, Q)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(256)                                                      \
+        name(const float* x, const unsigned char* w, float* out, int m, int rows, int cols, const float* xa, \
+             const float* lora_b, int r, float scale) {                                                    \
+        matmul_tile<Q>(x, w, out, m, rows, cols, xa, lora_b, r, scale);                                    \
+    }
+SQ_MATMUL(matmul_q8_0_f32, Q8_0)
+SQ_MATMUL(matmul_q4_1_f32, Q4_1)
+SQ_MATMUL(matmul_f32_f32, F32)
 
-extern "C" __global__ void __launch_bounds__(256) matmul_q4_1_f32(const float* x, const unsigned char* w, float* out,
-                                                                  int m, int rows, int cols, const float* xa,
-                                                                  const float* lora_b, int r, float scale) {
-    matmul_tile<Q4_1>(x, w, out, m, rows, cols, xa, lora_b, r, scale);
+// y[m × dout] += scale · xa[m × r] · Bᵀ (B is dout × r): the LoRA term on its own, for a product that
+// ran without it. One thread per output; launch ceil(m·dout / 256) blocks of 256.
+extern "C" __global__ void __launch_bounds__(256) lora_b_add_f32(const float* __restrict__ xa,
+                                                                 const float* __restrict__ b, float* __restrict__ y,
+                                                                 int m, int dout, int r, float scale) {
+    SQ_GRID_STRIDE(o, (size_t)m * dout) {
+        size_t i = o / dout, j = o % dout;
+        float l = 0.0f;
+        for (int q = 0; q < r; q++) l += xa[i * r + q] * b[j * r + q];
+        y[o] += scale * l;
+    }
 }
 
 // xa[m × r] = x[m × din] · Aᵀ (A is r × din): the LoRA term's first product, kept for the epilogue

@@ -1,5 +1,6 @@
 //! Launching the emulated kernels: a grid of blocks on the calling thread, each block's threads as
 //! fibers that switch at barriers and warp operations (the scheduler is `emu/runtime.cpp`).
+use crate::launch::{Arg, Kernel};
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 /// A kernel launch's shape, as CUDA's `<<<grid, block, shared>>>`.
@@ -78,4 +79,15 @@ pub unsafe fn launch<F: Fn()>(cfg: LaunchConfig, order: ThreadOrder, body: F) ->
         // SAFETY: the runtime writes a NUL-terminated message into err.
         Err(unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned())
     }
+}
+
+/// Runs `kernel` over the grid with `args` (device addresses are host addresses here).
+///
+/// # Safety
+/// The addresses in `args` must be of live buffers as large as the kernel reads and writes.
+pub unsafe fn run(kernel: &Kernel, cfg: LaunchConfig, order: ThreadOrder, args: &[Arg]) -> Result<(), String> {
+    kernel.check(args)?;
+    let call = kernel.emulated;
+    // SAFETY: as for `launch`; `call` checks the arguments against the kernel's signature.
+    unsafe { launch(cfg, order, || call(args)) }.map_err(|e| format!("{}: {e}", kernel.name))
 }

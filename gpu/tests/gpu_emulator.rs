@@ -1,13 +1,17 @@
 //! The emulator catches what a GPU would punish: a missing barrier (the two thread orders disagree), a
 //! barrier not every thread reaches (an error naming the threads), and it runs warp operations and
 //! block reductions as CUDA defines them.
-use sqlora_gpu::emulated::{launch, LaunchConfig, ThreadOrder};
+use sqlora_gpu::emulated::{run, LaunchConfig, ThreadOrder};
 use sqlora_gpu::kernels::*;
+use sqlora_gpu::launch::{Arg, Kernel};
 
-fn run_out(threads: u32, order: ThreadOrder, kernel: unsafe extern "C" fn(*mut f32)) -> Result<Vec<f32>, String> {
+fn ptr<T>(v: &mut [T]) -> Arg {
+    Arg::Ptr(v.as_mut_ptr() as usize as u64)
+}
+
+fn run_out(threads: u32, order: ThreadOrder, kernel: Kernel) -> Result<Vec<f32>, String> {
     let mut out = vec![0.0f32; threads as usize];
-    let p = out.as_mut_ptr();
-    unsafe { launch(LaunchConfig::linear(1, threads), order, || kernel(p)) }?;
+    unsafe { run(&kernel, LaunchConfig::linear(1, threads), order, &[ptr(&mut out)]) }?;
     Ok(out)
 }
 
@@ -40,9 +44,9 @@ fn warp_shuffles_and_votes_follow_cuda() {
     let threads = 96usize; // three warps
     let input: Vec<f32> = (0..threads).map(|t| (t * t % 17) as f32).collect();
     for order in ThreadOrder::BOTH {
-        let (mut sum, mut down, mut ballot) = (vec![0f32; threads], vec![0f32; threads], vec![0u32; threads]);
-        let (i, s, d, b) = (input.as_ptr(), sum.as_mut_ptr(), down.as_mut_ptr(), ballot.as_mut_ptr());
-        unsafe { launch(LaunchConfig::linear(1, threads as u32), order, || selftest_warp_ops(i, s, d, b)) }.unwrap();
+        let (mut input, mut sum, mut down, mut ballot) = (input.clone(), vec![0f32; threads], vec![0f32; threads], vec![0u32; threads]);
+        let args = [ptr(&mut input), ptr(&mut sum), ptr(&mut down), ptr(&mut ballot)];
+        unsafe { run(&selftest_warp_ops, LaunchConfig::linear(1, threads as u32), order, &args) }.unwrap();
         for t in 0..threads {
             let warp = &input[t / 32 * 32..t / 32 * 32 + 32];
             assert_eq!(sum[t], warp.iter().sum::<f32>(), "lane {t}");
@@ -60,9 +64,9 @@ fn block_sums_over_several_warps_and_blocks() {
         let n = (blocks * threads) as usize;
         let input: Vec<f32> = (0..n).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
         for order in ThreadOrder::BOTH {
-            let mut out = vec![0f32; blocks as usize];
-            let (i, o) = (input.as_ptr(), out.as_mut_ptr());
-            unsafe { launch(LaunchConfig::linear(blocks, threads), order, || selftest_block_sum(i, o)) }.unwrap();
+            let (mut input, mut out) = (input.clone(), vec![0f32; blocks as usize]);
+            let args = [ptr(&mut input), ptr(&mut out)];
+            unsafe { run(&selftest_block_sum, LaunchConfig::linear(blocks, threads), order, &args) }.unwrap();
             for (b, got) in out.iter().enumerate() {
                 let want: f32 = input[b * threads as usize..(b + 1) * threads as usize].iter().sum();
                 assert_eq!(*got, want, "{blocks} × {threads}, block {b}, {order:?}");
@@ -75,4 +79,14 @@ fn block_sums_over_several_warps_and_blocks() {
 fn a_block_of_more_than_1024_threads_is_refused() {
     let e = run_out(1025, ThreadOrder::Forward, selftest_with_barrier).unwrap_err();
     assert!(e.contains("1025 threads"), "{e}");
+}
+
+#[test]
+fn a_launch_with_the_wrong_arguments_is_refused_by_name() {
+    let mut out = vec![0f32; 32];
+    let cfg = LaunchConfig::linear(1, 32);
+    let e = unsafe { run(&selftest_block_sum, cfg, ThreadOrder::Forward, &[ptr(&mut out)]) }.unwrap_err();
+    assert_eq!(e, "selftest_block_sum: arguments [Ptr] given, [Ptr, Ptr] expected");
+    let e = unsafe { run(&add_f32, cfg, ThreadOrder::Forward, &[ptr(&mut out), ptr(&mut out), Arg::F32(1.0)]) }.unwrap_err();
+    assert!(e.contains("[Ptr, Ptr, F32] given, [Ptr, Ptr, I32] expected"), "{e}");
 }

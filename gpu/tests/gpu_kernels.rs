@@ -1,8 +1,9 @@
 //! Every kernel of gpu/kernels/ on the emulator against the plain f64 reference
 //! (`sqlora_kernel::reference`), at ragged shapes, in both thread orders (which must agree bit for
 //! bit: a kernel whose result depends on the order has a race).
-use sqlora_gpu::emulated::{launch, LaunchConfig, ThreadOrder};
+use sqlora_gpu::emulated::{run, LaunchConfig, ThreadOrder};
 use sqlora_gpu::kernels::*;
+use sqlora_gpu::launch::{Arg, Kernel, NULL};
 use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::formats::quant::GgmlType;
 use sqlora_kernel::reference;
@@ -16,6 +17,25 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
         })
         .collect()
+}
+
+/// A buffer's address as a kernel argument (the emulator's device memory is host memory): `ptr` for
+/// what a kernel reads, `out` for what it writes.
+fn ptr<T>(v: &[T]) -> Arg {
+    Arg::Ptr(v.as_ptr() as usize as u64)
+}
+
+fn out<T>(v: &mut [T]) -> Arg {
+    Arg::Ptr(v.as_mut_ptr() as usize as u64)
+}
+
+fn i(v: usize) -> Arg {
+    Arg::I32(v as i32)
+}
+
+/// One launch on the emulator.
+fn go(kernel: &Kernel, cfg: LaunchConfig, order: ThreadOrder, args: &[Arg]) {
+    unsafe { run(kernel, cfg, order, args) }.unwrap()
 }
 
 fn f64s(v: &[f32]) -> Vec<f64> {
@@ -40,15 +60,13 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
 
 #[test]
 fn rmsnorm_matches_the_reference() {
-    // Row lengths below, at and above a block, and not multiples of 32; blocks of 1 to 8 warps.
+    // Row lengths below, at and above a block, and not multiples of 32; blocks of 1 to 32 warps.
     for (m, n, threads) in [(1, 1, 32), (3, 31, 32), (5, 576, 256), (2, 1000, 128), (4, 2049, 1024)] {
         let (x, w) = (values(m * n, 1), values(n, 2));
         let got = both_orders("rmsnorm", |order| {
-            let mut out = vec![0f32; m * n];
-            let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
-            let cfg = LaunchConfig::linear(m as u32, threads);
-            unsafe { launch(cfg, order, || rmsnorm_f32(xp, wp, op, n as i32, 1e-5)) }.unwrap();
-            out
+            let mut o = vec![0f32; m * n];
+            go(&rmsnorm_f32, LaunchConfig::linear(m as u32, threads), order, &[ptr(&x), ptr(&w), out(&mut o), i(n), Arg::F32(1e-5)]);
+            o
         });
         let want = reference::rmsnorm_fwd(&f64s(&x), &f64s(&w), n, 1e-5);
         assert_close(&format!("rmsnorm {m}×{n}, {threads} threads"), &got, &want, 1e-5);
@@ -65,17 +83,15 @@ fn swiglu_add_and_bias_match_the_reference() {
         for (blocks, threads) in GRIDS {
             let cfg = LaunchConfig::linear(blocks, threads);
             let got = both_orders("swiglu", |order| {
-                let mut out = vec![0f32; n];
-                let (gp, up, op) = (g.as_ptr(), u.as_ptr(), out.as_mut_ptr());
-                unsafe { launch(cfg, order, || swiglu_f32(gp, up, op, n as i32)) }.unwrap();
-                out
+                let mut o = vec![0f32; n];
+                go(&swiglu_f32, cfg, order, &[ptr(&g), ptr(&u), out(&mut o), i(n)]);
+                o
             });
             assert_close(&format!("swiglu {n}"), &got, &reference::swiglu_fwd(&f64s(&g), &f64s(&u)), 1e-6);
 
             let got = both_orders("add", |order| {
                 let mut x = g.clone();
-                let (xp, yp) = (x.as_mut_ptr(), u.as_ptr());
-                unsafe { launch(cfg, order, || add_f32(xp, yp, n as i32)) }.unwrap();
+                go(&add_f32, cfg, order, &[out(&mut x), ptr(&u), i(n)]);
                 x
             });
             let want: Vec<f64> = g.iter().zip(&u).map(|(a, b)| *a as f64 + *b as f64).collect();
@@ -87,8 +103,7 @@ fn swiglu_add_and_bias_match_the_reference() {
         for (blocks, threads) in GRIDS {
             let got = both_orders("add_bias", |order| {
                 let mut x = x0.clone();
-                let (xp, bp) = (x.as_mut_ptr(), bias.as_ptr());
-                unsafe { launch(LaunchConfig::linear(blocks, threads), order, || add_bias_f32(xp, bp, m as i32, n as i32)) }.unwrap();
+                go(&add_bias_f32, LaunchConfig::linear(blocks, threads), order, &[out(&mut x), ptr(&bias), i(m), i(n)]);
                 x
             });
             let want: Vec<f64> = x0.iter().enumerate().map(|(i, v)| *v as f64 + bias[i % n] as f64).collect();
@@ -108,10 +123,9 @@ fn rope_matches_the_reference_in_both_pairings_and_back() {
             for (sign, label) in [(1.0f32, "rope"), (-1.0, "rope backward")] {
                 let got = both_orders(label, |order| {
                     let mut x = x0.clone();
-                    let (xp, pp) = (x.as_mut_ptr(), positions.as_ptr());
-                    let cfg = LaunchConfig::linear(4, 64);
-                    unsafe { launch(cfg, order, || rope_f32(xp, pp, m as i32, n_heads as i32, head_dim as i32, 10000.0, halves, sign)) }
-                        .unwrap();
+                    let args =
+                        [out(&mut x), ptr(&positions), i(m), i(n_heads), i(head_dim), Arg::F32(10000.0), Arg::I32(halves), Arg::F32(sign)];
+                    go(&rope_f32, LaunchConfig::linear(4, 64), order, &args);
                     x
                 });
                 let mut want = f64s(&x0);
@@ -146,11 +160,9 @@ fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
-type MatmulKernel = unsafe extern "C" fn(*const f32, *const u8, *mut f32, i32, i32, i32, *const f32, *const f32, i32, f32);
-
 #[test]
 fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
-    let kernels: [(GgmlType, MatmulKernel); 2] = [(GgmlType::Q8_0, matmul_q8_0_f32), (GgmlType::Q4_1, matmul_q4_1_f32)];
+    let kernels = [(GgmlType::Q8_0, matmul_q8_0_f32), (GgmlType::Q4_1, matmul_q4_1_f32)];
     // (tokens, rows, cols, rank): one token (decode), ragged tiles on both axes, SmolLM2's 576 → 1536.
     for (m, rows, cols, r) in [(1usize, 64usize, 32usize, 8usize), (17, 70, 96, 4), (5, 1536, 576, 16), (33, 129, 64, 1)] {
         let x = values(m * cols, 11);
@@ -172,21 +184,19 @@ fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
 
             let xa = both_orders("lora_xa", |order| {
                 let mut xa = vec![0f32; m * r];
-                let (xp, ap, op) = (x.as_ptr(), a.as_ptr(), xa.as_mut_ptr());
                 let cfg = LaunchConfig::linear((m * r).div_ceil(8) as u32, 256);
-                unsafe { launch(cfg, order, || lora_xa_f32(xp, ap, op, m as i32, cols as i32, r as i32)) }.unwrap();
+                go(&lora_xa_f32, cfg, order, &[ptr(&x), ptr(&a), out(&mut xa), i(m), i(cols), i(r)]);
                 xa
             });
             assert_close(&format!("lora_xa {what}"), &xa, &h, 1e-5);
 
             for with_lora in [false, true] {
                 let got = both_orders(&what, |order| {
-                    let mut out = vec![0f32; m * rows];
-                    let (xp, wp, op) = (x.as_ptr(), wq.as_ptr(), out.as_mut_ptr());
-                    let (xap, bp) = if with_lora { (xa.as_ptr(), b.as_ptr()) } else { (std::ptr::null(), std::ptr::null()) };
-                    unsafe { launch(grid, order, || kernel(xp, wp, op, m as i32, rows as i32, cols as i32, xap, bp, r as i32, scale)) }
-                        .unwrap();
-                    out
+                    let mut o = vec![0f32; m * rows];
+                    let (xap, bp) = if with_lora { (ptr(&xa), ptr(&b)) } else { (NULL, NULL) };
+                    let args = [ptr(&x), ptr(&wq), out(&mut o), i(m), i(rows), i(cols), xap, bp, i(r), Arg::F32(scale)];
+                    go(&kernel, grid, order, &args);
+                    o
                 });
                 let want: Vec<f64> = if with_lora { base.iter().zip(&lora).map(|(p, q)| p + q).collect() } else { base.clone() };
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {

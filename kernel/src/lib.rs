@@ -5,7 +5,6 @@ pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod cpu;
-pub mod device;
 pub mod engine;
 pub mod error;
 pub mod formats;

@@ -1,12 +1,13 @@
-//! The CPU matrix product, both paths (few rows: fused dequant-dot; many rows: panel GEMM), for every
-//! CPU encoding, against a plain triple loop over the dequantized matrix.
+//! The matrix product for every encoding the engine reads, against a plain triple loop over the
+//! dequantized matrix: the CPU's both paths (few rows: fused dequant-dot; many rows: panel GEMM) on
+//! every ISA level, and the GPU backend's on the emulated device.
 use sqlora_kernel::backend::{Backend, HostMatrix};
 use sqlora_kernel::cpu::CpuMatrix;
 use sqlora_kernel::formats::quant::{dequantize, GgmlType};
 
 mod common;
 
-backend_tests!(matmul_matches_reference_for_every_encoding);
+backend_tests!(inference: matmul_matches_reference_for_every_encoding);
 
 fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;

@@ -1,9 +1,9 @@
 //! `sqlora setup`: fetch the default model (or check a given one loads) and verify the data sets.
 use super::{fetch_default_model, load_engine};
 use crate::cli_args::{DataArg, DeviceArg, NumericsArg};
+use crate::device::WithBackend;
 use anyhow::{bail, Result};
-use sqlora_kernel::backend::TrainBackend;
-use sqlora_kernel::device::WithBackend;
+use sqlora_kernel::backend::Backend;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -48,7 +48,7 @@ struct LoadCheck<'a>(&'a Path);
 
 impl WithBackend for LoadCheck<'_> {
     type Output = Result<()>;
-    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+    fn with<B: Backend>(self, backend: B) -> Result<()> {
         let e = load_engine(backend, self.0)?;
         println!("model ok: {} ({:?}, {} layers, {})", self.0.display(), e.model.cfg.arch, e.model.cfg.n_layers, e.model.backend_name());
         Ok(())

@@ -8,9 +8,9 @@
 use super::args::BenchArgs;
 use super::machine::{decode_batched, isa_line, median, peak_rss_mb, peer_isa_env, prompt_ids};
 use crate::cli_args::NumericsArg;
+use crate::device::WithBackend;
 use anyhow::{Context, Result};
-use sqlora_kernel::backend::{Backend, TrainBackend};
-use sqlora_kernel::device::WithBackend;
+use sqlora_kernel::backend::Backend;
 use sqlora_kernel::generate::argmax;
 use sqlora_kernel::model::Logits;
 use sqlora_kernel::Engine;
@@ -110,7 +110,7 @@ struct Measure<'a> {
 
 impl WithBackend for Measure<'_> {
     type Output = Result<BenchResult>;
-    fn with<B: TrainBackend>(self, backend: B) -> Result<BenchResult> {
+    fn with<B: Backend>(self, backend: B) -> Result<BenchResult> {
         let engine = crate::assets::load_engine(backend, self.path)?;
         println!("model {} on {}", self.path.display(), engine.model.backend_name());
         measure(&engine, self.args)

@@ -8,6 +8,7 @@
 use super::args::BenchArgs;
 use super::machine::{cpu_model, decode_batched, isa_line, prompt_ids};
 use crate::cli_args::NumericsArg;
+use crate::device::WithTrainBackend;
 use crate::results::kernels::{record_kernels, KernelRow, KERNELS_FILE};
 use crate::results::runs::unix_now;
 use anyhow::{bail, Context, Result};
@@ -17,7 +18,6 @@ use sqlora_kernel::bench::cases::{cases, encoding_cases, run_case, Case, Dims, W
 use sqlora_kernel::bench::peaks::{self, Peaks};
 use sqlora_kernel::bench::profile::{table, OpShare, OpTimes};
 use sqlora_kernel::cpu::isa::{self, Isa};
-use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::formats::quant::GgmlType;
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::model::TrainSeq;
@@ -142,7 +142,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         for int8 in [false, true] {
             // The 8-bit activations change only the products with quantized weights (forward and dX).
             let mine: Vec<&Case> = all.iter().filter(|c| !int8 || (c.op.starts_with("matmul") && c.quantized())).collect();
-            let measured = a.device.run(NumericsArg { int8 }, Cases { dims, cases: &mine, int8, reps: a.reps, min_s })?;
+            let measured = a.device.run_train(NumericsArg { int8 }, Cases { dims, cases: &mine, int8, reps: a.reps, min_s })?;
             let numerics = if int8 { "int8" } else { "exact" };
             println!("\n{level}, {numerics} numerics ({} threads):", info.threads);
             println!(
@@ -201,7 +201,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let level = isa::current();
             let numerics = if int8 { "int8" } else { "exact" };
             let (step_s, ops, what) =
-                a.device.run(NumericsArg { int8 }, Breakdown { model: &model_path, work: &work, train: kind == "train_step" })?;
+                a.device.run_train(NumericsArg { int8 }, Breakdown { model: &model_path, work: &work, train: kind == "train_step" })?;
             println!("\n{what} ({level}, {numerics} numerics, {} threads): {step_s:.3} s", info.threads);
             print!("{}", table(&ops, step_s));
             rows.extend(ops.iter().map(|o| {
@@ -277,7 +277,7 @@ struct Cases<'a> {
     min_s: f64,
 }
 
-impl WithBackend for Cases<'_> {
+impl WithTrainBackend for Cases<'_> {
     type Output = Result<Vec<sqlora_kernel::bench::cases::Outcome>>;
     fn with<B: TrainBackend>(self, backend: B) -> Self::Output {
         Ok(self.cases.iter().map(|c| run_case(&backend, &self.dims, c, self.int8, self.reps, self.min_s)).collect())
@@ -292,7 +292,7 @@ struct Breakdown<'a> {
     train: bool,
 }
 
-impl WithBackend for Breakdown<'_> {
+impl WithTrainBackend for Breakdown<'_> {
     type Output = Result<(f64, Vec<OpShare>, String)>;
     fn with<B: TrainBackend>(self, backend: B) -> Self::Output {
         let engine = crate::assets::load_engine(Instrumented { inner: backend, observer: OpTimes::default() }, self.model)?;

@@ -10,11 +10,11 @@
 use super::args::BenchArgs;
 use super::machine::{isa_line, median, peak_rss_mb, peer_isa_env, prompt_ids};
 use crate::cli_args::NumericsArg;
+use crate::device::WithTrainBackend;
 use anyhow::{Context, Result};
 use sqlora_kernel::backend::LoraShape;
 use sqlora_kernel::backend::TrainBackend;
 use sqlora_kernel::bench::peaks;
-use sqlora_kernel::device::WithBackend;
 use sqlora_kernel::lora::Proj;
 use sqlora_kernel::model::{LoraPair, LoraParams, Model, TrainSeq};
 use sqlora_kernel::train::{clip_factor, grad_norm, AdamW, Optimizer};
@@ -160,8 +160,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         2 * a.rank
     );
     // Both training numerics, one after the other (`finetune --numerics`).
-    let exact = a.device.run(NumericsArg { int8: false }, TrainBench { args: &a, path: &model_path })?;
-    let int8 = a.device.run(NumericsArg { int8: true }, TrainBench { args: &a, path: &model_path })?;
+    let exact = a.device.run_train(NumericsArg { int8: false }, TrainBench { args: &a, path: &model_path })?;
+    let int8 = a.device.run_train(NumericsArg { int8: true }, TrainBench { args: &a, path: &model_path })?;
     let peer_py = a.torch_peer.clone().or_else(|| Some(PathBuf::from("/opt/peers/bin/python")).filter(|p| p.exists()));
     let peer = match &peer_py {
         Some(py) => match run_peer(py, &model_path, &exact.ids, &exact.target, &a, threads) {
@@ -234,7 +234,7 @@ struct TrainBench<'a> {
     path: &'a std::path::Path,
 }
 
-impl WithBackend for TrainBench<'_> {
+impl WithTrainBackend for TrainBench<'_> {
     type Output = Result<Ours>;
     fn with<B: TrainBackend>(self, backend: B) -> Result<Ours> {
         let a = self.args;

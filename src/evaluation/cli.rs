@@ -7,6 +7,7 @@
 //! to `spider_predictions.parquet` with a summary.
 use crate::chat::{CHAT_HEAD, CHAT_TAIL};
 use crate::cli_args::{DataArg, EngineArgs, OutDirArg};
+use crate::device::WithBackend;
 use crate::metric::accuracy::ExConfig;
 use crate::metric::batch::{score_all, Pair};
 use crate::metric::summary::{summarize, Summary};
@@ -16,8 +17,7 @@ use crate::spider::extract::extract_sql;
 use crate::spider::prompt::{check_split, question_block, schema_block, INSTRUCTION, SHOTS};
 use crate::spider::{dataset::load_split, Example, Split};
 use anyhow::{bail, Context, Result};
-use sqlora_kernel::backend::{Backend, TrainBackend};
-use sqlora_kernel::device::WithBackend;
+use sqlora_kernel::backend::Backend;
 use sqlora_kernel::generate::{GenConfig, Generator};
 use sqlora_kernel::Engine;
 use std::collections::{BTreeMap, HashSet};
@@ -295,7 +295,7 @@ struct GenerateAll<'a> {
 
 impl WithBackend for GenerateAll<'_> {
     type Output = Result<()>;
-    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+    fn with<B: Backend>(self, backend: B) -> Result<()> {
         let mut engine = crate::assets::load_engine(backend, self.model_path)?;
         if let Some(dir) = &self.args.adapter {
             crate::assets::attach_adapter(&mut engine, dir)?;

@@ -6,10 +6,10 @@ use super::data;
 use super::run::{train, RunLabels};
 use super::settings::{Settings, DEFAULT_NUMERICS};
 use crate::cli_args::{DataArg, DeviceArg, ModelArg};
+use crate::device::WithTrainBackend;
 use crate::spider::{dataset::load_split, Split};
 use anyhow::{bail, Context, Result};
 use sqlora_kernel::backend::TrainBackend;
-use sqlora_kernel::device::WithBackend;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Default)]
@@ -214,7 +214,7 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
             runs[0].1.numerics
         );
     }
-    a.device.device.run(numerics, Train { args: &a, runs: &runs })
+    a.device.device.run_train(numerics, Train { args: &a, runs: &runs })
 }
 
 /// The runs, on the chosen backend.
@@ -223,7 +223,7 @@ struct Train<'a> {
     runs: &'a [(PathBuf, Settings)],
 }
 
-impl WithBackend for Train<'_> {
+impl WithTrainBackend for Train<'_> {
     type Output = Result<()>;
     fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
         train_on(backend, self.args, self.runs)

@@ -1,9 +1,9 @@
 //! `sqlora generate`: greedy continuations from the command line, one prompt or a JSONL batch.
 use crate::chat::chatml;
 use crate::cli_args::EngineArgs;
+use crate::device::WithBackend;
 use anyhow::{bail, Context, Result};
-use sqlora_kernel::backend::TrainBackend;
-use sqlora_kernel::device::WithBackend;
+use sqlora_kernel::backend::Backend;
 use sqlora_kernel::generate::{GenConfig, Generator};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -52,12 +52,12 @@ struct Generate(GenerateArgs);
 
 impl WithBackend for Generate {
     type Output = Result<()>;
-    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+    fn with<B: Backend>(self, backend: B) -> Result<()> {
         generate_on(backend, self.0)
     }
 }
 
-fn generate_on<B: TrainBackend>(backend: B, a: GenerateArgs) -> Result<()> {
+fn generate_on<B: Backend>(backend: B, a: GenerateArgs) -> Result<()> {
     let prompts: Vec<String> = if let Some(p) = &a.prompt {
         vec![p.clone()]
     } else if let Some(f) = &a.file {

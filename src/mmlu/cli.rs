@@ -8,11 +8,11 @@ use super::sample;
 use super::score::Scorer;
 use super::summary::summarize;
 use crate::cli_args::{DataArg, EngineArgs, OutDirArg};
+use crate::device::WithBackend;
 use crate::results::mmlu_answers::{record_answers, MMLU_ANSWERS_FILE};
 use crate::results::runs::{record_runs, run_id, RunRow, RUNS_FILE};
 use anyhow::{Context, Result};
-use sqlora_kernel::backend::TrainBackend;
-use sqlora_kernel::device::WithBackend;
+use sqlora_kernel::backend::Backend;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,14 +129,14 @@ struct Score<'a> {
 
 impl WithBackend for Score<'_> {
     type Output = Result<()>;
-    fn with<B: TrainBackend>(self, backend: B) -> Result<()> {
+    fn with<B: Backend>(self, backend: B) -> Result<()> {
         let mut engine = crate::assets::load_engine(backend, self.model_path)?;
         self.score_all(&mut engine)
     }
 }
 
 impl Score<'_> {
-    fn score_all<B: TrainBackend>(self, engine: &mut sqlora_kernel::Engine<B>) -> Result<()> {
+    fn score_all<B: Backend>(self, engine: &mut sqlora_kernel::Engine<B>) -> Result<()> {
         let Score { args: a, split, label: split_label, data_dir, cats, questions, shots, model_path } = self;
         std::fs::create_dir_all(&a.out.out_dir).with_context(|| format!("creating {}", a.out.out_dir.display()))?;
         let model = crate::assets::model_label(model_path, a.engine.numerics.int8);

@@ -91,7 +91,7 @@ impl Notebook {
 
     pub fn with_size(full: bool, device: &str, size: Size) -> Result<Notebook> {
         // An unknown device (or one this build lacks) is named now, before any work.
-        sqlora_kernel::device::Device::parse(device)?;
+        crate::device::Device::parse(device)?;
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let results = match std::env::var_os("SQLORA_NOTEBOOK_RESULTS") {
             Some(p) => PathBuf::from(p),

@@ -29,6 +29,24 @@ pub struct HostMatrix<'a> {
     pub bytes: &'a [u8],
 }
 
+impl HostMatrix<'_> {
+    /// Errs unless the bytes hold exactly `rows` rows of whole blocks of `cols` values: what every
+    /// backend checks before reading a matrix it was handed.
+    pub fn check_size(&self) -> Result<()> {
+        if self.bytes.len() != self.ty.row_bytes(self.cols) * self.rows || !self.cols.is_multiple_of(self.ty.block_size()) {
+            return Err(crate::Error::BadInput(format!(
+                "tensor {}: {} bytes do not hold {}×{} values of {}",
+                self.name,
+                self.bytes.len(),
+                self.rows,
+                self.cols,
+                self.ty.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One sequence's part of a batched attention call.
 pub struct AttnSeq<'a, T> {
     /// First row of this sequence's new tokens in the batched q / output buffers.

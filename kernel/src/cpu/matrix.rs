@@ -12,7 +12,7 @@ use super::vector;
 use super::SyncPtr;
 use crate::backend::HostMatrix;
 use crate::formats::quant::{self, GgmlType, QK, QK_K};
-use crate::{Error, Result};
+use crate::Result;
 use rayon::prelude::*;
 
 pub enum CpuMatrix {
@@ -47,14 +47,7 @@ impl CpuMatrix {
     /// else is dequantized to f32 once.
     pub fn from_host(h: &HostMatrix) -> Result<Self> {
         let (rows, cols) = (h.rows, h.cols);
-        if h.bytes.len() != h.ty.row_bytes(cols) * rows || cols % h.ty.block_size() != 0 {
-            return Err(Error::BadInput(format!(
-                "tensor {}: {} bytes do not hold {rows}×{cols} values of {}",
-                h.name,
-                h.bytes.len(),
-                h.ty.name()
-            )));
-        }
+        h.check_size()?;
         let bb = h.ty.block_bytes();
         Ok(match h.ty {
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4K => {

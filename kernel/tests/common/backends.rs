@@ -42,12 +42,31 @@ pub fn on_cpu_best(f: impl FnOnce(&CpuBackend)) {
     f(&CpuBackend::default())
 }
 
+/// Runs `f` on the GPU backend over the emulated device: the CUDA kernels compiled for the CPU, run
+/// thread by thread (gpu/), with the backend's own host code (launches, buffers, descriptors); a
+/// block's threads in forward or reverse order (a race shows as a difference between the rows).
+#[cfg(target_arch = "x86_64")]
+pub fn on_gpu_emulated(order: sqlora_gpu::emulated::ThreadOrder, f: impl FnOnce(&sqlora_gpu::GpuBackend<sqlora_gpu::EmulatedGpu>)) {
+    let be = sqlora_gpu::GpuBackend::new(sqlora_gpu::EmulatedGpu { order });
+    eprintln!("-- backend: {}", be.name());
+    f(&be)
+}
+
 /// `backend_tests!(a, b, …)`: a `#[test]` per body and backend row, named `<row>::<body>`; the CPU
 /// gives a row per ISA level. `backend_tests!(best_isa: a, …)`: the CPU's row at its best level only,
 /// for bodies over the real model that take minutes (the lower levels' kernels are checked by the
-/// per-level bodies).
+/// per-level bodies). `backend_tests!(inference: a, …)`: bodies over the inference ops alone
+/// (`B: Backend`), which also get the rows of the GPU backend on the emulated device, `gpu_emulated`
+/// and `gpu_emulated_reverse`.
 #[macro_export]
 macro_rules! backend_tests {
+    (inference: $($body:ident),+ $(,)?) => {
+        $crate::backend_tests!($($body),+);
+        #[cfg(target_arch = "x86_64")]
+        mod gpu_emulated { $( #[test] fn $body() { $crate::common::backends::on_gpu_emulated(sqlora_gpu::emulated::ThreadOrder::Forward, |be| super::$body(be)) } )+ }
+        #[cfg(target_arch = "x86_64")]
+        mod gpu_emulated_reverse { $( #[test] fn $body() { $crate::common::backends::on_gpu_emulated(sqlora_gpu::emulated::ThreadOrder::Reverse, |be| super::$body(be)) } )+ }
+    };
     (best_isa: $($body:ident),+ $(,)?) => {
         mod cpu { $( #[test] fn $body() { $crate::common::backends::on_cpu_best(|be| super::$body(be)) } )+ }
     };

@@ -1,0 +1,276 @@
+//! The GPU backend's host code: the engine's inference ops (`sqlora_kernel::backend::Backend`) as
+//! launches of the kernels in gpu/kernels/, over any [`Gpu`] — the emulated one today, so every line
+//! here runs in the engine's backend-generic tests with no GPU.
+//!
+//! Weights are uploaded once, in their GGUF encoding where a kernel decodes it on the fly (Q8_0, Q4_1,
+//! f32); other encodings (Q4_K, Q5_K, Q6_K, Q4_0, f16, bf16) are widened to f32 on the host at load
+//! time until their kernels exist (correct, 4-8× the memory).
+use crate::device::Gpu;
+use crate::emulated::LaunchConfig;
+use crate::kernels as k;
+use crate::launch::{Arg, Kernel, NULL};
+use sqlora_kernel::backend::{AttnSeq, AttnShape, Backend, HostMatrix, LoraRef, NormShape, RopeShape, Rows};
+use sqlora_kernel::config::RopeStyle;
+use sqlora_kernel::formats::quant::{self, GgmlType};
+use sqlora_kernel::{Error, Result};
+use std::sync::Arc;
+
+/// Threads per block of the elementwise kernels, and the most blocks they are given (grid-stride).
+const THREADS: u32 = 256;
+const MAX_BLOCKS: usize = 4096;
+
+/// The engine's backend over a GPU (`G`: where the kernels run).
+pub struct GpuBackend<G: Gpu> {
+    gpu: Arc<G>,
+}
+
+impl<G: Gpu> Clone for GpuBackend<G> {
+    fn clone(&self) -> Self {
+        GpuBackend { gpu: self.gpu.clone() }
+    }
+}
+
+impl<G: Gpu> GpuBackend<G> {
+    pub fn new(gpu: G) -> Self {
+        GpuBackend { gpu: Arc::new(gpu) }
+    }
+
+    fn launch(&self, kernel: &Kernel, cfg: LaunchConfig, args: &[Arg]) {
+        if let Err(e) = self.gpu.launch(kernel, cfg, args) {
+            panic!("{}: {e}", self.gpu.name());
+        }
+    }
+
+    /// `n` threads' worth of a grid-stride kernel.
+    fn elementwise(&self, kernel: &Kernel, n: usize, args: &[Arg]) {
+        if n == 0 {
+            return;
+        }
+        let blocks = n.div_ceil(THREADS as usize).min(MAX_BLOCKS) as u32;
+        self.launch(kernel, LaunchConfig::linear(blocks, THREADS), args)
+    }
+
+    fn ptr(&self, t: &GpuTensor<G>) -> Arg {
+        Arg::Ptr(self.gpu.address(&t.buf))
+    }
+
+    /// A temporary device copy of small host data (indices, positions, descriptors) for one launch.
+    fn upload_bytes(&self, bytes: &[u8]) -> G::Buffer {
+        let b = self.gpu.alloc(bytes.len());
+        self.gpu.write(&b, 0, bytes);
+        b
+    }
+
+    fn upload_u32(&self, v: &[u32]) -> G::Buffer {
+        self.upload_bytes(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+    }
+}
+
+/// An f32 activation buffer on the device: `len` values in a buffer of `cap`.
+pub struct GpuTensor<G: Gpu> {
+    buf: G::Buffer,
+    len: usize,
+    cap: usize,
+}
+
+/// A weight matrix on the device in an encoding a kernel decodes.
+pub struct GpuMatrix<G: Gpu> {
+    buf: G::Buffer,
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+}
+
+/// The product and embedding kernels of an encoding the device holds.
+fn kernels_for(ty: GgmlType) -> (Kernel, Kernel) {
+    match ty {
+        GgmlType::Q8_0 => (k::matmul_q8_0_f32, k::embed_q8_0),
+        GgmlType::Q4_1 => (k::matmul_q4_1_f32, k::embed_q4_1),
+        GgmlType::F32 => (k::matmul_f32_f32, k::embed_f32),
+        other => unreachable!("{} is widened to f32 at load", other.name()),
+    }
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl<G: Gpu> Backend for GpuBackend<G> {
+    type Tensor = GpuTensor<G>;
+    type Matrix = GpuMatrix<G>;
+
+    fn name(&self) -> String {
+        self.gpu.name()
+    }
+
+    fn zeros(&self, n: usize) -> GpuTensor<G> {
+        GpuTensor { buf: self.gpu.alloc(n * 4), len: n, cap: n }
+    }
+    fn upload(&self, data: &[f32]) -> GpuTensor<G> {
+        let t = self.zeros(data.len());
+        self.gpu.write(&t.buf, 0, &f32_bytes(data));
+        t
+    }
+    fn download(&self, t: &GpuTensor<G>) -> Vec<f32> {
+        let mut bytes = vec![0u8; t.len * 4];
+        self.gpu.read(&t.buf, 0, &mut bytes);
+        bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+    }
+    fn len(&self, t: &GpuTensor<G>) -> usize {
+        t.len
+    }
+    fn ensure_len(&self, t: &mut GpuTensor<G>, n: usize) {
+        if n <= t.len {
+            return;
+        }
+        if n > t.cap {
+            // Grow geometrically so a KV cache appended token by token is not copied every step.
+            let cap = n.max(t.cap * 3 / 2);
+            let buf = self.gpu.alloc(cap * 4);
+            self.gpu.copy(&t.buf, 0, &buf, 0, t.len * 4);
+            t.buf = buf;
+            t.cap = cap;
+        }
+        t.len = n; // the new values are zero: alloc zeroes, and nothing past len was written
+    }
+    fn matrix(&self, w: &HostMatrix) -> Result<GpuMatrix<G>> {
+        let (rows, cols) = (w.rows, w.cols);
+        w.check_size()?;
+        if cols % 32 != 0 {
+            return Err(Error::Unsupported(format!("tensor {}: the GPU kernels take rows of a multiple of 32 values, not {cols}", w.name)));
+        }
+        let (ty, buf) = match w.ty {
+            GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::F32 => (w.ty, self.upload_bytes(w.bytes)),
+            _ => {
+                let mut v = vec![0f32; rows * cols];
+                quant::dequantize(w.ty, w.bytes, &mut v);
+                (GgmlType::F32, self.upload_bytes(&f32_bytes(&v)))
+            }
+        };
+        Ok(GpuMatrix { buf, ty, rows, cols })
+    }
+
+    fn copy(&self, src: &GpuTensor<G>, dst: &mut GpuTensor<G>, n: usize) {
+        self.gpu.copy(&src.buf, 0, &dst.buf, 0, n * 4)
+    }
+    fn copy_rows(&self, src: &GpuTensor<G>, src_row: usize, dst: &mut GpuTensor<G>, dst_row: usize, rows: Rows) {
+        self.gpu.copy(&src.buf, src_row * rows.n * 4, &dst.buf, dst_row * rows.n * 4, rows.m * rows.n * 4)
+    }
+    fn gather_rows(&self, x: &GpuTensor<G>, rows: &[usize], n: usize, out: &mut GpuTensor<G>) {
+        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let idx = self.upload_u32(&idx);
+        let args = [self.ptr(x), Arg::Ptr(self.gpu.address(&idx)), self.ptr(out), Arg::I32(rows.len() as i32), Arg::I32(n as i32)];
+        self.elementwise(&k::gather_rows_f32, rows.len() * n, &args)
+    }
+
+    fn matmul(&self, x: &GpuTensor<G>, m: usize, w: &GpuMatrix<G>, out: &mut GpuTensor<G>) {
+        let cfg = LaunchConfig { grid: [w.rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 };
+        let args = [
+            self.ptr(x),
+            Arg::Ptr(self.gpu.address(&w.buf)),
+            self.ptr(out),
+            Arg::I32(m as i32),
+            Arg::I32(w.rows as i32),
+            Arg::I32(w.cols as i32),
+            NULL,
+            NULL,
+            Arg::I32(0),
+            Arg::F32(0.0),
+        ];
+        self.launch(&kernels_for(w.ty).0, cfg, &args)
+    }
+    fn lora(&self, x: &GpuTensor<G>, m: usize, l: LoraRef<'_, GpuTensor<G>>, xa: &mut GpuTensor<G>, y: &mut GpuTensor<G>) {
+        let s = l.shape;
+        let args = [self.ptr(x), self.ptr(l.a), self.ptr(xa), Arg::I32(m as i32), Arg::I32(s.din as i32), Arg::I32(s.r as i32)];
+        // One warp per value of xa, eight warps per block.
+        self.launch(&k::lora_xa_f32, LaunchConfig::linear((m * s.r).div_ceil(8) as u32, 256), &args);
+        let args = [
+            self.ptr(xa),
+            self.ptr(l.b),
+            self.ptr(y),
+            Arg::I32(m as i32),
+            Arg::I32(s.dout as i32),
+            Arg::I32(s.r as i32),
+            Arg::F32(s.scale),
+        ];
+        self.elementwise(&k::lora_b_add_f32, m * s.dout, &args)
+    }
+    fn embed(&self, table: &GpuMatrix<G>, ids: &[u32], out: &mut GpuTensor<G>) {
+        let idx = self.upload_u32(ids);
+        let args = [
+            Arg::Ptr(self.gpu.address(&table.buf)),
+            Arg::Ptr(self.gpu.address(&idx)),
+            self.ptr(out),
+            Arg::I32(ids.len() as i32),
+            Arg::I32(table.cols as i32),
+        ];
+        self.elementwise(&kernels_for(table.ty).1, ids.len() * table.cols / 8, &args)
+    }
+    fn add_bias(&self, x: &mut GpuTensor<G>, m: usize, bias: &GpuTensor<G>) {
+        let args = [self.ptr(x), self.ptr(bias), Arg::I32(m as i32), Arg::I32(bias.len as i32)];
+        self.elementwise(&k::add_bias_f32, m * bias.len, &args)
+    }
+    fn add(&self, x: &mut GpuTensor<G>, y: &GpuTensor<G>, n: usize) {
+        self.elementwise(&k::add_f32, n, &[self.ptr(x), self.ptr(y), Arg::I32(n as i32)])
+    }
+    fn rmsnorm(&self, x: &GpuTensor<G>, w: &GpuTensor<G>, s: NormShape, out: &mut GpuTensor<G>) {
+        // One block per row; a warp per 32 values up to 256 threads.
+        let threads = (s.rows.n.div_ceil(32) * 32).clamp(32, 256) as u32;
+        let args = [self.ptr(x), self.ptr(w), self.ptr(out), Arg::I32(s.rows.n as i32), Arg::F32(s.eps)];
+        self.launch(&k::rmsnorm_f32, LaunchConfig::linear(s.rows.m as u32, threads), &args)
+    }
+    fn rope(&self, x: &mut GpuTensor<G>, positions: &[u32], s: RopeShape) {
+        let pos = self.upload_u32(positions);
+        let args = [
+            self.ptr(x),
+            Arg::Ptr(self.gpu.address(&pos)),
+            Arg::I32(s.m as i32),
+            Arg::I32(s.n_heads as i32),
+            Arg::I32(s.head_dim as i32),
+            Arg::F32(s.theta),
+            Arg::I32((s.style == RopeStyle::Half) as i32),
+            Arg::F32(1.0),
+        ];
+        self.elementwise(&k::rope_f32, s.m * s.n_heads * s.head_dim / 2, &args)
+    }
+    fn swiglu(&self, gate: &GpuTensor<G>, up: &GpuTensor<G>, n: usize, out: &mut GpuTensor<G>) {
+        self.elementwise(&k::swiglu_f32, n, &[self.ptr(gate), self.ptr(up), self.ptr(out), Arg::I32(n as i32)])
+    }
+    fn attention(&self, q: &GpuTensor<G>, seqs: &[AttnSeq<'_, GpuTensor<G>>], shape: AttnShape, out: &mut GpuTensor<G>) {
+        assert!(shape.head_dim <= 128, "the GPU attention kernel takes heads of at most 128 dimensions");
+        // Descriptors: every sequence's segments (device addresses, lengths), and per query row its
+        // segments and how many positions it sees (attention.cu's AttnSegment / AttnRow).
+        let rows = seqs.iter().map(|s| s.row0 + s.n_new).max().unwrap_or(0);
+        let (mut segs, mut info) = (Vec::new(), vec![0i32; rows * 4]);
+        for s in seqs {
+            let begin = segs.len() / 24;
+            let total: usize = s.segments.iter().map(|(_, _, len)| len).sum();
+            for (kt, vt, len) in &s.segments {
+                segs.extend(self.gpu.address(&kt.buf).to_le_bytes());
+                segs.extend(self.gpu.address(&vt.buf).to_le_bytes());
+                segs.extend((*len as i64).to_le_bytes());
+            }
+            let past = total - s.n_new;
+            for j in 0..s.n_new {
+                let r = (s.row0 + j) * 4;
+                info[r..r + 3].copy_from_slice(&[begin as i32, s.segments.len() as i32, (past + j + 1) as i32]);
+            }
+        }
+        if rows == 0 {
+            return;
+        }
+        let segs = self.upload_bytes(&segs);
+        let info = self.upload_bytes(&info.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        let cfg = LaunchConfig { grid: [rows as u32, shape.n_heads as u32, 1], block: [32, 1, 1], shared_bytes: 0 };
+        let args = [
+            self.ptr(q),
+            Arg::Ptr(self.gpu.address(&segs)),
+            Arg::Ptr(self.gpu.address(&info)),
+            self.ptr(out),
+            Arg::I32(shape.n_heads as i32),
+            Arg::I32(shape.n_kv_heads as i32),
+            Arg::I32(shape.head_dim as i32),
+        ];
+        self.launch(&k::attention_f32, cfg, &args)
+    }
+}
