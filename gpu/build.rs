@@ -50,4 +50,24 @@ fn main() {
     }
     build.compile("sqlora_gpu_emu_runtime");
     kernels.compile("sqlora_gpu_emu_kernels");
+    embed_sources(dir);
+}
+
+/// Writes `$OUT_DIR/kernel_sources.rs`: every kernel file and header of kernels/ as (name, text), so
+/// the CUDA device compiles the same sources at run time from the binary alone (src/cuda.rs).
+fn embed_sources(dir: &Path) {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("kernels"))
+        .expect("gpu/kernels")
+        .map(|e| e.expect("gpu/kernels entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cu" || e == "cuh" || e == "opts"))
+        .collect();
+    files.sort();
+    let mut out = String::from("/// (file name, text) of every file of gpu/kernels/.\npub const KERNEL_FILES: &[(&str, &str)] = &[\n");
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().expect("a UTF-8 file name");
+        out += &format!("    ({name:?}, include_str!({:?})),\n", f.display().to_string());
+    }
+    out += "];\n";
+    let path = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("kernel_sources.rs");
+    std::fs::write(path, out).expect("writing kernel_sources.rs");
 }

@@ -6,7 +6,10 @@
 #   2. the emulator's and the kernels' tests again with the kernels and the emulator built under
 #      AddressSanitizer and UBSan (out-of-bounds reads, overflow, misaligned access fail the run);
 #      and a probe kernel that reads past its buffer must be stopped by ASan (the sanitizers work);
-#   3. the same tests with the emulator's portable fiber switch (ucontext), which x86-64 otherwise skips.
+#   3. the same tests with the emulator's portable fiber switch (ucontext), which x86-64 otherwise skips;
+#   4. the CUDA device (feature cuda, cudarc): NVRTC (the wheel's) compiles every kernel file embedded in
+#      the binary, as the device does at start-up; with a GPU the real-GPU parity tests run (against the
+#      emulator and the CPU), without one they print SKIPPED and check the device's message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/gpu_tools.sh
@@ -21,3 +24,6 @@ if probe="$(./target/release/examples/asan_probe 2>&1)" || ! grep -q "heap-buffe
 fi
 echo "gpu_check: ASan stopped the out-of-bounds probe (heap-buffer-overflow), as it must"
 SQLORA_GPU_UCONTEXT=1 cargo test --release --workspace --test gpu_emulator --test gpu_kernels
+nvrtc_lib="${SQLORA_CUDA_WHEELS:-$HOME/.cache/sqlora/cuda-wheels}/nvidia/cuda_nvrtc/lib"
+LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  cargo test --release --workspace --features sqlora-gpu/cuda --test gpu_cuda -- --nocapture

@@ -5,9 +5,11 @@ each kernel's registers, spills, stack and shared memory. Fails if a file does n
 spills registers to local memory, or its static shared memory exceeds 48 KiB (the most a kernel gets
 without opting in). No GPU or driver is needed.
 
-NVRTC, the CUDA headers and ptxas come from PyPI wheels (scripts/gpu_tools.sh installs them into
-SQLORA_CUDA_WHEELS, default ~/.cache/sqlora/cuda-wheels). The options NVRTC gets are the ones the
-CUDA backend uses at run time (gpu/kernels/nvrtc.opts), plus the architecture and include paths.
+NVRTC and ptxas come from PyPI wheels (scripts/gpu_tools.sh installs them into SQLORA_CUDA_WHEELS,
+default ~/.cache/sqlora/cuda-wheels). The options NVRTC gets are the ones the CUDA backend uses at run
+time (gpu/kernels/nvrtc.opts), plus the architecture and the kernels' own folder: no CUDA header is
+included, as at run time. `--keep DIR` writes each file's PTX (<file>.<arch>.ptx), which the CUDA
+backend loads instead of compiling (SQLORA_PTX_DIR=DIR) on a machine without NVRTC.
 
     python3 scripts/gpu_ptx.py [--arch sm_80 --arch sm_90] [--keep DIR]
 """
@@ -27,8 +29,7 @@ SHARED_LIMIT = 48 * 1024
 
 def wheels_dir():
     d = Path(os.environ.get("SQLORA_CUDA_WHEELS", Path.home() / ".cache" / "sqlora" / "cuda-wheels"))
-    need = [d / "nvidia/cuda_nvrtc/lib/libnvrtc.so.12", d / "nvidia/cuda_runtime/include/cuda_bf16.h",
-            d / "nvidia/cuda_nvcc/bin/ptxas"]
+    need = [d / "nvidia/cuda_nvrtc/lib/libnvrtc.so.12", d / "nvidia/cuda_nvcc/bin/ptxas"]
     missing = [str(p) for p in need if not p.exists()]
     if missing:
         sys.exit(f"gpu_ptx: missing {', '.join(missing)}: run scripts/gpu_tools.sh (or set SQLORA_CUDA_WHEELS)")
@@ -113,8 +114,7 @@ def main():
         keep = args.keep or Path(tmp)
         keep.mkdir(parents=True, exist_ok=True)
         for arch in archs:
-            opts = base_opts + [f"--gpu-architecture=compute_{arch[3:]}", f"-I{KERNELS}",
-                                f"-I{wheels / 'nvidia/cuda_runtime/include'}"]
+            opts = base_opts + [f"--gpu-architecture=compute_{arch[3:]}", f"-I{KERNELS}"]
             for src in sources:
                 try:
                     ptx, log = nvrtc.compile(src, opts)

@@ -65,8 +65,9 @@ impl NumericsArg {
 /// `--device`.
 #[derive(clap::Args, Debug, Clone, Copy, Default)]
 pub struct DeviceArg {
-    /// Where the model runs: cpu, or cuda-emulated (the GPU backend's CUDA kernels compiled for the CPU
-    /// and run thread by thread: every GPU code path with no GPU, slowly; inference commands only).
+    /// Where the model runs: cpu; cuda (an NVIDIA GPU; in builds with `--features cuda`); or
+    /// cuda-emulated (the GPU backend's CUDA kernels compiled for the CPU and run thread by thread: every
+    /// GPU code path with no GPU, slowly). The GPU devices run inference commands only, for now.
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: Device,
 }

@@ -4,7 +4,7 @@
 #pragma once
 
 __device__ __forceinline__ float load_f16(const unsigned char* p) {
-    return __half2float(__ushort_as_half((unsigned short)(p[0] | (p[1] << 8))));
+    return sq_half_bits_to_float((unsigned short)(p[0] | (p[1] << 8)));
 }
 
 // Q8_0: f16 scale d, 32 signed bytes; x = q·d.

@@ -1,12 +1,19 @@
-// What every kernel file includes first: the GPU's half types and the shared-memory macros on the
-// GPU (NVRTC defines __CUDACC__), and the block-wide helpers the kernels share. On the CPU the
-// emulation header (emu/cuda_emu.h, force-included) has already defined the dialect.
+// What every kernel file includes first: the shared-memory macros and the f16 widening on the GPU
+// (NVRTC defines __CUDACC__), and the block-wide helpers the kernels share. On the CPU the emulation
+// header (emu/cuda_emu.h, force-included) has already defined the dialect. No CUDA header is
+// included, so NVRTC compiles the kernels with no include path (the CUDA backend embeds them).
 #pragma once
 #ifdef __CUDACC__
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #define SQ_SHARED(type, name, dims) __shared__ type name dims
 #define SQ_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+// An f16 given as its 16 bits, widened exactly (one PTX conversion).
+__device__ __forceinline__ float sq_half_bits_to_float(unsigned short bits) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(bits));
+    return f;
+}
+#else
+inline float sq_half_bits_to_float(unsigned short bits) { return __half2float(__ushort_as_half(bits)); }
 #endif
 
 // A loop over i in [0, n) spread over every thread of the grid (any grid size is right).

@@ -11,10 +11,16 @@
 //! run on `GpuBackend<EmulatedGpu>`; `scripts/gpu_check.sh` runs the kernel tests again under
 //! AddressSanitizer and UBSan.
 pub mod backend;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod device;
 pub mod emulated;
 pub mod kernels;
 pub mod launch;
+#[cfg(feature = "cuda")]
+pub mod ptx;
 
 pub use backend::GpuBackend;
+#[cfg(feature = "cuda")]
+pub use cuda::CudaGpu;
 pub use device::EmulatedGpu;
