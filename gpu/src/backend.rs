@@ -35,6 +35,11 @@ impl<G: Gpu> GpuBackend<G> {
         GpuBackend { gpu: Arc::new(gpu) }
     }
 
+    /// Over a device the caller keeps a handle to (to synchronize it or read its memory use).
+    pub fn shared(gpu: Arc<G>) -> Self {
+        GpuBackend { gpu }
+    }
+
     fn launch(&self, kernel: &Kernel, cfg: LaunchConfig, args: &[Arg]) {
         if let Err(e) = self.gpu.launch(kernel, cfg, args) {
             panic!("{}: {e}", self.gpu.name());

@@ -88,6 +88,13 @@ impl CudaGpu {
         }
     }
 
+    /// Bytes of the GPU's memory in use (by every process), as the driver reports it.
+    pub fn memory_in_use(&self) -> Result<usize, String> {
+        self.bind();
+        let (free, total) = self.ctx.mem_get_info().map_err(|e| driver_err("reading memory use", e))?;
+        Ok(total - free)
+    }
+
     /// Waits for every launch so far: the host reads results only after it.
     pub fn synchronize(&self) -> Result<(), String> {
         self.stream.synchronize().map_err(|e| driver_err("synchronizing", e))

@@ -36,7 +36,12 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 
 /// Prefill of two sequences, then one cached decode step each: every logit.
 fn logits<B: Backend>(be: B, name: &str) -> Vec<f32> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny").join(name);
+    // SQLORA_FIXTURES: where the tiny models are when this binary runs away from its source tree
+    // (gpu/bench.sh on a GPU machine).
+    let fixtures = std::env::var_os("SQLORA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures"));
+    let dir = fixtures.join("tiny").join(name);
     let m = Model::load(be, &ModelSource::open(&dir).unwrap()).unwrap();
     let (a, b): (Vec<u32>, Vec<u32>) = ((1..20).map(|i| i * 13 % 300).collect(), (3..11).map(|i| i * 7 % 300).collect());
     let (mut ca, mut cb) = (m.new_cache(), m.new_cache());
