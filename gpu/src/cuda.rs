@@ -50,7 +50,10 @@ impl CudaGpu {
                  --device cuda-emulated runs the same kernels on the CPU"
                 .into());
         }
-        result::init().map_err(|e| driver_err("initializing the driver", e))?;
+        // With a driver but no usable GPU (none installed, or hidden by CUDA_VISIBLE_DEVICES), cuInit
+        // itself fails: say that plainly.
+        result::init()
+            .map_err(|e| format!("cuda: the driver found no usable NVIDIA GPU ({e:?}); --device cuda-emulated runs on the CPU"))?;
         let count = CudaContext::device_count().map_err(|e| driver_err("counting GPUs", e))?;
         if ordinal >= count as usize {
             return Err(format!("cuda: GPU {ordinal} asked for, {count} found"));
