@@ -12,6 +12,7 @@
 //! model's encoding), the embedding Q8_0, norms f32, written as a GGUF file in the temp folder.
 use sqlora_gpu::{EmulatedGpu, GpuBackend};
 use sqlora_kernel::backend::Backend;
+use sqlora_kernel::bench::inputs::random_bytes;
 use sqlora_kernel::formats::gguf::Value;
 use sqlora_kernel::formats::gguf_write::{write, TensorOut};
 use sqlora_kernel::formats::quant::GgmlType;
@@ -41,36 +42,6 @@ const SHAPES: [Shape; 3] = [
     Shape { name: "tiny", hidden: 64, layers: 2, heads: 4, kv_heads: 2, inter: 160, vocab: 320, theta: 10000.0 },
 ];
 
-/// Deterministic bytes.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
-}
-
-/// `rows × cols` of random `ty` blocks with small scales (activations stay finite through the layers).
-fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-    let mut b = noise(ty.row_bytes(cols) * rows, seed);
-    let f16 = |v: f32| half::f16::from_f32(v).to_le_bytes();
-    for blk in b.chunks_exact_mut(ty.block_bytes()) {
-        match ty {
-            GgmlType::Q8_0 => blk[..2].copy_from_slice(&f16(0.002)),
-            GgmlType::Q4_1 => {
-                blk[..2].copy_from_slice(&f16(0.004));
-                blk[2..4].copy_from_slice(&f16(-0.03));
-            }
-            _ => unreachable!(),
-        }
-    }
-    b
-}
-
 fn write_model(s: &Shape, path: &std::path::Path) {
     let head_dim = s.hidden / s.heads;
     let md = |k: &str| format!("llama.{k}");
@@ -87,7 +58,7 @@ fn write_model(s: &Shape, path: &std::path::Path) {
     ];
     let ones: Vec<u8> = (0..s.hidden).flat_map(|_| 1.0f32.to_le_bytes()).collect();
     let mut owned: Vec<(String, GgmlType, usize, usize, Vec<u8>)> = Vec::new();
-    owned.push(("token_embd.weight".into(), GgmlType::Q8_0, s.vocab, s.hidden, random_matrix(GgmlType::Q8_0, s.vocab, s.hidden, 1)));
+    owned.push(("token_embd.weight".into(), GgmlType::Q8_0, s.vocab, s.hidden, random_bytes(GgmlType::Q8_0, s.vocab, s.hidden, 1)));
     for l in 0..s.layers {
         let kv = s.kv_heads * head_dim;
         for (i, (n, rows, cols)) in [
@@ -103,7 +74,7 @@ fn write_model(s: &Shape, path: &std::path::Path) {
         .enumerate()
         {
             let seed = 100 + (l * 7 + i) as u64;
-            owned.push((format!("blk.{l}.{n}.weight"), GgmlType::Q4_1, rows, cols, random_matrix(GgmlType::Q4_1, rows, cols, seed)));
+            owned.push((format!("blk.{l}.{n}.weight"), GgmlType::Q4_1, rows, cols, random_bytes(GgmlType::Q4_1, rows, cols, seed)));
         }
     }
     let mut tensors: Vec<TensorOut> = owned

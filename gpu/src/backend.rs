@@ -67,7 +67,7 @@ impl<G: Gpu> GpuBackend<G> {
     }
 
     fn upload_u32(&self, v: &[u32]) -> G::Buffer {
-        self.upload_bytes(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+        self.upload_bytes(&le_bytes(v, u32::to_le_bytes))
     }
 }
 
@@ -96,8 +96,9 @@ fn kernels_for(ty: GgmlType) -> (Kernel, Kernel) {
     }
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// Values as the device reads them (little-endian), e.g. `le_bytes(v, f32::to_le_bytes)`.
+fn le_bytes<T: Copy, const N: usize>(v: &[T], to: fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| to(x)).collect()
 }
 
 impl<G: Gpu> Backend for GpuBackend<G> {
@@ -113,7 +114,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
     }
     fn upload(&self, data: &[f32]) -> GpuTensor<G> {
         let t = self.zeros(data.len());
-        self.gpu.write(&t.buf, 0, &f32_bytes(data));
+        self.gpu.write(&t.buf, 0, &le_bytes(data, f32::to_le_bytes));
         t
     }
     fn download(&self, t: &GpuTensor<G>) -> Vec<f32> {
@@ -149,7 +150,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
             _ => {
                 let mut v = vec![0f32; rows * cols];
                 quant::dequantize(w.ty, w.bytes, &mut v);
-                (GgmlType::F32, self.upload_bytes(&f32_bytes(&v)))
+                (GgmlType::F32, self.upload_bytes(&le_bytes(&v, f32::to_le_bytes)))
             }
         };
         Ok(GpuMatrix { buf, ty, rows, cols })
@@ -265,7 +266,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
             return;
         }
         let segs = self.upload_bytes(&segs);
-        let info = self.upload_bytes(&info.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        let info = self.upload_bytes(&le_bytes(&info, i32::to_le_bytes));
         let cfg = LaunchConfig { grid: [rows as u32, shape.n_heads as u32, 1], block: [32, 1, 1], shared_bytes: 0 };
         let args = [
             self.ptr(q),

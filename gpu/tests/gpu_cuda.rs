@@ -7,6 +7,7 @@
 use sqlora_gpu::ptx::{expanded, kernel_files, ptx_for, PtxSources};
 use sqlora_gpu::{CudaGpu, EmulatedGpu, GpuBackend};
 use sqlora_kernel::backend::{Backend, HostMatrix};
+use sqlora_kernel::bench::inputs::random_bytes;
 use sqlora_kernel::cpu::CpuBackend;
 use sqlora_kernel::formats::quant::GgmlType;
 use sqlora_kernel::loader::ModelSource;
@@ -76,24 +77,7 @@ fn the_product_matches_the_emulator_for_every_encoding_on_the_gpu() {
     let emu = GpuBackend::new(EmulatedGpu::default());
     let (rows, cols) = (200, 576);
     for ty in [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_1] {
-        // Random blocks with a sane f16 scale (and minimum) in each.
-        let mut s = 7u64;
-        let mut bytes: Vec<u8> = (0..ty.row_bytes(cols) * rows)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (s >> 33) as u8
-            })
-            .collect();
-        for blk in bytes.chunks_exact_mut(ty.block_bytes()) {
-            match ty {
-                GgmlType::Q8_0 => blk[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes()),
-                GgmlType::Q4_1 => {
-                    blk[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
-                    blk[2..4].copy_from_slice(&half::f16::from_f32(-0.03).to_le_bytes());
-                }
-                _ => blk.copy_from_slice(&((blk[0] as f32 - 128.0) / 256.0).to_le_bytes()),
-            }
-        }
+        let bytes = random_bytes(ty, rows, cols, 7);
         let h = HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes };
         for m in [1usize, 17, 64] {
             let x: Vec<f32> = (0..m * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();

@@ -4,6 +4,7 @@
 use sqlora_gpu::emulated::{run, LaunchConfig, ThreadOrder};
 use sqlora_gpu::kernels::*;
 use sqlora_gpu::launch::{Arg, Kernel, NULL};
+use sqlora_kernel::bench::inputs::{f64s, random_bytes};
 use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::formats::quant::GgmlType;
 use sqlora_kernel::reference;
@@ -36,10 +37,6 @@ fn i(v: usize) -> Arg {
 /// One launch on the emulator.
 fn go(kernel: &Kernel, cfg: LaunchConfig, order: ThreadOrder, args: &[Arg]) {
     unsafe { run(kernel, cfg, order, args) }.unwrap()
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| x as f64).collect()
 }
 
 /// Runs `run` (one launch writing its output) in both orders: the results must be identical; returns one.
@@ -141,25 +138,6 @@ fn rope_matches_the_reference_in_both_pairings_and_back() {
     }
 }
 
-/// `rows` rows of `cols / 32` blocks of `ty` with random quants and sane scales (what a GGUF holds).
-fn random_blocks(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
-    let noise = values(rows * ty.row_bytes(cols), seed);
-    let mut bytes: Vec<u8> = noise.iter().map(|v| ((v + 2.0) * 64.0) as u8).collect();
-    let f16 = |v: f32| half::f16::from_f32(v).to_le_bytes();
-    for (b, blk) in bytes.chunks_exact_mut(ty.block_bytes()).enumerate() {
-        let u = (b % 7) as f32 / 7.0;
-        match ty {
-            GgmlType::Q8_0 => blk[..2].copy_from_slice(&f16(0.004 + 0.01 * u)),
-            GgmlType::Q4_1 => {
-                blk[..2].copy_from_slice(&f16(0.01 + 0.03 * u));
-                blk[2..4].copy_from_slice(&f16(-0.12 - 0.1 * u));
-            }
-            _ => unreachable!("the test makes Q8_0 and Q4_1 only"),
-        }
-    }
-    bytes
-}
-
 #[test]
 fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
     let kernels = [(GgmlType::Q8_0, matmul_q8_0_f32), (GgmlType::Q4_1, matmul_q4_1_f32)];
@@ -169,7 +147,7 @@ fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
         let (a, b) = (values(r * cols, 12), values(rows * r, 13));
         let scale = 0.5f32;
         for (ty, kernel) in kernels {
-            let wq = random_blocks(ty, rows, cols, 14);
+            let wq = random_bytes(ty, rows, cols, 14);
             let mut w = vec![0f32; rows * cols];
             sqlora_kernel::formats::quant::dequantize(ty, &wq, &mut w);
             let base = reference::matmul_fwd(&f64s(&x), m, &f64s(&w), rows, cols);
