@@ -35,12 +35,24 @@ ThreadCtx& current();
 void syncthreads();
 void syncwarp(unsigned mask);
 
-enum class WarpOp : int { ShflIdx, ShflUp, ShflDown, ShflXor, Ballot };
+enum class WarpOp : int { ShflIdx, ShflUp, ShflDown, ShflXor, Ballot, Gather };
 
 // One lane's part of a warp operation: waits until every lane in `mask` has called it with the same
 // operation, then returns this lane's result (the source lane's value for a shuffle; the mask of
 // lanes whose value is non-zero for a vote).
 uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t value, int arg, int width);
+// Every lane of `mask` hands in `bytes` bytes at `in` and, once all have, gets every lane's (lane i's
+// at out + i·bytes; lanes outside the mask leave theirs untouched): the one collective the tensor-core
+// operations of emu_mma.h are built on, as a warp's registers are pooled by the hardware.
+void warp_gather(unsigned mask, const void* in, size_t bytes, void* out);
+// cp.async as the kernels see it: a copy recorded when issued and made only when a wait covers its
+// group, so a kernel that reads the destination before waiting reads what was there (NaN-poisoned
+// shared memory). A thread that returns with copies it never waited for fails the launch.
+void cp_async(void* dst, const void* src, size_t bytes);
+void cp_async_commit();
+void cp_async_wait(int keep_pending);
+// Fails the launch with `message` (about the running thread); the thread goes on to its next switch.
+void fail(const char* message);
 // The launch's dynamic shared memory (`extern __shared__` in CUDA: see SQ_DYNAMIC_SHARED).
 void* dynamic_shared();
 // Registers a __shared__ variable so the runtime poisons it before each block.
@@ -79,10 +91,11 @@ T from_bits(uint64_t b) {
 // directly: a plain `__shared__` fails to compile here, naming the macro to use.
 #define __shared__ use_SQ_SHARED_for_shared_memory
 
-// Declares a __shared__ array and registers it to be poisoned before each block. Kernels declare
+// Declares a __shared__ array (16-byte aligned, as ldmatrix and cp.async need) and registers it to
+// be poisoned before each block. Kernels declare
 // shared memory through these two macros, which on the GPU are plain declarations (sq_cuda.cuh).
 #define SQ_SHARED(type, name, dims)                                                                 \
-    static thread_local type name dims;                                                             \
+    alignas(16) static thread_local type name dims;                                                 \
     static thread_local bool name##_registered = sq_emu::register_shared(&name, sizeof(name));      \
     (void)name##_registered
 #define SQ_DYNAMIC_SHARED(type, name) type* name = static_cast<type*>(sq_emu::dynamic_shared())
@@ -143,3 +156,4 @@ inline unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p
 inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 
 #include "emu_half.h"
+#include "emu_mma.h"

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstdio>
 #if !defined(__x86_64__) || defined(SQ_EMU_UCONTEXT)
 #include <ucontext.h>
@@ -117,6 +118,18 @@ struct Fiber {
     unsigned mask;
     uint64_t value, result;
     int arg, width;
+    // A gather's input and output (WarpOp::Gather).
+    const void* gather_in;
+    void* gather_out;
+    size_t gather_bytes;
+    // cp.async copies issued and not yet made: the open group, then the committed ones, oldest first.
+    struct Copy {
+        void* dst;
+        const void* src;
+        size_t bytes;
+    };
+    std::vector<Copy> open_copies;
+    std::deque<std::vector<Copy>> copy_groups;
 };
 
 struct Stack {
@@ -175,11 +188,16 @@ void yield_to_scheduler(State s) {
 #endif
 }
 
+std::string where(const Fiber& f);
+
 void fiber_main() {
 #ifdef SQ_EMU_ASAN
     __sanitizer_finish_switch_fiber(nullptr, &t_block->sched_bottom, &t_block->sched_size);
 #endif
     t_block->body(t_block->body_ctx);
+    Fiber* f = t_block->running;
+    if ((!f->open_copies.empty() || !f->copy_groups.empty()) && t_block->error.empty())
+        t_block->error = where(*f) + " returned with cp.async copies it never waited for";
     yield_to_scheduler(State::Done);
 }
 
@@ -215,10 +233,24 @@ bool release_warps(Block& b) {
         for (size_t i = w0; i < w1; i++) {
             Fiber& f = b.fibers[i];
             if (f.state != State::AtWarp) continue;
-            if (f.op != first.op || f.mask != first.mask) {
+            if (f.op != first.op || f.mask != first.mask || (f.op == WarpOp::Gather && f.gather_bytes != first.gather_bytes)) {
                 b.error = where(f) + " is in a different warp operation (or mask) than " + where(first);
                 return false;
             }
+        }
+        if (first.op == WarpOp::Gather) {
+            for (size_t i = w0; i < w1; i++) {
+                Fiber& f = b.fibers[i];
+                if (f.state != State::AtWarp) continue;
+                for (size_t j = w0; j < w1; j++)
+                    if (f.mask >> b.fibers[j].lane & 1)
+                        std::memcpy(static_cast<char*>(f.gather_out) + (size_t)b.fibers[j].lane * f.gather_bytes,
+                                    b.fibers[j].gather_in, f.gather_bytes);
+            }
+            for (size_t i = w0; i < w1; i++)
+                if (b.fibers[i].state == State::AtWarp) b.fibers[i].state = State::Runnable;
+            released = true;
+            continue;
         }
         for (size_t i = w0; i < w1; i++) {
             Fiber& f = b.fibers[i];
@@ -229,7 +261,8 @@ bool release_warps(Block& b) {
                 case WarpOp::ShflUp: src = (f.lane - seg) >= f.arg ? f.lane - f.arg : f.lane; break;
                 case WarpOp::ShflDown: src = (f.lane - seg) + f.arg < w ? f.lane + f.arg : f.lane; break;
                 case WarpOp::ShflXor: src = ((f.lane ^ f.arg) & ~(w - 1)) == seg ? f.lane ^ f.arg : f.lane; break;
-                case WarpOp::Ballot: break;
+                case WarpOp::Ballot:
+                case WarpOp::Gather: break;
             }
             if (f.op == WarpOp::Ballot) {
                 uint64_t bits = 0;
@@ -318,6 +351,8 @@ __attribute__((noinline)) void prepare(Fiber& f, size_t i, dim3 block_idx, const
     unsigned tx = i % block[0], ty = (i / block[0]) % block[1], tz = i / (block[0] * block[1]);
     f.tc = ThreadCtx{dim3(tx, ty, tz), block_idx, dim3(block[0], block[1], block[2]), dim3(grid[0], grid[1], grid[2])};
     f.state = State::Runnable;
+    f.open_copies.clear();
+    f.copy_groups.clear();
     f.lane = (int)(i % 32);
     f.warp = (int)(i / 32);
     Stack& s = stack_for(i);
@@ -345,6 +380,42 @@ uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t value, int arg, int wi
 }
 
 void syncwarp(unsigned mask) { warp_exchange(WarpOp::Ballot, mask, 0, 0, 32); }
+
+void warp_gather(unsigned mask, const void* in, size_t bytes, void* out) {
+    Fiber* f = t_block->running;
+    if (!(mask >> f->lane & 1)) t_block->error = where(*f) + " calls a warp operation whose mask leaves out its own lane";
+    f->op = WarpOp::Gather;
+    f->mask = mask;
+    f->gather_in = in;
+    f->gather_out = out;
+    f->gather_bytes = bytes;
+    yield_to_scheduler(State::AtWarp);
+}
+
+void cp_async(void* dst, const void* src, size_t bytes) {
+    Fiber* f = t_block->running;
+    if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) % bytes != 0)
+        fail("cp.async with an address not aligned to its size");
+    f->open_copies.push_back(Fiber::Copy{dst, src, bytes});
+}
+
+void cp_async_commit() {
+    Fiber* f = t_block->running;
+    f->copy_groups.push_back(std::move(f->open_copies));
+    f->open_copies.clear();
+}
+
+void cp_async_wait(int keep_pending) {
+    Fiber* f = t_block->running;
+    while (f->copy_groups.size() > (size_t)std::max(keep_pending, 0)) {
+        for (const auto& c : f->copy_groups.front()) std::memcpy(c.dst, c.src, c.bytes);
+        f->copy_groups.pop_front();
+    }
+}
+
+void fail(const char* message) {
+    if (t_block->error.empty()) t_block->error = where(*t_block->running) + ": " + message;
+}
 
 void* dynamic_shared() { return t_block->dynamic_shared.data(); }
 

@@ -46,3 +46,13 @@ extern "C" __global__ void selftest_block_sum(const float* in, float* out) {
 // Thread t copies in[t + 1]: the last thread reads one past the end of `in` (gpu/examples/asan_probe.rs
 // shows that the sanitized build stops there).
 extern "C" __global__ void selftest_out_of_bounds(const float* in, float* out) { out[threadIdx.x] = in[threadIdx.x + 1]; }
+
+#include "mma.cuh"
+
+// Returns with a copy never waited for: the emulation fails the launch.
+extern "C" __global__ void selftest_cp_async_unwaited(const float* in, float* out) {
+    SQ_SHARED(float, buf, [32][4]);
+    sq_cp_async_16(buf[threadIdx.x], in + 4 * threadIdx.x);
+    sq_cp_async_commit();
+    out[threadIdx.x] = 0.0f;
+}

@@ -1,9 +1,10 @@
 // Products with the frozen quantized weights, and the LoRA term fused into their epilogue:
 // out[m × rows] = x[m × cols] · Wᵀ (+ s · xa · Bᵀ, xa = x · Aᵀ from lora_xa_f32), W decoded from its GGUF
-// blocks of 32 on the fly (rows of whole blocks, as the engine reads them), the adapter never merged.
+// blocks on the fly (rows of whole blocks, as the engine reads them), the adapter never merged.
 //
 // This first version uses CUDA cores only: a block computes a tile of 16 tokens × 64 weight rows, the
-// x tile and the decoded weight tile staged in shared memory one quant block (32 columns) at a time.
+// x tile and the decoded weight tile staged in shared memory 32 columns at a time (one block of the
+// 32-value encodings, an eighth of a K-quant super-block).
 #include "sq_cuda.cuh"
 #include "quant.cuh"
 
@@ -21,7 +22,7 @@ __device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __
     SQ_SHARED(float, ws, [kTileRows][kBlock + 1]);
     int t = threadIdx.x, tx = t % 16, ty = t / 16;
     int tok0 = blockIdx.y * kTileTokens, row0 = blockIdx.x * kTileRows;
-    size_t row_bytes = (size_t)(cols / kBlock) * Q::kBytes;
+    size_t row_bytes = (size_t)(cols / Q::kValues) * Q::kBytes;
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int c0 = 0; c0 < cols; c0 += kBlock) {
         // x: 16 × 32 values, two per thread.
@@ -29,12 +30,13 @@ __device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __
             int tok = tok0 + i / kBlock, c = i % kBlock;
             xs[i / kBlock][c] = tok < m ? x[(size_t)tok * cols + c0 + c] : 0.0f;
         }
-        // W: 64 rows × 32 values, eight per thread (a quarter of one row's block).
+        // W: 64 rows × 32 values, eight per thread (a quarter of one row's 32 columns).
         {
-            int rr = t / 4, first = (t % 4) * 8, row = row0 + rr;
+            int rr = t / 4, part = (t % 4) * 8, row = row0 + rr;
             float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            if (row < rows) Q::decode8(w + row * row_bytes + (size_t)(c0 / kBlock) * Q::kBytes, first, v);
-            for (int e = 0; e < 8; e++) ws[rr][first + e] = v[e];
+            if (row < rows)
+                Q::decode8(w + row * row_bytes + (size_t)(c0 / Q::kValues) * Q::kBytes, c0 % Q::kValues + part, v);
+            for (int e = 0; e < 8; e++) ws[rr][part + e] = v[e];
         }
         __syncthreads();
         for (int c = 0; c < kBlock; c++) {
@@ -61,8 +63,8 @@ __device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __
 }  // namespace
 
 // One kernel per weight encoding, matmul_<encoding>_f32. Launch: grid (ceil(rows / 64), ceil(m / 16)),
-// 256 threads. cols is a multiple of 32. xa null: no LoRA term; otherwise xa [m × r] and
-// lora_b [rows × r], scaled by `scale`.
+// 256 threads. cols is a multiple of the encoding's block (32 values; 256 for Q4_K and Q6_K). xa null:
+// no LoRA term; otherwise xa [m × r] and lora_b [rows × r], scaled by `scale`.
 #define SQ_MATMUL(name, Q)                                                                                 \
     extern "C" __global__ void __launch_bounds__(256)                                                      \
         name(const float* x, const unsigned char* w, float* out, int m, int rows, int cols, const float* xa, \
@@ -71,7 +73,11 @@ __device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __
     }
 SQ_MATMUL(matmul_q8_0_f32, Q8_0)
 SQ_MATMUL(matmul_q4_1_f32, Q4_1)
+SQ_MATMUL(matmul_q4_k_f32, Q4_K)
+SQ_MATMUL(matmul_q6_k_f32, Q6_K)
 SQ_MATMUL(matmul_f32_f32, F32)
+SQ_MATMUL(matmul_f16_f32, F16)
+SQ_MATMUL(matmul_bf16_f32, BF16)
 
 // y[m × dout] += scale · xa[m × r] · Bᵀ (B is dout × r): the LoRA term on its own, for a product that
 // ran without it. One thread per output; launch ceil(m·dout / 256) blocks of 256.

@@ -4,7 +4,8 @@
 // included, so NVRTC compiles the kernels with no include path (the CUDA backend embeds them).
 #pragma once
 #ifdef __CUDACC__
-#define SQ_SHARED(type, name, dims) __shared__ type name dims
+// 16-byte aligned: ldmatrix rows and cp.async destinations must be.
+#define SQ_SHARED(type, name, dims) __shared__ __align__(16) type name dims
 #define SQ_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
 // An f16 given as its 16 bits, widened exactly (one PTX conversion).
 __device__ __forceinline__ float sq_half_bits_to_float(unsigned short bits) {

@@ -3,8 +3,8 @@
 //! here runs in the engine's backend-generic tests with no GPU.
 //!
 //! Weights are uploaded once, in their GGUF encoding where a kernel decodes it on the fly (Q8_0, Q4_1,
-//! f32); other encodings (Q4_K, Q5_K, Q6_K, Q4_0, f16, bf16) are widened to f32 on the host at load
-//! time until their kernels exist (correct, 4-8× the memory).
+//! Q4_K, Q6_K, f32, f16, bf16); the others (Q4_0, Q5_K) are widened to f32 on the host at load time
+//! until their kernels exist (correct, 6-7× the memory).
 use crate::device::Gpu;
 use crate::emulated::LaunchConfig;
 use crate::kernels as k;
@@ -18,6 +18,8 @@ use std::sync::Arc;
 /// Threads per block of the elementwise kernels, and the most blocks they are given (grid-stride).
 const THREADS: u32 = 256;
 const MAX_BLOCKS: usize = 4096;
+/// Query rows per block of the prefill attention kernel (attention.cu's kTileRows).
+const PREFILL_TILE_ROWS: usize = 16;
 
 /// The engine's backend over a GPU (`G`: where the kernels run).
 pub struct GpuBackend<G: Gpu> {
@@ -91,7 +93,11 @@ fn kernels_for(ty: GgmlType) -> (Kernel, Kernel) {
     match ty {
         GgmlType::Q8_0 => (k::matmul_q8_0_f32, k::embed_q8_0),
         GgmlType::Q4_1 => (k::matmul_q4_1_f32, k::embed_q4_1),
+        GgmlType::Q4K => (k::matmul_q4_k_f32, k::embed_q4_k),
+        GgmlType::Q6K => (k::matmul_q6_k_f32, k::embed_q6_k),
         GgmlType::F32 => (k::matmul_f32_f32, k::embed_f32),
+        GgmlType::F16 => (k::matmul_f16_f32, k::embed_f16),
+        GgmlType::BF16 => (k::matmul_bf16_f32, k::embed_bf16),
         other => unreachable!("{} is widened to f32 at load", other.name()),
     }
 }
@@ -146,7 +152,10 @@ impl<G: Gpu> Backend for GpuBackend<G> {
             return Err(Error::Unsupported(format!("tensor {}: the GPU kernels take rows of a multiple of 32 values, not {cols}", w.name)));
         }
         let (ty, buf) = match w.ty {
-            GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::F32 => (w.ty, self.upload_bytes(w.bytes)),
+            // Rows of whole blocks (check_size): 256 values for Q4_K and Q6_K.
+            GgmlType::Q8_0 | GgmlType::Q4_1 | GgmlType::Q4K | GgmlType::Q6K | GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+                (w.ty, self.upload_bytes(w.bytes))
+            }
             _ => {
                 let mut v = vec![0f32; rows * cols];
                 quant::dequantize(w.ty, w.bytes, &mut v);
@@ -243,40 +252,75 @@ impl<G: Gpu> Backend for GpuBackend<G> {
         self.elementwise(&k::swiglu_f32, n, &[self.ptr(gate), self.ptr(up), self.ptr(out), Arg::I32(n as i32)])
     }
     fn attention(&self, q: &GpuTensor<G>, seqs: &[AttnSeq<'_, GpuTensor<G>>], shape: AttnShape, out: &mut GpuTensor<G>) {
-        assert!(shape.head_dim <= 128, "the GPU attention kernel takes heads of at most 128 dimensions");
-        // Descriptors: every sequence's segments (device addresses, lengths), and per query row its
-        // segments and how many positions it sees (attention.cu's AttnSegment / AttnRow).
+        assert!(shape.head_dim <= 128, "the GPU attention kernels take heads of at most 128 dimensions");
         let rows = seqs.iter().map(|s| s.row0 + s.n_new).max().unwrap_or(0);
-        let (mut segs, mut info) = (Vec::new(), vec![0i32; rows * 4]);
+        if rows == 0 {
+            return;
+        }
+        // Every sequence's segments (attention.cu's AttnSegment: device addresses, length).
+        let mut segs = Vec::new();
+        let mut first_seg = Vec::with_capacity(seqs.len());
         for s in seqs {
-            let begin = segs.len() / 24;
-            let total: usize = s.segments.iter().map(|(_, _, len)| len).sum();
+            first_seg.push((segs.len() / 24) as i32);
             for (kt, vt, len) in &s.segments {
                 segs.extend(self.gpu.address(&kt.buf).to_le_bytes());
                 segs.extend(self.gpu.address(&vt.buf).to_le_bytes());
                 segs.extend((*len as i64).to_le_bytes());
             }
-            let past = total - s.n_new;
-            for j in 0..s.n_new {
-                let r = (s.row0 + j) * 4;
-                info[r..r + 3].copy_from_slice(&[begin as i32, s.segments.len() as i32, (past + j + 1) as i32]);
-            }
-        }
-        if rows == 0 {
-            return;
         }
         let segs = self.upload_bytes(&segs);
-        let info = self.upload_bytes(&le_bytes(&info, i32::to_le_bytes));
-        let cfg = LaunchConfig { grid: [rows as u32, shape.n_heads as u32, 1], block: [32, 1, 1], shared_bytes: 0 };
+        // The tiled prefill kernel where a sequence brings several new rows and the rows are 16-byte
+        // multiples (its cp.async copies); the warp-per-row kernel for decode steps.
+        let prefill =
+            seqs.iter().any(|s| s.n_new > 1) && shape.head_dim.is_multiple_of(4) && (shape.n_kv_heads * shape.head_dim).is_multiple_of(4);
+        // Per sequence: (its first segment, how many, positions before its new rows).
+        let past = |s: &AttnSeq<'_, GpuTensor<G>>| s.segments.iter().map(|(_, _, len)| len).sum::<usize>() - s.n_new;
+        let (kernel, descriptors, blocks) = if prefill {
+            // attention.cu's AttnTile: row0, rows, seg_begin, seg_count, visible0, 3 × pad.
+            let mut tiles = Vec::new();
+            for (s, &begin) in seqs.iter().zip(&first_seg) {
+                for t0 in (0..s.n_new).step_by(PREFILL_TILE_ROWS) {
+                    let n = PREFILL_TILE_ROWS.min(s.n_new - t0);
+                    let t = [(s.row0 + t0) as i32, n as i32, begin, s.segments.len() as i32, (past(s) + t0 + 1) as i32, 0, 0, 0];
+                    tiles.extend(t);
+                }
+            }
+            let n = tiles.len() / 8;
+            (&k::attention_prefill_f32, tiles, n)
+        } else {
+            // attention.cu's AttnRow per query row: its segments and how many positions it sees.
+            let mut info = vec![0i32; rows * 4];
+            for (s, &begin) in seqs.iter().zip(&first_seg) {
+                for j in 0..s.n_new {
+                    let r = (s.row0 + j) * 4;
+                    info[r..r + 3].copy_from_slice(&[begin, s.segments.len() as i32, (past(s) + j + 1) as i32]);
+                }
+            }
+            (&k::attention_f32, info, rows)
+        };
+        let descriptors = self.upload_bytes(&le_bytes(&descriptors, i32::to_le_bytes));
+        let threads = if prefill { 128 } else { 32 };
+        let cfg = LaunchConfig { grid: [blocks as u32, shape.n_heads as u32, 1], block: [threads, 1, 1], shared_bytes: 0 };
         let args = [
             self.ptr(q),
             Arg::Ptr(self.gpu.address(&segs)),
-            Arg::Ptr(self.gpu.address(&info)),
+            Arg::Ptr(self.gpu.address(&descriptors)),
             self.ptr(out),
             Arg::I32(shape.n_heads as i32),
             Arg::I32(shape.n_kv_heads as i32),
             Arg::I32(shape.head_dim as i32),
         ];
-        self.launch(&k::attention_f32, cfg, &args)
+        self.launch(kernel, cfg, &args)
+    }
+    fn argmax_rows(&self, x: &GpuTensor<G>, rows: Rows) -> Vec<u32> {
+        if rows.m == 0 {
+            return Vec::new();
+        }
+        let idx = self.gpu.alloc(rows.m * 4);
+        let args = [self.ptr(x), Arg::Ptr(self.gpu.address(&idx)), Arg::I32(rows.n as i32)];
+        self.launch(&k::argmax_rows_f32, LaunchConfig::linear(rows.m as u32, 256), &args);
+        let mut bytes = vec![0u8; rows.m * 4];
+        self.gpu.read(&idx, 0, &mut bytes);
+        bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
     }
 }

@@ -15,16 +15,31 @@ crate::kernels! {
     // matmul_quant.cu
     matmul_q8_0_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
     matmul_q4_1_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_q4_k_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_q6_k_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
     matmul_f32_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_f16_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_bf16_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
     lora_xa_f32(x: P, a: P, xa: P, m: i32, din: i32, r: i32);
     lora_b_add_f32(xa: P, b: P, y: P, m: i32, dout: i32, r: i32, scale: f32);
     // embed.cu
     embed_q8_0(w: P, ids: P, out: P, n_ids: i32, cols: i32);
     embed_q4_1(w: P, ids: P, out: P, n_ids: i32, cols: i32);
+    embed_q4_k(w: P, ids: P, out: P, n_ids: i32, cols: i32);
+    embed_q6_k(w: P, ids: P, out: P, n_ids: i32, cols: i32);
     embed_f32(w: P, ids: P, out: P, n_ids: i32, cols: i32);
+    embed_f16(w: P, ids: P, out: P, n_ids: i32, cols: i32);
+    embed_bf16(w: P, ids: P, out: P, n_ids: i32, cols: i32);
     gather_rows_f32(x: P, rows: P, out: P, count: i32, n: i32);
     // attention.cu
     attention_f32(q: P, segs: P, row_info: P, out: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
+    attention_prefill_f32(q: P, segs: P, tiles: P, out: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
+    // tensor_core_check.cu
+    selftest_mma(a: P, b: P, c: P, d: P);
+    selftest_ldmatrix(m: P, out: P, trans: i32);
+    selftest_cp_async(input: P, out: P, wait_first: i32);
+    // argmax.cu
+    argmax_rows_f32(x: P, out: P, n: i32);
     // emu/selftest.cu
     selftest_missing_barrier(out: P);
     selftest_with_barrier(out: P);
@@ -32,4 +47,5 @@ crate::kernels! {
     selftest_warp_ops(input: P, sum: P, down: P, ballot: P);
     selftest_block_sum(input: P, out: P);
     selftest_out_of_bounds(input: P, out: P);
+    selftest_cp_async_unwaited(input: P, out: P);
 }

@@ -14,6 +14,8 @@ use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::model::{Logits, Model};
 use std::path::PathBuf;
 
+mod common;
+
 /// The GPU, or None after printing why the test is skipped (and checking that the reason is clear).
 fn gpu(test: &str) -> Option<GpuBackend<CudaGpu>> {
     match CudaGpu::new(0) {
@@ -75,8 +77,9 @@ fn product<B: Backend>(be: &B, h: &HostMatrix, x: &[f32], m: usize) -> Vec<f32> 
 fn the_product_matches_the_emulator_for_every_encoding_on_the_gpu() {
     let Some(cuda) = gpu("products") else { return };
     let emu = GpuBackend::new(EmulatedGpu::default());
-    let (rows, cols) = (200, 576);
-    for ty in [GgmlType::F32, GgmlType::Q8_0, GgmlType::Q4_1] {
+    // 512 columns: whole super-blocks of 256 for the K-quants.
+    let (rows, cols) = (200, 512);
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q4K, GgmlType::Q6K] {
         let bytes = random_bytes(ty, rows, cols, 7);
         let h = HostMatrix { name: "w".into(), ty, rows, cols, bytes: &bytes };
         for m in [1usize, 17, 64] {
@@ -91,6 +94,17 @@ fn the_product_matches_the_emulator_for_every_encoding_on_the_gpu() {
 /// The run-time compile path with no GPU: NVRTC (the PyPI wheel's, on LD_LIBRARY_PATH in
 /// scripts/gpu_check.sh) turns every embedded file into PTX for sm_80 and sm_90, the PTX is cached,
 /// and the cache (then a prebuilt folder) is read back instead of compiling.
+#[test]
+fn the_tensor_core_wrapper_follows_the_ptx_layouts_on_the_gpu() {
+    if gpu("tensor cores").is_none() {
+        return;
+    }
+    let g = CudaGpu::new(0).unwrap();
+    common::tensor_core::check_mma(&g);
+    common::tensor_core::check_ldmatrix(&g);
+    common::tensor_core::check_cp_async(&g);
+}
+
 #[test]
 fn nvrtc_compiles_every_embedded_file_and_the_cache_serves_it_again() {
     if !sqlora_gpu::ptx::nvrtc_present() {

@@ -90,3 +90,34 @@ fn a_launch_with_the_wrong_arguments_is_refused_by_name() {
     let e = unsafe { run(&add_f32, cfg, ThreadOrder::Forward, &[ptr(&mut out), ptr(&mut out), Arg::F32(1.0)]) }.unwrap_err();
     assert!(e.contains("[Ptr, Ptr, F32] given, [Ptr, Ptr, I32] expected"), "{e}");
 }
+
+mod common;
+use sqlora_gpu::device::EmulatedGpu;
+
+#[test]
+fn the_tensor_core_wrapper_follows_the_ptx_layouts_in_both_orders() {
+    for order in ThreadOrder::BOTH {
+        let gpu = EmulatedGpu { order };
+        common::tensor_core::check_mma(&gpu);
+        common::tensor_core::check_ldmatrix(&gpu);
+        common::tensor_core::check_cp_async(&gpu);
+    }
+}
+
+#[test]
+fn a_read_before_the_cp_async_wait_sees_stale_shared_memory() {
+    // The copies land only at the wait: read before it, the shared memory still holds its poison
+    // wherever the neighbour has not reached its own wait yet.
+    let input: Vec<f32> = (0..128).map(|i| i as f32).collect();
+    let bytes: Vec<u8> = input.iter().flat_map(|x| x.to_le_bytes()).collect();
+    for order in ThreadOrder::BOTH {
+        let gpu = EmulatedGpu { order };
+        let out = common::tensor_core::launch(&gpu, &selftest_cp_async, 32, &[&bytes], &[Arg::I32(0)], 512).unwrap();
+        let stale = out.chunks_exact(16).filter(|c| f32::from_le_bytes(c[..4].try_into().unwrap()).is_nan()).count();
+        // Forward: 31 threads read a neighbour still to come; reverse: the one whose neighbour ran last.
+        assert!(stale >= 1, "{order:?}: no thread read stale values before the wait");
+    }
+    let gpu = EmulatedGpu::default();
+    let e = common::tensor_core::launch(&gpu, &selftest_cp_async_unwaited, 32, &[&bytes], &[], 128).unwrap_err();
+    assert!(e.contains("returned with cp.async copies it never waited for"), "{e}");
+}

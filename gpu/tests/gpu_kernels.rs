@@ -6,19 +6,11 @@ use sqlora_gpu::kernels::*;
 use sqlora_gpu::launch::{Arg, Kernel, NULL};
 use sqlora_kernel::bench::inputs::{f64s, random_bytes};
 use sqlora_kernel::config::RopeStyle;
-use sqlora_kernel::formats::quant::GgmlType;
+use sqlora_kernel::formats::quant::{dequantize, GgmlType, QK_K};
 use sqlora_kernel::reference;
 
-/// Deterministic values in about [-2, 2).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
-}
+mod common;
+use common::values;
 
 /// A buffer's address as a kernel argument (the emulator's device memory is host memory): `ptr` for
 /// what a kernel reads, `out` for what it writes.
@@ -140,16 +132,27 @@ fn rope_matches_the_reference_in_both_pairings_and_back() {
 
 #[test]
 fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
-    let kernels = [(GgmlType::Q8_0, matmul_q8_0_f32), (GgmlType::Q4_1, matmul_q4_1_f32)];
-    // (tokens, rows, cols, rank): one token (decode), ragged tiles on both axes, SmolLM2's 576 → 1536.
-    for (m, rows, cols, r) in [(1usize, 64usize, 32usize, 8usize), (17, 70, 96, 4), (5, 1536, 576, 16), (33, 129, 64, 1)] {
-        let x = values(m * cols, 11);
-        let (a, b) = (values(r * cols, 12), values(rows * r, 13));
-        let scale = 0.5f32;
-        for (ty, kernel) in kernels {
+    let kernels = [
+        (GgmlType::Q8_0, matmul_q8_0_f32),
+        (GgmlType::Q4_1, matmul_q4_1_f32),
+        (GgmlType::Q4K, matmul_q4_k_f32),
+        (GgmlType::Q6K, matmul_q6_k_f32),
+        (GgmlType::F16, matmul_f16_f32),
+        (GgmlType::BF16, matmul_bf16_f32),
+    ];
+    // (tokens, rows, cols, rank): one token (decode), ragged tiles on both axes, SmolLM2's 576 → 1536;
+    // the K-quants (super-blocks of 256) at rows of one and two super-blocks.
+    let shapes_32 = [(1usize, 64usize, 32usize, 8usize), (17, 70, 96, 4), (5, 1536, 576, 16), (33, 129, 64, 1)];
+    let shapes_256 = [(1usize, 64usize, 256usize, 8usize), (17, 70, 512, 4), (33, 129, 256, 1)];
+    for (ty, kernel) in kernels {
+        let shapes = if ty.block_size() == QK_K { &shapes_256[..] } else { &shapes_32[..] };
+        for &(m, rows, cols, r) in shapes {
+            let x = values(m * cols, 11);
+            let (a, b) = (values(r * cols, 12), values(rows * r, 13));
+            let scale = 0.5f32;
             let wq = random_bytes(ty, rows, cols, 14);
             let mut w = vec![0f32; rows * cols];
-            sqlora_kernel::formats::quant::dequantize(ty, &wq, &mut w);
+            dequantize(ty, &wq, &mut w);
             let base = reference::matmul_fwd(&f64s(&x), m, &f64s(&w), rows, cols);
             let (lora, h) = reference::lora_fwd(&f64s(&x), m, &f64s(&a), &f64s(&b), r, cols, rows, scale as f64);
             // f32 sums of `cols` products: the rounding bound is about cols·2⁻²⁴·Σ|x·w| (the same
@@ -183,6 +186,72 @@ fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
                     let err = (*g as f64 - w).abs();
                     assert!(err <= bound, "{what}, LoRA {with_lora}: [{i}] {g} vs {w} (error {err:.2e} > bound {bound:.2e})");
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn embedding_rows_are_the_cpu_decoders_bit_for_bit() {
+    let kernels = [
+        (GgmlType::F32, embed_f32),
+        (GgmlType::Q8_0, embed_q8_0),
+        (GgmlType::Q4_1, embed_q4_1),
+        (GgmlType::Q4K, embed_q4_k),
+        (GgmlType::Q6K, embed_q6_k),
+        (GgmlType::F16, embed_f16),
+        (GgmlType::BF16, embed_bf16),
+    ];
+    // Ids out of order, repeated, the first and the last row; rows of one and several blocks.
+    let rows = 37;
+    let ids: Vec<u32> = vec![5, 0, 36, 5, 17, 2, 36];
+    for (ty, kernel) in kernels {
+        let widths: &[usize] = if ty.block_size() == QK_K { &[256, 768] } else { &[32, 96, 576] };
+        for &cols in widths {
+            let wq = random_bytes(ty, rows, cols, 15);
+            let mut w = vec![0f32; rows * cols];
+            dequantize(ty, &wq, &mut w);
+            let want: Vec<f32> = ids.iter().flat_map(|&t| &w[t as usize * cols..(t as usize + 1) * cols]).copied().collect();
+            for (blocks, threads) in GRIDS {
+                let what = format!("embed {} {cols} columns, {blocks}×{threads} threads", ty.name());
+                let got = both_orders(&what, |order| {
+                    let mut o = vec![f32::NAN; ids.len() * cols];
+                    let args = [ptr(&wq), ptr(&ids), out(&mut o), i(ids.len()), i(cols)];
+                    go(&kernel, LaunchConfig::linear(blocks, threads), order, &args);
+                    o
+                });
+                for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), w.to_bits(), "{what}: [{k}] {g} vs {w}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn argmax_rows_follows_the_hosts_rule() {
+    use sqlora_kernel::generate::argmax;
+    // Ragged lengths (under a warp, over a block, SmolLM2's vocabulary), then the edge cases: ties
+    // (the first wins), NaN (never wins), all NaN (0), −∞ everywhere.
+    let mut rows: Vec<Vec<f32>> = [1usize, 31, 257, 1000, 49152].iter().map(|&n| values(n, n as u64)).collect();
+    let n = 300;
+    let mut tie = vec![0.5f32; n];
+    tie[7] = 2.0;
+    tie[250] = 2.0;
+    let mut nan = values(n, 3);
+    nan[0] = f32::NAN;
+    nan[123] = f32::NAN;
+    nan[200] = 9.0;
+    rows.extend([tie, nan, vec![f32::NAN; n], vec![f32::NEG_INFINITY; n], vec![0.0; n]]);
+    for x in &rows {
+        let n = x.len();
+        for threads in [32u32, 256, 1024] {
+            for order in ThreadOrder::BOTH {
+                let mut got = [u32::MAX; 2];
+                // Two identical rows: the second block must read its own row.
+                let two: Vec<f32> = x.iter().chain(x).copied().collect();
+                go(&argmax_rows_f32, LaunchConfig::linear(2, threads), order, &[ptr(&two), out(&mut got), i(n)]);
+                assert_eq!(got, [argmax(x); 2], "row of {n}, {threads} threads, {order:?}");
             }
         }
     }

@@ -38,10 +38,12 @@ pub struct Generation {
     pub finish: Finish,
 }
 
+/// Greedy decoding's choice: the index of the largest value, the first on ties; NaN never wins (a
+/// row of NaN gives 0). The GPU's `argmax_rows_f32` kernel follows the same rule.
 pub fn argmax(v: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
+        if x > v[best] || (v[best].is_nan() && !x.is_nan()) {
             best = i;
         }
     }
@@ -117,11 +119,10 @@ impl<'a, B: Backend> Generator<'a, B> {
             }
             let mut caches: Vec<KvCache<B>> = (i..j).map(|_| new_cache()).collect();
             let mut batch: Vec<(&[u32], &mut KvCache<B>)> = prompts[i..j].iter().map(|p| p.as_slice()).zip(caches.iter_mut()).collect();
-            let logits = model.forward(&mut batch, Logits::Last)?;
+            let next = model.forward_greedy(&mut batch)?;
             drop(batch);
-            let v = model.cfg.vocab;
-            for (n, cache) in caches.into_iter().enumerate() {
-                live.push(Live { idx: i + n, cache, next: argmax(&logits[n * v..(n + 1) * v]), out: Vec::new() });
+            for (n, (cache, next)) in caches.into_iter().zip(next).enumerate() {
+                live.push(Live { idx: i + n, cache, next, out: Vec::new() });
             }
             i = j;
         }
@@ -153,11 +154,10 @@ impl<'a, B: Backend> Generator<'a, B> {
             let nexts: Vec<[u32; 1]> = live.iter().map(|s| [s.next]).collect();
             let mut batch: Vec<(&[u32], &mut KvCache<B>)> =
                 nexts.iter().map(|t| t.as_slice()).zip(live.iter_mut().map(|s| &mut s.cache)).collect();
-            let logits = model.forward(&mut batch, Logits::Last)?;
+            let next = model.forward_greedy(&mut batch)?;
             drop(batch);
-            let v = model.cfg.vocab;
-            for (n, s) in live.iter_mut().enumerate() {
-                s.next = argmax(&logits[n * v..(n + 1) * v]);
+            for (s, next) in live.iter_mut().zip(next) {
+                s.next = next;
             }
         }
         Ok(results.into_iter().map(|r| r.expect("every prompt finishes")).collect())

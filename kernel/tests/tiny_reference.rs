@@ -30,6 +30,7 @@ backend_tests!(
     tiny_qwen2_logits_match_transformers,
     tiny_llama_with_peft_lora_matches_peft,
     chained_shared_prefixes_give_the_same_logits,
+    greedy_tokens_are_the_argmax_of_the_last_logits,
 );
 
 fn check<B: Backend + Clone>(be: &B, name: &str) {
@@ -125,4 +126,20 @@ fn chained_shared_prefixes_give_the_same_logits<B: Backend + Clone>(be: &B) {
     assert!(max_abs(&got[..n * v], &want[14 * v..s.len() * v]) <= 1e-4);
     assert!(max_abs(&got[n * v..], &want[14 * v..20 * v]) <= 1e-4);
     assert_eq!(a.len(), s.len());
+}
+
+/// `forward_greedy` (the backend's `argmax_rows`: on a GPU, on the device) picks what the host's
+/// argmax picks from the downloaded logits, at the prefill and at a decode step of a batch.
+fn greedy_tokens_are_the_argmax_of_the_last_logits<B: Backend + Clone>(be: &B) {
+    let src = ModelSource::open(common::fixtures().join("tiny").join("llama")).unwrap();
+    let m = Model::load(be.clone(), &src).unwrap();
+    let (seqs, _, v) = reference("llama");
+    let (mut a0, mut a1, mut b0, mut b1) = (m.new_cache(), m.new_cache(), m.new_cache(), m.new_cache());
+    let logits = m.forward(&mut [(&seqs[0], &mut a0), (&seqs[1][..5], &mut a1)], Logits::Last).unwrap();
+    let greedy = m.forward_greedy(&mut [(&seqs[0], &mut b0), (&seqs[1][..5], &mut b1)]).unwrap();
+    let host: Vec<u32> = logits.chunks_exact(v).map(sqlora_kernel::generate::argmax).collect();
+    assert_eq!(greedy, host);
+    let logits = m.forward(&mut [(&[host[0]], &mut a0), (&[host[1]], &mut a1)], Logits::Last).unwrap();
+    let greedy = m.forward_greedy(&mut [(&[host[0]], &mut b0), (&[host[1]], &mut b1)]).unwrap();
+    assert_eq!(greedy, logits.chunks_exact(v).map(sqlora_kernel::generate::argmax).collect::<Vec<_>>());
 }

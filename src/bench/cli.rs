@@ -11,7 +11,6 @@ use crate::cli_args::NumericsArg;
 use crate::device::WithBackend;
 use anyhow::{Context, Result};
 use sqlora_kernel::backend::Backend;
-use sqlora_kernel::generate::argmax;
 use sqlora_kernel::model::Logits;
 use sqlora_kernel::Engine;
 use std::path::PathBuf;
@@ -46,12 +45,10 @@ pub fn measure<B: Backend>(engine: &Engine<B>, a: &BenchArgs) -> Result<BenchRes
     let mut times = Vec::new();
     for _ in 0..a.reps.min(3) {
         let mut c = m.new_cache();
-        let l = m.forward(&mut [(&p, &mut c)], Logits::Last)?;
-        let mut next = argmax(&l);
+        let mut next = m.forward_greedy(&mut [(&p, &mut c)])?[0];
         let t = Instant::now();
         for _ in 0..a.decode_tokens {
-            let l = m.forward(&mut [(&[next], &mut c)], Logits::Last)?;
-            next = argmax(&l);
+            next = m.forward_greedy(&mut [(&[next], &mut c)])?[0];
         }
         times.push(t.elapsed().as_secs_f64());
     }

@@ -2,8 +2,7 @@
 //! prompts they feed, and the median.
 use anyhow::Result;
 use sqlora_kernel::backend::Backend;
-use sqlora_kernel::generate::argmax;
-use sqlora_kernel::model::{Logits, Model};
+use sqlora_kernel::model::Model;
 use sqlora_kernel::Engine;
 use std::time::Instant;
 
@@ -77,18 +76,16 @@ pub fn peer_isa_env() -> Vec<(String, String)> {
 pub fn decode_batched<B: Backend>(m: &Model<B>, prompts: &[Vec<u32>], steps: usize, before_decode: impl FnOnce()) -> Result<f64> {
     let mut caches: Vec<_> = prompts.iter().map(|_| m.new_cache()).collect();
     let mut batch: Vec<(&[u32], &mut _)> = prompts.iter().map(|p| p.as_slice()).zip(caches.iter_mut()).collect();
-    let l = m.forward(&mut batch, Logits::Last)?;
+    let mut next: Vec<[u32; 1]> = m.forward_greedy(&mut batch)?.into_iter().map(|t| [t]).collect();
     drop(batch);
-    let v = m.cfg.vocab;
-    let mut next: Vec<[u32; 1]> = (0..prompts.len()).map(|i| [argmax(&l[i * v..(i + 1) * v])]).collect();
     before_decode();
     let t = Instant::now();
     for _ in 0..steps {
         let mut batch: Vec<(&[u32], &mut _)> = next.iter().map(|n| n.as_slice()).zip(caches.iter_mut()).collect();
-        let l = m.forward(&mut batch, Logits::Last)?;
+        let tokens = m.forward_greedy(&mut batch)?;
         drop(batch);
-        for (i, n) in next.iter_mut().enumerate() {
-            n[0] = argmax(&l[i * v..(i + 1) * v]);
+        for (n, t) in next.iter_mut().zip(tokens) {
+            n[0] = t;
         }
     }
     Ok(t.elapsed().as_secs_f64())

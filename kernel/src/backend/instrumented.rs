@@ -54,6 +54,9 @@ impl<B: Backend, O: Observer> Backend for Instrumented<B, O> {
     fn gather_rows(&self, x: &B::Tensor, rows: &[usize], n: usize, out: &mut B::Tensor) {
         self.observer.observe("gather_rows", || self.inner.gather_rows(x, rows, n, out))
     }
+    fn argmax_rows(&self, x: &B::Tensor, rows: Rows) -> Vec<u32> {
+        self.observer.observe("argmax_rows", || self.inner.argmax_rows(x, rows))
+    }
     fn matmul(&self, x: &B::Tensor, m: usize, w: &B::Matrix, out: &mut B::Tensor) {
         self.observer.observe("matmul", || self.inner.matmul(x, m, w, out))
     }

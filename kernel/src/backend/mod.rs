@@ -173,4 +173,10 @@ pub trait Backend: Send + Sync {
     /// Causal grouped-query attention over KV-cache segments: the new token j of a sequence with `past`
     /// earlier positions sees every key at position ≤ past + j. q and out are `[rows × n_heads·head_dim]`.
     fn attention(&self, q: &Self::Tensor, seqs: &[AttnSeq<'_, Self::Tensor>], shape: AttnShape, out: &mut Self::Tensor);
+    /// Greedy decoding's choice for each of `rows.m` rows of `rows.n` logits (`generate::argmax`'s
+    /// rule). A GPU computes it where the logits are and moves `m` indices instead of `m × n` values.
+    fn argmax_rows(&self, x: &Self::Tensor, rows: Rows) -> Vec<u32> {
+        let v = self.download(x);
+        v.chunks_exact(rows.n).take(rows.m).map(crate::generate::argmax).collect()
+    }
 }

@@ -224,10 +224,25 @@ impl<B: Backend> Model<B> {
     /// Runs the new `tokens` of each sequence after what its cache holds, appends their keys and
     /// values, and returns the requested logits, `[rows × vocab]`, sequences in order.
     pub fn forward(&self, batch: &mut [(&[u32], &mut KvCache<B>)], want: Logits) -> Result<Vec<f32>> {
-        self.backend.run(|| self.forward_here(batch, want))
+        self.backend.run(|| {
+            Ok(match self.forward_here(batch, want)? {
+                Some((logits, _)) => self.backend.download(&logits),
+                None => Vec::new(),
+            })
+        })
     }
 
-    fn forward_here(&self, batch: &mut [(&[u32], &mut KvCache<B>)], want: Logits) -> Result<Vec<f32>> {
+    /// As `forward` with `Logits::Last`, but returns each sequence's greedy next token: the backend
+    /// picks it where the logits are (on a GPU only the token ids come back).
+    pub fn forward_greedy(&self, batch: &mut [(&[u32], &mut KvCache<B>)]) -> Result<Vec<u32>> {
+        self.backend.run(|| {
+            let (logits, r) = self.forward_here(batch, Logits::Last)?.expect("Logits::Last gives logits");
+            Ok(self.backend.argmax_rows(&logits, Rows { m: r, n: self.cfg.vocab }))
+        })
+    }
+
+    /// The forward pass; the requested rows' logits as a backend tensor and their number of rows.
+    fn forward_here(&self, batch: &mut [(&[u32], &mut KvCache<B>)], want: Logits) -> Result<Option<(B::Tensor, usize)>> {
         let cfg = &self.cfg;
         let b = &self.backend;
         let (d, qd, kvd, ff) = (cfg.hidden, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate);
@@ -315,7 +330,7 @@ impl<B: Backend> Model<B> {
             cache.len += toks.len();
         }
         let rows: Vec<usize> = match want {
-            Logits::None => return Ok(Vec::new()),
+            Logits::None => return Ok(None),
             Logits::All => (0..m).collect(),
             Logits::Last => batch.iter().zip(&starts).map(|((t, _), &s)| s + t.len() - 1).collect(),
         };
@@ -326,6 +341,6 @@ impl<B: Backend> Model<B> {
         b.rmsnorm(&sel, &self.out_norm, self.norm_shape(r), &mut seln);
         let mut logits = b.zeros(r * cfg.vocab);
         b.matmul(&seln, r, self.head.as_ref().unwrap_or(&self.embed), &mut logits);
-        Ok(b.download(&logits))
+        Ok(Some((logits, r)))
     }
 }
