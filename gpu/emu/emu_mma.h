@@ -1,8 +1,8 @@
 // The tensor-core operations of gpu/kernels/mma.cuh, for the emulation: the same functions, built
 // from the fragment layouts the PTX ISA documents (section "Matrix fragments for mma.m16n8k16" and
 // "ldmatrix"). A warp's lanes pool their fragments through sq_emu::warp_gather (one switch of every
-// lane, as mma.sync and ldmatrix are warp-collective), rebuild the whole matrices, and each lane
-// keeps the elements the layout gives it. Products of two bf16 are exact in f32; the sum runs over k
+// lane, as mma.sync and ldmatrix are warp-collective), and each lane rebuilds from them the rows of A
+// and columns of B its own D elements need, by the layout. Products of two bf16 are exact in f32; the sum runs over k
 // in order in f32 (the hardware's order is unspecified: tests compare with a tolerance).
 #pragma once
 
@@ -27,26 +27,31 @@ inline void sq_mma_bf16_16816(float d[4], const unsigned a[4], const unsigned b[
     };
     Frag mine{{a[0], a[1], a[2], a[3]}, {b[0], b[1]}}, all[32];
     sq_emu::warp_gather(0xffffffffu, &mine, sizeof mine, all);
-    float A[16][16], B[16][8];
-    for (int l = 0; l < 32; l++) {
-        int g = l >> 2, t = l & 3;
-        for (int r = 0; r < 4; r++) {
-            int row = g + 8 * (r & 1), col = 2 * t + 8 * (r >> 1);
-            A[row][col] = sq_emu::bf16_lo(all[l].a[r]);
-            A[row][col + 1] = sq_emu::bf16_hi(all[l].a[r]);
+    // This lane's D elements need rows g and g + 8 of A (held by lanes 4g … 4g + 3: registers 0 and 2
+    // for row g, 1 and 3 for row g + 8) and columns 2t and 2t + 1 of B (lanes 4n … 4n + 3, n the
+    // column: registers 0 and 1 for k < 8 and k ≥ 8).
+    int lane = sq_emu::lane_id(), g = lane >> 2, t = lane & 3;
+    float arow[2][16], bcol[2][16];
+    for (int u = 0; u < 4; u++) {
+        for (int h = 0; h < 2; h++) {
+            const Frag& f = all[4 * g + u];
+            arow[h][2 * u] = sq_emu::bf16_lo(f.a[h]);
+            arow[h][2 * u + 1] = sq_emu::bf16_hi(f.a[h]);
+            arow[h][2 * u + 8] = sq_emu::bf16_lo(f.a[h + 2]);
+            arow[h][2 * u + 9] = sq_emu::bf16_hi(f.a[h + 2]);
         }
-        for (int r = 0; r < 2; r++) {
-            int k = 2 * t + 8 * r;
-            B[k][g] = sq_emu::bf16_lo(all[l].b[r]);
-            B[k + 1][g] = sq_emu::bf16_hi(all[l].b[r]);
+        for (int c = 0; c < 2; c++) {
+            const Frag& f = all[4 * (2 * t + c) + u];
+            bcol[c][2 * u] = sq_emu::bf16_lo(f.b[0]);
+            bcol[c][2 * u + 1] = sq_emu::bf16_hi(f.b[0]);
+            bcol[c][2 * u + 8] = sq_emu::bf16_lo(f.b[1]);
+            bcol[c][2 * u + 9] = sq_emu::bf16_hi(f.b[1]);
         }
     }
-    int lane = sq_emu::lane_id(), g = lane >> 2, t = lane & 3;
     float out[4];
     for (int i = 0; i < 4; i++) {
-        int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
         float s = c[i];
-        for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
+        for (int k = 0; k < 16; k++) s += arow[i >> 1][k] * bcol[i & 1][k];
         out[i] = s;
     }
     for (int i = 0; i < 4; i++) d[i] = out[i];  // d may alias c

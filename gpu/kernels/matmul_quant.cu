@@ -2,11 +2,13 @@
 // out[m × rows] = x[m × cols] · Wᵀ (+ s · xa · Bᵀ, xa = x · Aᵀ from lora_xa_f32), W decoded from its GGUF
 // blocks on the fly (rows of whole blocks, as the engine reads them), the adapter never merged.
 //
-// This first version uses CUDA cores only: a block computes a tile of 16 tokens × 64 weight rows, the
+// On CUDA cores, for decode steps (few rows; prefill goes to the tensor cores, matmul_mma.cu, for the
+// encodings that have codes for them): a block computes a tile of 16 tokens × 64 weight rows, the
 // x tile and the decoded weight tile staged in shared memory 32 columns at a time (one block of the
 // 32-value encodings, an eighth of a K-quant super-block).
 #include "sq_cuda.cuh"
 #include "quant.cuh"
+#include "matmul_common.cuh"
 
 namespace {
 
@@ -50,13 +52,7 @@ __device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __
     for (int k = 0; k < 4; k++) {
         int row = row0 + tx + 16 * k;
         if (row >= rows) continue;
-        float y = acc[k];
-        if (xa) {
-            float l = 0.0f;
-            for (int q = 0; q < r; q++) l += xa[(size_t)tok * r + q] * lora_b[(size_t)row * r + q];
-            y += scale * l;
-        }
-        out[(size_t)tok * rows + row] = y;
+        out[(size_t)tok * rows + row] = with_lora(acc[k], tok, row, xa, lora_b, r, scale);
     }
 }
 
@@ -65,12 +61,7 @@ __device__ void matmul_tile(const float* __restrict__ x, const unsigned char* __
 // One kernel per weight encoding, matmul_<encoding>_f32. Launch: grid (ceil(rows / 64), ceil(m / 16)),
 // 256 threads. cols is a multiple of the encoding's block (32 values; 256 for Q4_K and Q6_K). xa null:
 // no LoRA term; otherwise xa [m × r] and lora_b [rows × r], scaled by `scale`.
-#define SQ_MATMUL(name, Q)                                                                                 \
-    extern "C" __global__ void __launch_bounds__(256)                                                      \
-        name(const float* x, const unsigned char* w, float* out, int m, int rows, int cols, const float* xa, \
-             const float* lora_b, int r, float scale) {                                                    \
-        matmul_tile<Q>(x, w, out, m, rows, cols, xa, lora_b, r, scale);                                    \
-    }
+#define SQ_MATMUL(name, Q) SQ_MATMUL_ENTRY(name, matmul_tile, Q, 256)
 SQ_MATMUL(matmul_q8_0_f32, Q8_0)
 SQ_MATMUL(matmul_q4_1_f32, Q4_1)
 SQ_MATMUL(matmul_q4_k_f32, Q4_K)

@@ -4,7 +4,15 @@
 // writes values first .. first + 7 of one block (first a multiple of 8 in [0, kValues)). F32, f16 and
 // bf16 are "blocks" of 32 plain values, so one product template serves every encoding. The decoders
 // round as the CPU's does (no product fused into an add), so a decoded weight is the CPU's bit for bit.
+//
+// For the tensor-core products (matmul_mma.cu) an encoding may also give codes16(block, first, codes,
+// scale, offset): values first .. first + 15 (first a multiple of 16) as bf16 codes c with value =
+// scale·c + offset, exactly — the integer codes of the quantized encodings are exact in bf16 (|c| ≤ 128
+// here), bf16 weights are their own codes — so the products need no rounding of the weights at all.
 #pragma once
+
+// An integer of at most 8 bits as bf16 bits (exact: its f32 has no bits below the top 16).
+__device__ __forceinline__ unsigned short bf16_of_int(int q) { return (unsigned short)((unsigned)__float_as_int((float)q) >> 16); }
 
 __device__ __forceinline__ float load_f16(const unsigned char* p) {
     return sq_half_bits_to_float((unsigned short)(p[0] | (p[1] << 8)));
@@ -27,6 +35,11 @@ struct Q8_0 {
         float d = load_f16(blk);
         for (int e = 0; e < 8; e++) out[e] = (float)(signed char)blk[2 + first + e] * d;
     }
+    __device__ static void codes16(const unsigned char* blk, int first, unsigned short* codes, float& scale, float& offset) {
+        scale = load_f16(blk);
+        offset = 0.0f;
+        for (int e = 0; e < 16; e++) codes[e] = bf16_of_int((signed char)blk[2 + first + e]);
+    }
 };
 
 // Q4_1: f16 scale d, f16 minimum m, 16 bytes of nibbles (low nibbles: values 0-15, high: 16-31);
@@ -41,6 +54,14 @@ struct Q4_1 {
             out[e] = mul_rn((float)q, d) + m;
         }
     }
+    __device__ static void codes16(const unsigned char* blk, int first, unsigned short* codes, float& scale, float& offset) {
+        scale = load_f16(blk);
+        offset = load_f16(blk + 2);
+        for (int e = 0; e < 16; e++) {
+            int i = first + e;
+            codes[e] = bf16_of_int(i < 16 ? (blk[4 + i] & 0xf) : (blk[4 + i - 16] >> 4));
+        }
+    }
 };
 
 // Q4_K: super-blocks of 256 values in 8 sub-blocks of 32. f16 d, f16 dmin, 12 bytes of 6-bit
@@ -48,10 +69,10 @@ struct Q4_1 {
 // and the high nibbles of bytes 32g .. 32g + 31. x = (d·scale)·q − dmin·min.
 struct Q4_K {
     static constexpr int kValues = 256, kBytes = 144;
-    __device__ static void decode8(const unsigned char* blk, int first, float* out) {
-        int j = first / 32, l = first % 32;  // sub-block, and the first value's place in it
+    // Sub-block j's scale d·s and the min dmin·m it subtracts (the 6-bit pairs' packing).
+    __device__ static void scale_min(const unsigned char* blk, int j, float& d, float& n) {
         const unsigned char* sc = blk + 4;
-        int s, m;  // scale_min_k4(j)
+        int s, m;
         if (j < 4) {
             s = sc[j] & 63;
             m = sc[j + 4] & 63;
@@ -59,10 +80,25 @@ struct Q4_K {
             s = (sc[j + 4] & 0xf) | ((sc[j - 4] >> 6) << 4);
             m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
         }
-        float d = load_f16(blk) * (float)s, n = mul_rn(load_f16(blk + 2), (float)m);
+        d = load_f16(blk) * (float)s;
+        n = mul_rn(load_f16(blk + 2), (float)m);
+    }
+    __device__ static void decode8(const unsigned char* blk, int first, float* out) {
+        int j = first / 32, l = first % 32;  // sub-block, and the first value's place in it
+        float d, n;
+        scale_min(blk, j, d, n);
         const unsigned char* q = blk + 16 + 32 * (j / 2) + l;
         int shift = (j & 1) * 4;
         for (int e = 0; e < 8; e++) out[e] = mul_rn(d, (float)((q[e] >> shift) & 0xf)) - n;
+    }
+    __device__ static void codes16(const unsigned char* blk, int first, unsigned short* codes, float& scale, float& offset) {
+        int j = first / 32, l = first % 32;
+        float n;
+        scale_min(blk, j, scale, n);
+        offset = -n;
+        const unsigned char* q = blk + 16 + 32 * (j / 2) + l;
+        int shift = (j & 1) * 4;
+        for (int e = 0; e < 16; e++) codes[e] = bf16_of_int((q[e] >> shift) & 0xf);
     }
 };
 
@@ -82,6 +118,16 @@ struct Q6_K {
             int q = ((ql[e] >> lshift) & 0xf) | (((qh[e] >> hshift) & 3) << 4);
             out[e] = ds * (float)(q - 32);
         }
+    }
+    // Sixteen values share one scale (first a multiple of 16).
+    __device__ static void codes16(const unsigned char* blk, int first, unsigned short* codes, float& scale, float& offset) {
+        int h = first / 128, k = (first % 128) / 32, l = first % 32;
+        const unsigned char* ql = blk + 64 * h + 32 * (k & 1) + l;
+        const unsigned char* qh = blk + 128 + 32 * h + l;
+        scale = load_f16(blk + 208) * (float)(signed char)blk[192 + 8 * h + l / 16 + 2 * k];
+        offset = 0.0f;
+        int lshift = (k >> 1) * 4, hshift = 2 * k;
+        for (int e = 0; e < 16; e++) codes[e] = bf16_of_int((((ql[e] >> lshift) & 0xf) | (((qh[e] >> hshift) & 3) << 4)) - 32);
     }
 };
 
@@ -108,5 +154,11 @@ struct BF16 {
     __device__ static void decode8(const unsigned char* blk, int first, float* out) {
         const unsigned char* p = blk + 2 * first;
         for (int e = 0; e < 8; e++) out[e] = __int_as_float((int)((unsigned)(p[2 * e] | (p[2 * e + 1] << 8)) << 16));
+    }
+    __device__ static void codes16(const unsigned char* blk, int first, unsigned short* codes, float& scale, float& offset) {
+        scale = 1.0f;
+        offset = 0.0f;
+        const unsigned char* p = blk + 2 * first;
+        for (int e = 0; e < 16; e++) codes[e] = (unsigned short)(p[2 * e] | (p[2 * e + 1] << 8));
     }
 };

@@ -18,6 +18,9 @@ use std::sync::Arc;
 /// Threads per block of the elementwise kernels, and the most blocks they are given (grid-stride).
 const THREADS: u32 = 256;
 const MAX_BLOCKS: usize = 4096;
+/// From how many rows of activations a product goes to the tensor cores (a guess until a GPU's
+/// benchmark sets it: below it the 64-token tiles would be mostly padding).
+const MMA_MIN_ROWS: usize = 32;
 /// Query rows per block of the prefill attention kernel (attention.cu's kTileRows).
 const PREFILL_TILE_ROWS: usize = 16;
 
@@ -88,18 +91,26 @@ pub struct GpuMatrix<G: Gpu> {
     cols: usize,
 }
 
-/// The product and embedding kernels of an encoding the device holds.
-fn kernels_for(ty: GgmlType) -> (Kernel, Kernel) {
-    match ty {
-        GgmlType::Q8_0 => (k::matmul_q8_0_f32, k::embed_q8_0),
-        GgmlType::Q4_1 => (k::matmul_q4_1_f32, k::embed_q4_1),
-        GgmlType::Q4K => (k::matmul_q4_k_f32, k::embed_q4_k),
-        GgmlType::Q6K => (k::matmul_q6_k_f32, k::embed_q6_k),
-        GgmlType::F32 => (k::matmul_f32_f32, k::embed_f32),
-        GgmlType::F16 => (k::matmul_f16_f32, k::embed_f16),
-        GgmlType::BF16 => (k::matmul_bf16_f32, k::embed_bf16),
+/// The kernels of an encoding the device holds: the CUDA-core product, the tensor-core product
+/// (matmul_mma.cu) where the encoding has codes for it, and the embedding lookup.
+struct EncodingKernels {
+    matmul: Kernel,
+    matmul_mma: Option<Kernel>,
+    embed: Kernel,
+}
+
+fn kernels_for(ty: GgmlType) -> EncodingKernels {
+    let (matmul, matmul_mma, embed) = match ty {
+        GgmlType::Q8_0 => (k::matmul_q8_0_f32, Some(k::matmul_mma_q8_0_f32), k::embed_q8_0),
+        GgmlType::Q4_1 => (k::matmul_q4_1_f32, Some(k::matmul_mma_q4_1_f32), k::embed_q4_1),
+        GgmlType::Q4K => (k::matmul_q4_k_f32, Some(k::matmul_mma_q4_k_f32), k::embed_q4_k),
+        GgmlType::Q6K => (k::matmul_q6_k_f32, Some(k::matmul_mma_q6_k_f32), k::embed_q6_k),
+        GgmlType::F32 => (k::matmul_f32_f32, None, k::embed_f32),
+        GgmlType::F16 => (k::matmul_f16_f32, None, k::embed_f16),
+        GgmlType::BF16 => (k::matmul_bf16_f32, Some(k::matmul_mma_bf16_f32), k::embed_bf16),
         other => unreachable!("{} is widened to f32 at load", other.name()),
-    }
+    };
+    EncodingKernels { matmul, matmul_mma, embed }
 }
 
 /// Values as the device reads them (little-endian), e.g. `le_bytes(v, f32::to_le_bytes)`.
@@ -179,7 +190,17 @@ impl<G: Gpu> Backend for GpuBackend<G> {
     }
 
     fn matmul(&self, x: &GpuTensor<G>, m: usize, w: &GpuMatrix<G>, out: &mut GpuTensor<G>) {
-        let cfg = LaunchConfig { grid: [w.rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 };
+        // Many rows (prefill): the tensor-core tiles of 64 tokens; few (decode): the CUDA-core tiles of 16.
+        let kernels = kernels_for(w.ty);
+        let (kernel, cfg) = match kernels.matmul_mma {
+            Some(mma) if m >= MMA_MIN_ROWS => {
+                (mma, LaunchConfig { grid: [w.rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1], block: [128, 1, 1], shared_bytes: 0 })
+            }
+            _ => (
+                kernels.matmul,
+                LaunchConfig { grid: [w.rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 },
+            ),
+        };
         let args = [
             self.ptr(x),
             Arg::Ptr(self.gpu.address(&w.buf)),
@@ -192,7 +213,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
             Arg::I32(0),
             Arg::F32(0.0),
         ];
-        self.launch(&kernels_for(w.ty).0, cfg, &args)
+        self.launch(&kernel, cfg, &args)
     }
     fn lora(&self, x: &GpuTensor<G>, m: usize, l: LoraRef<'_, GpuTensor<G>>, xa: &mut GpuTensor<G>, y: &mut GpuTensor<G>) {
         let s = l.shape;
@@ -219,7 +240,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
             Arg::I32(ids.len() as i32),
             Arg::I32(table.cols as i32),
         ];
-        self.elementwise(&kernels_for(table.ty).1, ids.len() * table.cols / 8, &args)
+        self.elementwise(&kernels_for(table.ty).embed, ids.len() * table.cols / 8, &args)
     }
     fn add_bias(&self, x: &mut GpuTensor<G>, m: usize, bias: &GpuTensor<G>) {
         let args = [self.ptr(x), self.ptr(bias), Arg::I32(m as i32), Arg::I32(bias.len as i32)];

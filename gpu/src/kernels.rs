@@ -21,6 +21,12 @@ crate::kernels! {
     matmul_f16_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
     matmul_bf16_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
     lora_xa_f32(x: P, a: P, xa: P, m: i32, din: i32, r: i32);
+    // matmul_mma.cu
+    matmul_mma_q8_0_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_mma_q4_1_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_mma_q4_k_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_mma_q6_k_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
+    matmul_mma_bf16_f32(x: P, w: P, out: P, m: i32, rows: i32, cols: i32, xa: P, lora_b: P, r: i32, scale: f32);
     lora_b_add_f32(xa: P, b: P, y: P, m: i32, dout: i32, r: i32, scale: f32);
     // embed.cu
     embed_q8_0(w: P, ids: P, out: P, n_ids: i32, cols: i32);

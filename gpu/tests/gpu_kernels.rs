@@ -132,19 +132,21 @@ fn rope_matches_the_reference_in_both_pairings_and_back() {
 
 #[test]
 fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
+    // Each encoding's CUDA-core kernel, and its tensor-core one where it has codes (matmul_mma.cu).
     let kernels = [
-        (GgmlType::Q8_0, matmul_q8_0_f32),
-        (GgmlType::Q4_1, matmul_q4_1_f32),
-        (GgmlType::Q4K, matmul_q4_k_f32),
-        (GgmlType::Q6K, matmul_q6_k_f32),
-        (GgmlType::F16, matmul_f16_f32),
-        (GgmlType::BF16, matmul_bf16_f32),
+        (GgmlType::Q8_0, matmul_q8_0_f32, Some(matmul_mma_q8_0_f32)),
+        (GgmlType::Q4_1, matmul_q4_1_f32, Some(matmul_mma_q4_1_f32)),
+        (GgmlType::Q4K, matmul_q4_k_f32, Some(matmul_mma_q4_k_f32)),
+        (GgmlType::Q6K, matmul_q6_k_f32, Some(matmul_mma_q6_k_f32)),
+        (GgmlType::F16, matmul_f16_f32, None),
+        (GgmlType::BF16, matmul_bf16_f32, Some(matmul_mma_bf16_f32)),
     ];
-    // (tokens, rows, cols, rank): one token (decode), ragged tiles on both axes, SmolLM2's 576 → 1536;
-    // the K-quants (super-blocks of 256) at rows of one and two super-blocks.
-    let shapes_32 = [(1usize, 64usize, 32usize, 8usize), (17, 70, 96, 4), (5, 1536, 576, 16), (33, 129, 64, 1)];
-    let shapes_256 = [(1usize, 64usize, 256usize, 8usize), (17, 70, 512, 4), (33, 129, 256, 1)];
-    for (ty, kernel) in kernels {
+    // (tokens, rows, cols, rank): one token (decode), ragged tiles on both axes, SmolLM2's 576 → 1536,
+    // more tokens than one tensor-core tile (64); the K-quants (super-blocks of 256) at rows of one and
+    // two super-blocks.
+    let shapes_32 = [(1usize, 64usize, 32usize, 8usize), (17, 70, 96, 4), (5, 1536, 576, 16), (33, 129, 64, 1), (70, 70, 96, 2)];
+    let shapes_256 = [(1usize, 64usize, 256usize, 8usize), (17, 70, 512, 4), (33, 129, 256, 1), (65, 70, 256, 2)];
+    for (ty, core_kernel, mma_kernel) in kernels {
         let shapes = if ty.block_size() == QK_K { &shapes_256[..] } else { &shapes_32[..] };
         for &(m, rows, cols, r) in shapes {
             let x = values(m * cols, 11);
@@ -161,7 +163,9 @@ fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
             let magnitude = reference::matmul_fwd(&abs(&x), m, &abs(&w), rows, cols);
             let lora_magnitude = reference::lora_fwd(&abs(&x), m, &abs(&a), &abs(&b), r, cols, rows, scale as f64).0;
             let what = format!("{} {m}×{cols} → {rows}, r {r}", ty.name());
-            let grid = LaunchConfig { grid: [rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 };
+            let core = LaunchConfig { grid: [rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 };
+            let mma = LaunchConfig { grid: [rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1], block: [128, 1, 1], shared_bytes: 0 };
+            let launches = std::iter::once((core_kernel, core, "CUDA cores")).chain(mma_kernel.map(|k| (k, mma, "tensor cores")));
 
             let xa = both_orders("lora_xa", |order| {
                 let mut xa = vec![0f32; m * r];
@@ -171,7 +175,8 @@ fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
             });
             assert_close(&format!("lora_xa {what}"), &xa, &h, 1e-5);
 
-            for with_lora in [false, true] {
+            for ((kernel, grid, path), with_lora) in launches.flat_map(|l| [(l, false), (l, true)]) {
+                let what = format!("{what} ({path})");
                 let got = both_orders(&what, |order| {
                     let mut o = vec![0f32; m * rows];
                     let (xap, bp) = if with_lora { (ptr(&xa), ptr(&b)) } else { (NULL, NULL) };
