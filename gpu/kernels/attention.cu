@@ -1,9 +1,12 @@
-// Causal grouped-query attention over KV-cache segments (the engine's `attention` op): one warp per
-// (query row, head), the keys visited once in position order with an online softmax (running max,
-// sum and weighted values), so no score row is ever stored. The lanes split the head's dimensions
+// Causal grouped-query attention over KV-cache segments (the engine's `attention` op), for decode
+// steps (one new row per sequence; prefill rows go to attention_prefill_f32 below): one warp per
+// (query row, head, split), the keys visited once in position order with an online softmax (running
+// max, sum and weighted values), so no score row is ever stored. The lanes split the head's dimensions
 // (dims lane, lane + 32, …, up to 128), and each key's score is a warp sum.
 //
-// It serves decode steps (one new row per sequence); prefill rows go to attention_prefill_f32 below.
+// Split-K over long caches: with gridDim.z = S > 1, split z takes positions [z·chunk, (z+1)·chunk) of
+// what its row sees and writes its unnormalized state (max, sum, weighted values) to `partial`;
+// attention_combine_f32 merges the S states. With S = 1 the warp writes the output itself.
 #include "sq_cuda.cuh"
 #include "mma.cuh"
 
@@ -21,13 +24,16 @@ struct AttnRow {
 
 constexpr int kMaxDimsPerLane = 4;  // head_dim ≤ 128
 
-// Launch: grid (rows, n_heads), 32 threads.
-extern "C" __global__ void __launch_bounds__(32) attention_f32(const float* __restrict__ q, const AttnSegment* segs,
-                                                               const AttnRow* row_info, float* __restrict__ out,
-                                                               int n_heads, int n_kv_heads, int head_dim) {
-    int row = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
+// Launch: grid (rows, n_heads, splits), 32 threads. partial: rows · n_heads · splits states of
+// head_dim + 2 floats (max, sum, values), used when splits > 1; chunk: positions per split.
+extern "C" __global__ void __launch_bounds__(32)
+    attention_f32(const float* __restrict__ q, const AttnSegment* segs, const AttnRow* row_info, float* __restrict__ out,
+                  float* __restrict__ partial, int n_heads, int n_kv_heads, int head_dim, int chunk) {
+    int row = blockIdx.x, h = blockIdx.y, split = blockIdx.z, splits = gridDim.z, lane = threadIdx.x;
     AttnRow info = row_info[row];
     if (info.visible <= 0) return;
+    long long first = (long long)split * chunk, last = splits == 1 ? info.visible : first + chunk;
+    if (last > info.visible) last = info.visible;  // positions [first, last) of this split
     int kvh = h / (n_heads / n_kv_heads), kv_width = n_kv_heads * head_dim;
     const float* qr = q + (size_t)row * n_heads * head_dim + (size_t)h * head_dim;
     float scale = rsqrtf((float)head_dim);
@@ -38,13 +44,13 @@ extern "C" __global__ void __launch_bounds__(32) attention_f32(const float* __re
         acc[i] = 0.0f;
     }
     float running_max = -__int_as_float(0x7f800000), sum = 0.0f;  // −∞: the first key's weight is 1
-    int seen = 0;
-    for (int s = 0; s < info.seg_count && seen < info.visible; s++) {
+    long long seen = 0;                                           // positions before segment s
+    for (int s = 0; s < info.seg_count && seen < last; s++) {
         AttnSegment seg = segs[info.seg_begin + s];
         const float* k = reinterpret_cast<const float*>(seg.k) + (size_t)kvh * head_dim;
         const float* v = reinterpret_cast<const float*>(seg.v) + (size_t)kvh * head_dim;
-        int take = (long long)(info.visible - seen) < seg.len ? info.visible - seen : (int)seg.len;
-        for (int t = 0; t < take; t++) {
+        long long t0 = first > seen ? first - seen : 0, t1 = last - seen < seg.len ? last - seen : seg.len;
+        for (long long t = t0; t < t1; t++) {
             float part = 0.0f;
             for (int i = 0; i < kMaxDimsPerLane; i++) {
                 int d = lane + 32 * i;
@@ -60,12 +66,53 @@ extern "C" __global__ void __launch_bounds__(32) attention_f32(const float* __re
             }
             running_max = new_max;
         }
-        seen += take;
+        seen += seg.len;
+    }
+    if (splits == 1) {
+        float* o = out + (size_t)row * n_heads * head_dim + (size_t)h * head_dim;
+        for (int i = 0; i < kMaxDimsPerLane; i++) {
+            int d = lane + 32 * i;
+            if (d < head_dim) o[d] = acc[i] / sum;
+        }
+        return;
+    }
+    // A split past the row's last position leaves (−∞, 0, zeros): it weighs nothing in the merge.
+    float* state = partial + (((size_t)row * n_heads + h) * splits + split) * (head_dim + 2);
+    if (lane == 0) {
+        state[0] = running_max;
+        state[1] = sum;
+    }
+    for (int i = 0; i < kMaxDimsPerLane; i++) {
+        int d = lane + 32 * i;
+        if (d < head_dim) state[2 + d] = acc[i];
+    }
+}
+
+// Merges the splits' states of attention_f32: out = Σ e^(m_z − M)·acc_z / Σ e^(m_z − M)·sum_z, M the
+// largest max. Launch: grid (rows, n_heads), 32 threads; row_info as for attention_f32.
+extern "C" __global__ void __launch_bounds__(32) attention_combine_f32(const float* __restrict__ partial,
+                                                                       const AttnRow* row_info, float* __restrict__ out,
+                                                                       int n_heads, int head_dim, int splits) {
+    int row = blockIdx.x, h = blockIdx.y, lane = threadIdx.x;
+    if (row_info[row].visible <= 0) return;
+    const float* states = partial + ((size_t)row * n_heads + h) * splits * (head_dim + 2);
+    float top = -__int_as_float(0x7f800000);
+    for (int z = 0; z < splits; z++) top = fmaxf(top, states[(size_t)z * (head_dim + 2)]);
+    float total = 0.0f, acc[kMaxDimsPerLane] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int z = 0; z < splits; z++) {
+        const float* st = states + (size_t)z * (head_dim + 2);
+        if (st[1] == 0.0f) continue;  // an empty split (its max is −∞)
+        float w = __expf(st[0] - top);
+        total += w * st[1];
+        for (int i = 0; i < kMaxDimsPerLane; i++) {
+            int d = lane + 32 * i;
+            if (d < head_dim) acc[i] += w * st[2 + d];
+        }
     }
     float* o = out + (size_t)row * n_heads * head_dim + (size_t)h * head_dim;
     for (int i = 0; i < kMaxDimsPerLane; i++) {
         int d = lane + 32 * i;
-        if (d < head_dim) o[d] = acc[i] / sum;
+        if (d < head_dim) o[d] = acc[i] / total;
     }
 }
 

@@ -13,7 +13,7 @@ use sqlora_kernel::backend::{AttnSeq, AttnShape, Backend, HostMatrix, LoraRef, N
 use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::formats::quant::{self, GgmlType};
 use sqlora_kernel::{Error, Result};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Threads per block of the elementwise kernels, and the most blocks they are given (grid-stride).
 const THREADS: u32 = 256;
@@ -21,28 +21,61 @@ const MAX_BLOCKS: usize = 4096;
 /// From how many rows of activations a product goes to the tensor cores (a guess until a GPU's
 /// benchmark sets it: below it the 64-token tiles would be mostly padding).
 const MMA_MIN_ROWS: usize = 32;
+/// Decode attention: positions per split of a long cache, and below how many (row, head) warps the
+/// rows are split at all (a GPU runs thousands of warps at once; guesses until a benchmark sets them).
+const SPLIT_POSITIONS: usize = 256;
+const SPLIT_MAX_WARPS: usize = 512;
 /// Query rows per block of the prefill attention kernel (attention.cu's kTileRows).
 const PREFILL_TILE_ROWS: usize = 16;
 
 /// The engine's backend over a GPU (`G`: where the kernels run).
 pub struct GpuBackend<G: Gpu> {
     gpu: Arc<G>,
+    /// A decode step's positions, and its attention rows or tiles, are the same in every layer: each
+    /// is uploaded once per step and reused while the same bytes come again.
+    positions: Arc<Reused<G::Buffer>>,
+    attn_rows: Arc<Reused<G::Buffer>>,
+}
+
+/// The last upload of one kind of small host data, kept while the same bytes are asked for again.
+struct Reused<B> {
+    last: Mutex<Option<(Vec<u8>, Arc<B>)>>,
+}
+
+impl<B> Default for Reused<B> {
+    fn default() -> Self {
+        Reused { last: Mutex::new(None) }
+    }
+}
+
+impl<B> Reused<B> {
+    fn get(&self, bytes: &[u8], upload: impl FnOnce() -> B) -> Arc<B> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match &*last {
+            Some((seen, buf)) if seen.as_slice() == bytes => buf.clone(),
+            _ => {
+                let buf = Arc::new(upload());
+                *last = Some((bytes.to_vec(), buf.clone()));
+                buf
+            }
+        }
+    }
 }
 
 impl<G: Gpu> Clone for GpuBackend<G> {
     fn clone(&self) -> Self {
-        GpuBackend { gpu: self.gpu.clone() }
+        GpuBackend { gpu: self.gpu.clone(), positions: self.positions.clone(), attn_rows: self.attn_rows.clone() }
     }
 }
 
 impl<G: Gpu> GpuBackend<G> {
     pub fn new(gpu: G) -> Self {
-        GpuBackend { gpu: Arc::new(gpu) }
+        Self::shared(Arc::new(gpu))
     }
 
     /// Over a device the caller keeps a handle to (to synchronize it or read its memory use).
     pub fn shared(gpu: Arc<G>) -> Self {
-        GpuBackend { gpu }
+        GpuBackend { gpu, positions: Arc::default(), attn_rows: Arc::default() }
     }
 
     fn launch(&self, kernel: &Kernel, cfg: LaunchConfig, args: &[Arg]) {
@@ -73,6 +106,11 @@ impl<G: Gpu> GpuBackend<G> {
 
     fn upload_u32(&self, v: &[u32]) -> G::Buffer {
         self.upload_bytes(&le_bytes(v, u32::to_le_bytes))
+    }
+
+    /// `bytes` on the device through `slot`: uploaded only when they differ from the slot's last.
+    fn upload_reused(&self, slot: &Reused<G::Buffer>, bytes: &[u8]) -> Arc<G::Buffer> {
+        slot.get(bytes, || self.upload_bytes(bytes))
     }
 }
 
@@ -256,7 +294,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
         self.launch(&k::rmsnorm_f32, LaunchConfig::linear(s.rows.m as u32, threads), &args)
     }
     fn rope(&self, x: &mut GpuTensor<G>, positions: &[u32], s: RopeShape) {
-        let pos = self.upload_u32(positions);
+        let pos = self.upload_reused(&self.positions, &le_bytes(positions, u32::to_le_bytes));
         let args = [
             self.ptr(x),
             Arg::Ptr(self.gpu.address(&pos)),
@@ -296,42 +334,65 @@ impl<G: Gpu> Backend for GpuBackend<G> {
             seqs.iter().any(|s| s.n_new > 1) && shape.head_dim.is_multiple_of(4) && (shape.n_kv_heads * shape.head_dim).is_multiple_of(4);
         // Per sequence: (its first segment, how many, positions before its new rows).
         let past = |s: &AttnSeq<'_, GpuTensor<G>>| s.segments.iter().map(|(_, _, len)| len).sum::<usize>() - s.n_new;
-        let (kernel, descriptors, blocks) = if prefill {
+        let (heads, hd) = (shape.n_heads as i32, shape.head_dim as i32);
+        if prefill {
             // attention.cu's AttnTile: row0, rows, seg_begin, seg_count, visible0, 3 × pad.
             let mut tiles = Vec::new();
             for (s, &begin) in seqs.iter().zip(&first_seg) {
                 for t0 in (0..s.n_new).step_by(PREFILL_TILE_ROWS) {
                     let n = PREFILL_TILE_ROWS.min(s.n_new - t0);
-                    let t = [(s.row0 + t0) as i32, n as i32, begin, s.segments.len() as i32, (past(s) + t0 + 1) as i32, 0, 0, 0];
-                    tiles.extend(t);
+                    tiles.extend([(s.row0 + t0) as i32, n as i32, begin, s.segments.len() as i32, (past(s) + t0 + 1) as i32, 0, 0, 0]);
                 }
             }
-            let n = tiles.len() / 8;
-            (&k::attention_prefill_f32, tiles, n)
-        } else {
-            // attention.cu's AttnRow per query row: its segments and how many positions it sees.
-            let mut info = vec![0i32; rows * 4];
-            for (s, &begin) in seqs.iter().zip(&first_seg) {
-                for j in 0..s.n_new {
-                    let r = (s.row0 + j) * 4;
-                    info[r..r + 3].copy_from_slice(&[begin, s.segments.len() as i32, (past(s) + j + 1) as i32]);
-                }
+            let n_tiles = (tiles.len() / 8) as u32;
+            let tiles = self.upload_reused(&self.attn_rows, &le_bytes(&tiles, i32::to_le_bytes));
+            let cfg = LaunchConfig { grid: [n_tiles, heads as u32, 1], block: [128, 1, 1], shared_bytes: 0 };
+            let args = [
+                self.ptr(q),
+                Arg::Ptr(self.gpu.address(&segs)),
+                Arg::Ptr(self.gpu.address(&tiles)),
+                self.ptr(out),
+                Arg::I32(heads),
+                Arg::I32(shape.n_kv_heads as i32),
+                Arg::I32(hd),
+            ];
+            return self.launch(&k::attention_prefill_f32, cfg, &args);
+        }
+        // attention.cu's AttnRow per query row: its segments and how many positions it sees.
+        let mut info = vec![0i32; rows * 4];
+        let mut longest = 0;
+        for (s, &begin) in seqs.iter().zip(&first_seg) {
+            for j in 0..s.n_new {
+                let r = (s.row0 + j) * 4;
+                info[r..r + 3].copy_from_slice(&[begin, s.segments.len() as i32, (past(s) + j + 1) as i32]);
+                longest = longest.max(past(s) + j + 1);
             }
-            (&k::attention_f32, info, rows)
-        };
-        let descriptors = self.upload_bytes(&le_bytes(&descriptors, i32::to_le_bytes));
-        let threads = if prefill { 128 } else { 32 };
-        let cfg = LaunchConfig { grid: [blocks as u32, shape.n_heads as u32, 1], block: [threads, 1, 1], shared_bytes: 0 };
+        }
+        let info = self.upload_reused(&self.attn_rows, &le_bytes(&info, i32::to_le_bytes));
+        // Split-K when a few rows see long caches: one warp per (row, head) would leave most of a GPU
+        // idle, so each takes SPLIT_POSITIONS positions and a second kernel merges them.
+        let splits = if rows * shape.n_heads < SPLIT_MAX_WARPS { longest.div_ceil(SPLIT_POSITIONS).max(1) } else { 1 };
+        let partial = (splits > 1).then(|| self.gpu.alloc(rows * shape.n_heads * splits * (shape.head_dim + 2) * 4));
+        let partial_arg = partial.as_ref().map_or(NULL, |p| Arg::Ptr(self.gpu.address(p)));
+        let cfg = LaunchConfig { grid: [rows as u32, heads as u32, splits as u32], block: [32, 1, 1], shared_bytes: 0 };
         let args = [
             self.ptr(q),
             Arg::Ptr(self.gpu.address(&segs)),
-            Arg::Ptr(self.gpu.address(&descriptors)),
+            Arg::Ptr(self.gpu.address(&info)),
             self.ptr(out),
-            Arg::I32(shape.n_heads as i32),
+            partial_arg,
+            Arg::I32(heads),
             Arg::I32(shape.n_kv_heads as i32),
-            Arg::I32(shape.head_dim as i32),
+            Arg::I32(hd),
+            Arg::I32(SPLIT_POSITIONS as i32),
         ];
-        self.launch(kernel, cfg, &args)
+        self.launch(&k::attention_f32, cfg, &args);
+        if splits > 1 {
+            let cfg = LaunchConfig { grid: [rows as u32, heads as u32, 1], block: [32, 1, 1], shared_bytes: 0 };
+            let args =
+                [partial_arg, Arg::Ptr(self.gpu.address(&info)), self.ptr(out), Arg::I32(heads), Arg::I32(hd), Arg::I32(splits as i32)];
+            self.launch(&k::attention_combine_f32, cfg, &args);
+        }
     }
     fn argmax_rows(&self, x: &GpuTensor<G>, rows: Rows) -> Vec<u32> {
         if rows.m == 0 {

@@ -25,14 +25,40 @@ pub struct CudaBuffer {
     ptr: sys::CUdeviceptr,
     bytes: usize,
     ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
 }
 
 impl Drop for CudaBuffer {
     fn drop(&mut self) {
+        // Stream-ordered: freed after the launches queued before it, with no wait for the device (a
+        // plain cuMemFree synchronizes the whole device, and a decode step drops dozens of buffers).
         // A failure here (a lost device) has nowhere to go but the log.
-        if let Err(e) = self.ctx.bind_to_thread().and_then(|_| unsafe { result::free_sync(self.ptr) }) {
+        let freed = self.ctx.bind_to_thread().and_then(|_| unsafe { result::free_async(self.ptr, self.stream.cu_stream()) });
+        if let Err(e) = freed {
             eprintln!("cuda: freeing {} bytes: {e:?}", self.bytes);
         }
+    }
+}
+
+/// Lets the device's default memory pool (which stream-ordered allocations come from) keep what is
+/// freed instead of returning it to the driver at every synchronization, so the buffers of one decode
+/// step are the next one's. Without it allocations still work, only slower: a failure is logged.
+fn keep_freed_memory(ctx: &CudaContext) {
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut threshold = u64::MAX;
+    // SAFETY: plain driver calls on a live device; `threshold` outlives the call that reads it.
+    let r = unsafe {
+        sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()).result().and_then(|_| {
+            sys::cuMemPoolSetAttribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                &mut threshold as *mut u64 as *mut std::ffi::c_void,
+            )
+            .result()
+        })
+    };
+    if let Err(e) = r {
+        eprintln!("cuda: the memory pool will return freed memory to the driver ({e:?})");
     }
 }
 
@@ -68,6 +94,7 @@ impl CudaGpu {
             modules.push(ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx)).map_err(|e| driver_err(&format!("loading {file}"), e))?);
         }
         let stream = ctx.default_stream();
+        keep_freed_memory(&ctx);
         Ok(CudaGpu { label: format!("cuda ({name}, {arch}, GPU {ordinal})"), ctx, stream, modules, functions: Mutex::new(HashMap::new()) })
     }
 
@@ -112,10 +139,13 @@ impl Gpu for CudaGpu {
     fn alloc(&self, bytes: usize) -> CudaBuffer {
         self.bind();
         let n = bytes.max(1);
-        // SAFETY: plain driver calls on the bound context; the memory is zeroed before use.
-        let ptr = unsafe { result::malloc_sync(n).and_then(|p| result::memset_d8_sync(p, 0, n).map(|_| p)) }
+        let s = self.stream.cu_stream();
+        // Stream-ordered allocation and zeroing: no wait for the device (cuMemAlloc may synchronize).
+        // SAFETY: plain driver calls on the bound context; the memory is zeroed before any later use
+        // on the same stream.
+        let ptr = unsafe { result::malloc_async(s, n).and_then(|p| result::memset_d8_async(p, 0, n, s).map(|_| p)) }
             .unwrap_or_else(|e| panic!("{}: allocating {n} bytes: {e:?}", self.label));
-        CudaBuffer { ptr, bytes: n, ctx: self.ctx.clone() }
+        CudaBuffer { ptr, bytes: n, ctx: self.ctx.clone(), stream: self.stream.clone() }
     }
     fn address(&self, b: &CudaBuffer) -> u64 {
         b.ptr
@@ -123,10 +153,10 @@ impl Gpu for CudaGpu {
     fn write(&self, dst: &CudaBuffer, offset: usize, data: &[u8]) {
         assert!(offset + data.len() <= dst.bytes, "cuda write: bytes {offset}..+{} of {}", data.len(), dst.bytes);
         self.bind();
-        // Earlier launches may still read the buffer: the synchronous copy waits for the device.
-        self.synchronize().unwrap_or_else(|e| panic!("{e}"));
-        // SAFETY: in bounds (checked).
-        unsafe { result::memcpy_htod_sync(dst.ptr + offset as u64, data) }
+        // Queued on the stream, so after every launch that may still read the buffer, with no wait for
+        // the device: from pageable memory the driver stages `data` before it returns.
+        // SAFETY: in bounds (checked); `data` is consumed before the call returns (pageable source).
+        unsafe { result::memcpy_htod_async(dst.ptr + offset as u64, data, self.stream.cu_stream()) }
             .unwrap_or_else(|e| panic!("{}: copy to the GPU: {e:?}", self.label));
     }
     fn read(&self, src: &CudaBuffer, offset: usize, out: &mut [u8]) {

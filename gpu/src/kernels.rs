@@ -38,7 +38,8 @@ crate::kernels! {
     embed_bf16(w: P, ids: P, out: P, n_ids: i32, cols: i32);
     gather_rows_f32(x: P, rows: P, out: P, count: i32, n: i32);
     // attention.cu
-    attention_f32(q: P, segs: P, row_info: P, out: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
+    attention_f32(q: P, segs: P, row_info: P, out: P, partial: P, n_heads: i32, n_kv_heads: i32, head_dim: i32, chunk: i32);
+    attention_combine_f32(partial: P, row_info: P, out: P, n_heads: i32, head_dim: i32, splits: i32);
     attention_prefill_f32(q: P, segs: P, tiles: P, out: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
     // tensor_core_check.cu
     selftest_mma(a: P, b: P, c: P, d: P);

@@ -1,7 +1,8 @@
 //! The GPU backend's attention on the emulated device against the f64 reference, at shapes the tiny
 //! models do not reach: sequences longer than a key tile (32) and than a query tile (16), a shared
 //! prefix segment before each sequence's own, GQA ratios, head sizes 32 to 128 — prefill rows
-//! (the tiled attention_prefill_f32) and decode rows (attention_f32), in both thread orders.
+//! (the tiled attention_prefill_f32) and decode rows (attention_f32, split-K over caches longer than
+//! 256 positions with attention_combine_f32), in both thread orders.
 use sqlora_gpu::emulated::ThreadOrder;
 use sqlora_gpu::{EmulatedGpu, GpuBackend};
 use sqlora_kernel::backend::{AttnSeq, AttnShape, Backend};
@@ -93,7 +94,11 @@ fn prefill_attention_over_tiles_and_segments_matches_the_reference() {
 
 #[test]
 fn decode_attention_over_long_caches_matches_the_reference() {
-    // One new row per sequence behind caches longer than a key tile, with and without a prefix.
-    let cases = [Case { len: 150, prefix: 100, new: 1 }, Case { len: 45, prefix: 0, new: 1 }];
+    // One new row per sequence behind caches longer than a key tile, with and without a prefix; the
+    // longest (600 positions) makes the backend split every row into three (split-K, 256 positions
+    // each: one split crosses the prefix's end, the last is partly past the shorter rows' ends and
+    // wholly past the 45-position row's).
+    let cases = [Case { len: 600, prefix: 300, new: 1 }, Case { len: 150, prefix: 100, new: 1 }, Case { len: 45, prefix: 0, new: 1 }];
     both_orders(&cases, AttnShape { n_heads: 3, n_kv_heads: 1, head_dim: 64 });
+    both_orders(&cases[1..], AttnShape { n_heads: 4, n_kv_heads: 2, head_dim: 128 });
 }
