@@ -138,6 +138,7 @@ fn quantized_matmul_with_the_lora_epilogue_matches_the_reference() {
         (GgmlType::Q4_1, matmul_q4_1_f32, Some(matmul_mma_q4_1_f32)),
         (GgmlType::Q4K, matmul_q4_k_f32, Some(matmul_mma_q4_k_f32)),
         (GgmlType::Q6K, matmul_q6_k_f32, Some(matmul_mma_q6_k_f32)),
+        (GgmlType::F32, matmul_f32_f32, None),
         (GgmlType::F16, matmul_f16_f32, None),
         (GgmlType::BF16, matmul_bf16_f32, Some(matmul_mma_bf16_f32)),
     ];
@@ -259,5 +260,40 @@ fn argmax_rows_follows_the_hosts_rule() {
                 assert_eq!(got, [argmax(x); 2], "row of {n}, {threads} threads, {order:?}");
             }
         }
+    }
+}
+
+#[test]
+fn the_unfused_lora_term_and_the_row_gather_match_the_reference() {
+    // y += s · xa · Bᵀ, the LoRA term the backend adds after a product (lora_b_add_f32), at ragged
+    // shapes and grids; then gather_rows_f32, which must copy rows exactly (in any order, repeated).
+    for (m, dout, r) in [(1usize, 7usize, 1usize), (5, 70, 8), (33, 129, 16)] {
+        let (xa, b, y0) = (values(m * r, 21), values(dout * r, 22), values(m * dout, 23));
+        let want: Vec<f64> = (0..m * dout)
+            .map(|o| {
+                let (i, j) = (o / dout, o % dout);
+                y0[o] as f64 + 0.5 * (0..r).map(|q| xa[i * r + q] as f64 * b[j * r + q] as f64).sum::<f64>()
+            })
+            .collect();
+        for (blocks, threads) in GRIDS {
+            let got = both_orders("lora_b_add", |order| {
+                let mut y = y0.clone();
+                let args = [ptr(&xa), ptr(&b), out(&mut y), i(m), i(dout), i(r), Arg::F32(0.5)];
+                go(&lora_b_add_f32, LaunchConfig::linear(blocks, threads), order, &args);
+                y
+            });
+            assert_close(&format!("lora_b_add {m}×{dout}, r {r}"), &got, &want, 1e-6);
+        }
+    }
+    let (n, x) = (37usize, values(10 * 37, 24));
+    let rows: Vec<u32> = vec![9, 0, 3, 3, 7];
+    for (blocks, threads) in GRIDS {
+        let got = both_orders("gather_rows", |order| {
+            let mut o = vec![0f32; rows.len() * n];
+            go(&gather_rows_f32, LaunchConfig::linear(blocks, threads), order, &[ptr(&x), ptr(&rows), out(&mut o), i(rows.len()), i(n)]);
+            o
+        });
+        let want: Vec<f32> = rows.iter().flat_map(|&r| x[r as usize * n..(r as usize + 1) * n].to_vec()).collect();
+        assert_eq!(got, want, "gather_rows, grid {blocks} × {threads}");
     }
 }
