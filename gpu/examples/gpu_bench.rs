@@ -16,7 +16,6 @@ use sqlora_kernel::bench::inputs::random_bytes;
 use sqlora_kernel::formats::gguf::Value;
 use sqlora_kernel::formats::gguf_write::{write, TensorOut};
 use sqlora_kernel::formats::quant::GgmlType;
-use sqlora_kernel::generate::argmax;
 use sqlora_kernel::loader::ModelSource;
 use sqlora_kernel::model::{Logits, Model};
 use std::sync::Arc;
@@ -132,7 +131,7 @@ impl<B: Backend> Bench<'_, B> {
         for rep in 0..4 {
             let mut cache = self.model.new_cache();
             let t = Instant::now();
-            self.model.forward(&mut [(&ids[..], &mut cache)], Logits::Last).unwrap();
+            self.model.forward_greedy(&mut [(&ids[..], &mut cache)]).unwrap();
             (self.sync)();
             self.note_memory();
             if rep > 0 {
@@ -148,14 +147,12 @@ impl<B: Backend> Bench<'_, B> {
         let prompts: Vec<Vec<u32>> = (0..batch).map(|b| tokens(128, b + 2, self.vocab)).collect();
         let mut caches: Vec<_> = (0..batch).map(|_| self.model.new_cache()).collect();
         let mut items: Vec<(&[u32], &mut _)> = prompts.iter().map(|p| &p[..]).zip(caches.iter_mut()).collect();
-        let logits = self.model.forward(&mut items, Logits::Last).unwrap();
-        let mut next: Vec<u32> = logits.chunks_exact(self.vocab).map(argmax).collect();
+        let mut next = self.model.forward_greedy(&mut items).unwrap();
         let t = Instant::now();
         for _ in 0..steps {
             let step: Vec<[u32; 1]> = next.iter().map(|&t| [t]).collect();
             let mut items: Vec<(&[u32], &mut _)> = step.iter().map(|s| &s[..]).zip(caches.iter_mut()).collect();
-            let logits = self.model.forward(&mut items, Logits::Last).unwrap();
-            next = logits.chunks_exact(self.vocab).map(argmax).collect();
+            next = self.model.forward_greedy(&mut items).unwrap();
         }
         (self.sync)();
         self.note_memory();
@@ -174,13 +171,11 @@ impl<B: Backend> Bench<'_, B> {
             let prompts: Vec<Vec<u32>> = chunk.iter().enumerate().map(|(i, &n)| tokens(n, 1000 + chunk_i * 64 + i, self.vocab)).collect();
             let mut caches: Vec<_> = chunk.iter().map(|_| self.model.cache_after(prefix.clone())).collect();
             let mut items: Vec<(&[u32], &mut _)> = prompts.iter().map(|p| &p[..]).zip(caches.iter_mut()).collect();
-            let logits = self.model.forward(&mut items, Logits::Last).unwrap();
-            let mut next: Vec<u32> = logits.chunks_exact(self.vocab).map(argmax).collect();
+            let mut next = self.model.forward_greedy(&mut items).unwrap();
             for _ in 1..new {
                 let step: Vec<[u32; 1]> = next.iter().map(|&t| [t]).collect();
                 let mut items: Vec<(&[u32], &mut _)> = step.iter().map(|s| &s[..]).zip(caches.iter_mut()).collect();
-                let logits = self.model.forward(&mut items, Logits::Last).unwrap();
-                next = logits.chunks_exact(self.vocab).map(argmax).collect();
+                next = self.model.forward_greedy(&mut items).unwrap();
             }
             self.note_memory();
         }
