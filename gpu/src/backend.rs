@@ -30,7 +30,7 @@ const PREFILL_TILE_ROWS: usize = 16;
 
 /// The engine's backend over a GPU (`G`: where the kernels run).
 pub struct GpuBackend<G: Gpu> {
-    gpu: Arc<G>,
+    pub(crate) gpu: Arc<G>,
     /// A decode step's positions, and its attention rows or tiles, are the same in every layer: each
     /// is uploaded once per step and reused while the same bytes come again.
     positions: Arc<Reused<G::Buffer>>,
@@ -78,14 +78,14 @@ impl<G: Gpu> GpuBackend<G> {
         GpuBackend { gpu, positions: Arc::default(), attn_rows: Arc::default() }
     }
 
-    fn launch(&self, kernel: &Kernel, cfg: LaunchConfig, args: &[Arg]) {
+    pub(crate) fn launch(&self, kernel: &Kernel, cfg: LaunchConfig, args: &[Arg]) {
         if let Err(e) = self.gpu.launch(kernel, cfg, args) {
             panic!("{}: {e}", self.gpu.name());
         }
     }
 
     /// `n` threads' worth of a grid-stride kernel.
-    fn elementwise(&self, kernel: &Kernel, n: usize, args: &[Arg]) {
+    pub(crate) fn elementwise(&self, kernel: &Kernel, n: usize, args: &[Arg]) {
         if n == 0 {
             return;
         }
@@ -93,18 +93,18 @@ impl<G: Gpu> GpuBackend<G> {
         self.launch(kernel, LaunchConfig::linear(blocks, THREADS), args)
     }
 
-    fn ptr(&self, t: &GpuTensor<G>) -> Arg {
+    pub(crate) fn ptr(&self, t: &GpuTensor<G>) -> Arg {
         Arg::Ptr(self.gpu.address(&t.buf))
     }
 
     /// A temporary device copy of small host data (indices, positions, descriptors) for one launch.
-    fn upload_bytes(&self, bytes: &[u8]) -> G::Buffer {
+    pub(crate) fn upload_bytes(&self, bytes: &[u8]) -> G::Buffer {
         let b = self.gpu.alloc(bytes.len());
         self.gpu.write(&b, 0, bytes);
         b
     }
 
-    fn upload_u32(&self, v: &[u32]) -> G::Buffer {
+    pub(crate) fn upload_u32(&self, v: &[u32]) -> G::Buffer {
         self.upload_bytes(&le_bytes(v, u32::to_le_bytes))
     }
 
@@ -116,28 +116,28 @@ impl<G: Gpu> GpuBackend<G> {
 
 /// An f32 activation buffer on the device: `len` values in a buffer of `cap`.
 pub struct GpuTensor<G: Gpu> {
-    buf: G::Buffer,
-    len: usize,
+    pub(crate) buf: G::Buffer,
+    pub(crate) len: usize,
     cap: usize,
 }
 
 /// A weight matrix on the device in an encoding a kernel decodes.
 pub struct GpuMatrix<G: Gpu> {
-    buf: G::Buffer,
-    ty: GgmlType,
-    rows: usize,
-    cols: usize,
+    pub(crate) buf: G::Buffer,
+    pub(crate) ty: GgmlType,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
 }
 
 /// The kernels of an encoding the device holds: the CUDA-core product, the tensor-core product
 /// (matmul_mma.cu) where the encoding has codes for it, and the embedding lookup.
-struct EncodingKernels {
-    matmul: Kernel,
-    matmul_mma: Option<Kernel>,
-    embed: Kernel,
+pub(crate) struct EncodingKernels {
+    pub(crate) matmul: Kernel,
+    pub(crate) matmul_mma: Option<Kernel>,
+    pub(crate) embed: Kernel,
 }
 
-fn kernels_for(ty: GgmlType) -> EncodingKernels {
+pub(crate) fn kernels_for(ty: GgmlType) -> EncodingKernels {
     let (matmul, matmul_mma, embed) = match ty {
         GgmlType::Q8_0 => (k::matmul_q8_0_f32, Some(k::matmul_mma_q8_0_f32), k::embed_q8_0),
         GgmlType::Q4_1 => (k::matmul_q4_1_f32, Some(k::matmul_mma_q4_1_f32), k::embed_q4_1),
@@ -152,7 +152,7 @@ fn kernels_for(ty: GgmlType) -> EncodingKernels {
 }
 
 /// Values as the device reads them (little-endian), e.g. `le_bytes(v, f32::to_le_bytes)`.
-fn le_bytes<T: Copy, const N: usize>(v: &[T], to: fn(T) -> [u8; N]) -> Vec<u8> {
+pub(crate) fn le_bytes<T: Copy, const N: usize>(v: &[T], to: fn(T) -> [u8; N]) -> Vec<u8> {
     v.iter().flat_map(|&x| to(x)).collect()
 }
 

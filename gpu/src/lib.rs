@@ -19,6 +19,8 @@ pub mod kernels;
 pub mod launch;
 #[cfg(feature = "cuda")]
 pub mod ptx;
+mod train_attention;
+mod train_elementwise;
 
 pub use backend::GpuBackend;
 #[cfg(feature = "cuda")]
