@@ -41,6 +41,9 @@ crate::kernels! {
     attention_f32(q: P, segs: P, row_info: P, out: P, partial: P, n_heads: i32, n_kv_heads: i32, head_dim: i32, chunk: i32);
     attention_combine_f32(partial: P, row_info: P, out: P, n_heads: i32, head_dim: i32, splits: i32);
     attention_prefill_f32(q: P, segs: P, tiles: P, out: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
+    // attention_train.cu (training attention)
+    // train_ops.cu (training's small ops)
+    // matmul_bwd.cu (training's products)
     // tensor_core_check.cu
     selftest_mma(a: P, b: P, c: P, d: P);
     selftest_ldmatrix(m: P, out: P, trans: i32);
