@@ -56,20 +56,9 @@ impl Device {
     pub fn run<T: WithBackend<Output = Result<O>>, O>(self, numerics: Numerics, task: T) -> Result<O> {
         match self {
             Device::Cpu => task.with(CpuBackend::new(numerics)),
-            Device::CudaEmulated => {
-                if numerics != Numerics::Exact {
-                    bail!("--int8 is the CPU's 8-bit-activation path; {} computes with f32 activations", self.name());
-                }
-                task.with(GpuBackend::new(EmulatedGpu::default()))
-            }
+            Device::CudaEmulated => task.with(self.emulated_gpu(numerics)?),
             #[cfg(feature = "cuda")]
-            Device::Cuda => {
-                if numerics != Numerics::Exact {
-                    bail!("--int8 is the CPU's 8-bit-activation path; {} computes with f32 activations", self.name());
-                }
-                let gpu = sqlora_gpu::CudaGpu::new(0).map_err(anyhow::Error::msg)?;
-                task.with(GpuBackend::new(gpu))
-            }
+            Device::Cuda => task.with(self.cuda_gpu(numerics)?),
         }
     }
 
@@ -77,11 +66,33 @@ impl Device {
     pub fn run_train<T: WithTrainBackend<Output = Result<O>>, O>(self, numerics: Numerics, task: T) -> Result<O> {
         match self {
             Device::Cpu => task.with(CpuBackend::new(numerics)),
-            _ => bail!(
-                "training on {} is not built yet: the GPU backend has the inference ops; its training ops come next (use --device cpu)",
-                self.name()
-            ),
+            Device::CudaEmulated => task.with(self.emulated_gpu(numerics)?),
+            #[cfg(feature = "cuda")]
+            Device::Cuda => task.with(self.cuda_gpu(numerics)?),
         }
+    }
+
+    /// The GPU devices compute with f32 activations: the 8-bit numerics is the CPU's own path.
+    fn gpu_numerics(self, numerics: Numerics) -> Result<()> {
+        if numerics != Numerics::Exact {
+            bail!(
+                "the 8-bit numerics (--int8, finetune --numerics int8, the default of a new fine-tune) is the CPU's path; \
+                 {} computes with f32 activations: pass --numerics exact to finetune, drop --int8 elsewhere",
+                self.name()
+            );
+        }
+        Ok(())
+    }
+
+    fn emulated_gpu(self, numerics: Numerics) -> Result<GpuBackend<EmulatedGpu>> {
+        self.gpu_numerics(numerics)?;
+        Ok(GpuBackend::new(EmulatedGpu::default()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_gpu(self, numerics: Numerics) -> Result<GpuBackend<sqlora_gpu::CudaGpu>> {
+        self.gpu_numerics(numerics)?;
+        Ok(GpuBackend::new(sqlora_gpu::CudaGpu::new(0).map_err(anyhow::Error::msg)?))
     }
 }
 
@@ -138,9 +149,10 @@ mod tests {
     }
 
     #[test]
-    fn training_on_the_emulated_gpu_is_refused_clearly() {
+    fn training_runs_on_the_emulated_gpu_in_exact_numerics_only() {
         assert!(Device::Cpu.run_train(Numerics::Exact, Name).unwrap().starts_with("cpu"));
-        let e = Device::CudaEmulated.run_train(Numerics::Exact, Name).unwrap_err().to_string();
-        assert!(e.contains("not built yet") && e.contains("--device cpu"), "{e}");
+        assert!(Device::CudaEmulated.run_train(Numerics::Exact, Name).unwrap().starts_with("cuda-emulated"));
+        let e = Device::CudaEmulated.run_train(Numerics::Int8, Name).unwrap_err().to_string();
+        assert!(e.contains("--numerics exact"), "{e}");
     }
 }

@@ -108,6 +108,51 @@ impl<G: Gpu> GpuBackend<G> {
         self.upload_bytes(&le_bytes(v, u32::to_le_bytes))
     }
 
+    /// out[m × rows] = x · W[row0 .. row0 + rows]ᵀ: a product with some of W's rows (the whole of W for
+    /// `matmul`, a vocabulary chunk of the head for the cross-entropy).
+    pub(crate) fn matmul_rows(&self, x: &GpuTensor<G>, m: usize, w: &GpuMatrix<G>, row0: usize, rows: usize, out: &mut GpuTensor<G>) {
+        // Many rows (prefill): the tensor-core tiles of 64 tokens; few (decode): the CUDA-core tiles of 16.
+        let kernels = kernels_for(w.ty);
+        let (kernel, cfg) = match kernels.matmul_mma {
+            Some(mma) if m >= MMA_MIN_ROWS => {
+                (mma, LaunchConfig { grid: [rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1], block: [128, 1, 1], shared_bytes: 0 })
+            }
+            _ => (
+                kernels.matmul,
+                LaunchConfig { grid: [rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 },
+            ),
+        };
+        let args = [
+            self.ptr(x),
+            Arg::Ptr(w.row_address(&*self.gpu, row0)),
+            self.ptr(out),
+            Arg::I32(m as i32),
+            Arg::I32(rows as i32),
+            Arg::I32(w.cols as i32),
+            NULL,
+            NULL,
+            Arg::I32(0),
+            Arg::F32(0.0),
+        ];
+        self.launch(&kernel, cfg, &args)
+    }
+
+    /// Rotates each head of each row by its position; `sign` −1 rotates back (RoPE's backward).
+    pub(crate) fn rope_signed(&self, x: &mut GpuTensor<G>, positions: &[u32], s: RopeShape, sign: f32) {
+        let pos = self.upload_reused(&self.positions, &le_bytes(positions, u32::to_le_bytes));
+        let args = [
+            self.ptr(x),
+            Arg::Ptr(self.gpu.address(&pos)),
+            Arg::I32(s.m as i32),
+            Arg::I32(s.n_heads as i32),
+            Arg::I32(s.head_dim as i32),
+            Arg::F32(s.theta),
+            Arg::I32((s.style == RopeStyle::Half) as i32),
+            Arg::F32(sign),
+        ];
+        self.elementwise(&k::rope_f32, s.m * s.n_heads * s.head_dim / 2, &args)
+    }
+
     /// `bytes` on the device through `slot`: uploaded only when they differ from the slot's last.
     fn upload_reused(&self, slot: &Reused<G::Buffer>, bytes: &[u8]) -> Arc<G::Buffer> {
         slot.get(bytes, || self.upload_bytes(bytes))
@@ -129,26 +174,35 @@ pub struct GpuMatrix<G: Gpu> {
     pub(crate) cols: usize,
 }
 
+impl<G: Gpu> GpuMatrix<G> {
+    /// The device address of row `row`'s first byte.
+    pub(crate) fn row_address(&self, gpu: &G, row: usize) -> u64 {
+        gpu.address(&self.buf) + (row * self.ty.row_bytes(self.cols)) as u64
+    }
+}
+
 /// The kernels of an encoding the device holds: the CUDA-core product, the tensor-core product
 /// (matmul_mma.cu) where the encoding has codes for it, and the embedding lookup.
 pub(crate) struct EncodingKernels {
     pub(crate) matmul: Kernel,
     pub(crate) matmul_mma: Option<Kernel>,
     pub(crate) embed: Kernel,
+    /// dx = dy·W (training: matmul_bwd.cu).
+    pub(crate) matmul_bwd: Kernel,
 }
 
 pub(crate) fn kernels_for(ty: GgmlType) -> EncodingKernels {
-    let (matmul, matmul_mma, embed) = match ty {
-        GgmlType::Q8_0 => (k::matmul_q8_0_f32, Some(k::matmul_mma_q8_0_f32), k::embed_q8_0),
-        GgmlType::Q4_1 => (k::matmul_q4_1_f32, Some(k::matmul_mma_q4_1_f32), k::embed_q4_1),
-        GgmlType::Q4K => (k::matmul_q4_k_f32, Some(k::matmul_mma_q4_k_f32), k::embed_q4_k),
-        GgmlType::Q6K => (k::matmul_q6_k_f32, Some(k::matmul_mma_q6_k_f32), k::embed_q6_k),
-        GgmlType::F32 => (k::matmul_f32_f32, None, k::embed_f32),
-        GgmlType::F16 => (k::matmul_f16_f32, None, k::embed_f16),
-        GgmlType::BF16 => (k::matmul_bf16_f32, Some(k::matmul_mma_bf16_f32), k::embed_bf16),
+    let (matmul, matmul_mma, embed, matmul_bwd) = match ty {
+        GgmlType::Q8_0 => (k::matmul_q8_0_f32, Some(k::matmul_mma_q8_0_f32), k::embed_q8_0, k::matmul_bwd_q8_0_f32),
+        GgmlType::Q4_1 => (k::matmul_q4_1_f32, Some(k::matmul_mma_q4_1_f32), k::embed_q4_1, k::matmul_bwd_q4_1_f32),
+        GgmlType::Q4K => (k::matmul_q4_k_f32, Some(k::matmul_mma_q4_k_f32), k::embed_q4_k, k::matmul_bwd_q4_k_f32),
+        GgmlType::Q6K => (k::matmul_q6_k_f32, Some(k::matmul_mma_q6_k_f32), k::embed_q6_k, k::matmul_bwd_q6_k_f32),
+        GgmlType::F32 => (k::matmul_f32_f32, None, k::embed_f32, k::matmul_bwd_f32_f32),
+        GgmlType::F16 => (k::matmul_f16_f32, None, k::embed_f16, k::matmul_bwd_f16_f32),
+        GgmlType::BF16 => (k::matmul_bf16_f32, Some(k::matmul_mma_bf16_f32), k::embed_bf16, k::matmul_bwd_bf16_f32),
         other => unreachable!("{} is widened to f32 at load", other.name()),
     };
-    EncodingKernels { matmul, matmul_mma, embed }
+    EncodingKernels { matmul, matmul_mma, embed, matmul_bwd }
 }
 
 /// Values as the device reads them (little-endian), e.g. `le_bytes(v, f32::to_le_bytes)`.
@@ -228,30 +282,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
     }
 
     fn matmul(&self, x: &GpuTensor<G>, m: usize, w: &GpuMatrix<G>, out: &mut GpuTensor<G>) {
-        // Many rows (prefill): the tensor-core tiles of 64 tokens; few (decode): the CUDA-core tiles of 16.
-        let kernels = kernels_for(w.ty);
-        let (kernel, cfg) = match kernels.matmul_mma {
-            Some(mma) if m >= MMA_MIN_ROWS => {
-                (mma, LaunchConfig { grid: [w.rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1], block: [128, 1, 1], shared_bytes: 0 })
-            }
-            _ => (
-                kernels.matmul,
-                LaunchConfig { grid: [w.rows.div_ceil(64) as u32, m.div_ceil(16) as u32, 1], block: [256, 1, 1], shared_bytes: 0 },
-            ),
-        };
-        let args = [
-            self.ptr(x),
-            Arg::Ptr(self.gpu.address(&w.buf)),
-            self.ptr(out),
-            Arg::I32(m as i32),
-            Arg::I32(w.rows as i32),
-            Arg::I32(w.cols as i32),
-            NULL,
-            NULL,
-            Arg::I32(0),
-            Arg::F32(0.0),
-        ];
-        self.launch(&kernel, cfg, &args)
+        self.matmul_rows(x, m, w, 0, w.rows, out)
     }
     fn lora(&self, x: &GpuTensor<G>, m: usize, l: LoraRef<'_, GpuTensor<G>>, xa: &mut GpuTensor<G>, y: &mut GpuTensor<G>) {
         let s = l.shape;
@@ -294,18 +325,7 @@ impl<G: Gpu> Backend for GpuBackend<G> {
         self.launch(&k::rmsnorm_f32, LaunchConfig::linear(s.rows.m as u32, threads), &args)
     }
     fn rope(&self, x: &mut GpuTensor<G>, positions: &[u32], s: RopeShape) {
-        let pos = self.upload_reused(&self.positions, &le_bytes(positions, u32::to_le_bytes));
-        let args = [
-            self.ptr(x),
-            Arg::Ptr(self.gpu.address(&pos)),
-            Arg::I32(s.m as i32),
-            Arg::I32(s.n_heads as i32),
-            Arg::I32(s.head_dim as i32),
-            Arg::F32(s.theta),
-            Arg::I32((s.style == RopeStyle::Half) as i32),
-            Arg::F32(1.0),
-        ];
-        self.elementwise(&k::rope_f32, s.m * s.n_heads * s.head_dim / 2, &args)
+        self.rope_signed(x, positions, s, 1.0)
     }
     fn swiglu(&self, gate: &GpuTensor<G>, up: &GpuTensor<G>, n: usize, out: &mut GpuTensor<G>) {
         self.elementwise(&k::swiglu_f32, n, &[self.ptr(gate), self.ptr(up), self.ptr(out), Arg::I32(n as i32)])

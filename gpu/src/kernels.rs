@@ -42,8 +42,31 @@ crate::kernels! {
     attention_combine_f32(partial: P, row_info: P, out: P, n_heads: i32, head_dim: i32, splits: i32);
     attention_prefill_f32(q: P, segs: P, tiles: P, out: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
     // attention_train.cu (training attention)
+    attention_packed_f32(q: P, k: P, v: P, tiles: P, out: P, lse: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
+    attention_packed_bwd_dot_f32(dout: P, out: P, dd: P, rows: i32, n_heads: i32, head_dim: i32);
+    attention_packed_bwd_dq_f32(q: P, k: P, v: P, dout: P, lse: P, dd: P, tiles: P, dq: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
+    attention_packed_bwd_dkv_f32(q: P, k: P, v: P, dout: P, lse: P, dd: P, tiles: P, dk: P, dv: P, n_heads: i32, n_kv_heads: i32, head_dim: i32);
     // train_ops.cu (training's small ops)
+    scatter_rows_f32(x: P, rows: P, out: P, count: i32, n: i32);
+    dropout_f32(x: P, out: P, n: i32, p: f32, scale: f32, seed_lo: u32, seed_hi: u32);
+    rmsnorm_bwd_f32(dy: P, x: P, w: P, dx: P, inv_out: P, n: i32, eps: f32);
+    rmsnorm_bwd_dw_partial_f32(dy: P, x: P, inv: P, partial: P, m: i32, n: i32, chunk_rows: i32);
+    rmsnorm_bwd_dw_sum_f32(partial: P, dw: P, chunks: i32, n: i32);
+    swiglu_bwd_f32(dy: P, gate: P, up: P, dgate: P, dup: P, n: i32);
+    sum_squares_f32(x: P, partial: P, n: i32);
+    adamw_f32(p: P, g: P, m: P, v: P, n: i32, decay: f32, b1: f32, b2: f32, c1: f32, c2: f32, lr_t: f32, bc2: f32, eps: f32, scale: f32);
+    // cross_entropy.cu
+    ce_stats_f32(logits: P, c: i32, v0: i32, targets: P, state: P);
+    ce_grad_f32(logits: P, rows: i32, c: i32, v0: i32, targets: P, weights: P, state: P);
     // matmul_bwd.cu (training's products)
+    matmul_bwd_q8_0_f32(dy: P, w: P, dx: P, m: i32, rows: i32, cols: i32, accumulate: i32);
+    matmul_bwd_q4_1_f32(dy: P, w: P, dx: P, m: i32, rows: i32, cols: i32, accumulate: i32);
+    matmul_bwd_q4_k_f32(dy: P, w: P, dx: P, m: i32, rows: i32, cols: i32, accumulate: i32);
+    matmul_bwd_q6_k_f32(dy: P, w: P, dx: P, m: i32, rows: i32, cols: i32, accumulate: i32);
+    matmul_bwd_f32_f32(dy: P, w: P, dx: P, m: i32, rows: i32, cols: i32, accumulate: i32);
+    matmul_bwd_f16_f32(dy: P, w: P, dx: P, m: i32, rows: i32, cols: i32, accumulate: i32);
+    matmul_bwd_bf16_f32(dy: P, w: P, dx: P, m: i32, rows: i32, cols: i32, accumulate: i32);
+    gemm_small_f32(a: P, b: P, c: P, m: i32, n: i32, k: i32, a_row: i32, a_col: i32, b_row: i32, b_col: i32, scale: f32, accumulate: i32);
     // tensor_core_check.cu
     selftest_mma(a: P, b: P, c: P, d: P);
     selftest_ldmatrix(m: P, out: P, trans: i32);

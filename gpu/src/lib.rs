@@ -11,6 +11,7 @@
 //! run on `GpuBackend<EmulatedGpu>`; `scripts/gpu_check.sh` runs the kernel tests again under
 //! AddressSanitizer and UBSan.
 pub mod backend;
+mod backend_train;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;

@@ -1,35 +1,16 @@
 //! Every kernel of gpu/kernels/ on the emulator against the plain f64 reference
 //! (`sqlora_kernel::reference`), at ragged shapes, in both thread orders (which must agree bit for
 //! bit: a kernel whose result depends on the order has a race).
-use sqlora_gpu::emulated::{run, LaunchConfig, ThreadOrder};
+use sqlora_gpu::emulated::{LaunchConfig, ThreadOrder};
 use sqlora_gpu::kernels::*;
-use sqlora_gpu::launch::{Arg, Kernel, NULL};
+use sqlora_gpu::launch::{Arg, NULL};
 use sqlora_kernel::bench::inputs::{f64s, random_bytes};
 use sqlora_kernel::config::RopeStyle;
 use sqlora_kernel::formats::quant::{dequantize, GgmlType, QK_K};
 use sqlora_kernel::reference;
 
 mod common;
-use common::values;
-
-/// A buffer's address as a kernel argument (the emulator's device memory is host memory): `ptr` for
-/// what a kernel reads, `out` for what it writes.
-fn ptr<T>(v: &[T]) -> Arg {
-    Arg::Ptr(v.as_ptr() as usize as u64)
-}
-
-fn out<T>(v: &mut [T]) -> Arg {
-    Arg::Ptr(v.as_mut_ptr() as usize as u64)
-}
-
-fn i(v: usize) -> Arg {
-    Arg::I32(v as i32)
-}
-
-/// One launch on the emulator.
-fn go(kernel: &Kernel, cfg: LaunchConfig, order: ThreadOrder, args: &[Arg]) {
-    unsafe { run(kernel, cfg, order, args) }.unwrap()
-}
+use common::{go, i, out, ptr, values};
 
 /// Runs `run` (one launch writing its output) in both orders: the results must be identical; returns one.
 fn both_orders(what: &str, run: impl Fn(ThreadOrder) -> Vec<f32>) -> Vec<f32> {

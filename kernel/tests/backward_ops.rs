@@ -17,6 +17,7 @@ use sqlora_kernel::reference as rf;
 mod common;
 
 backend_tests!(
+    gpu:
     elementwise_bwd_matches_reference,
     matmul_bwd_matches_reference_for_every_encoding,
     lora_fwd_bwd_matches_reference,

@@ -9,7 +9,7 @@ use sqlora_kernel::lora::{Adapter, Proj};
 use sqlora_kernel::model::{Dropout, LoraParams, Model};
 use sqlora_kernel::rng::dropout_keeps;
 
-backend_tests!(dropout_masks_drop_p_of_the_inputs_and_follow_the_seed, dropout_gradients_match_finite_differences);
+backend_tests!(gpu: dropout_masks_drop_p_of_the_inputs_and_follow_the_seed, dropout_gradients_match_finite_differences);
 
 fn setup<B: TrainBackend + Clone>(be: &B) -> (Model<B>, Adapter, common::train_batch::RefBatch) {
     let dir = common::fixtures().join("tiny");

@@ -7,7 +7,7 @@ use sqlora_kernel::formats::quant::{dequantize, GgmlType};
 
 mod common;
 
-backend_tests!(inference: matmul_matches_reference_for_every_encoding);
+backend_tests!(gpu: matmul_matches_reference_for_every_encoding);
 
 fn random_bytes(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;

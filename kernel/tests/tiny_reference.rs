@@ -25,7 +25,7 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 }
 
 backend_tests!(
-    inference:
+    gpu:
     tiny_llama_logits_match_transformers,
     tiny_qwen2_logits_match_transformers,
     tiny_llama_with_peft_lora_matches_peft,

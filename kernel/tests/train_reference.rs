@@ -14,6 +14,7 @@ use sqlora_kernel::model::{Dropout, LoraParams, Model};
 use sqlora_kernel::train::{clip_factor, grad_norm, AdamW, Optimizer, Schedule};
 
 backend_tests!(
+    gpu:
     tiny_llama_lora_loss_gradients_and_adamw_steps_match_peft,
     tiny_qwen2_lora_loss_gradients_and_adamw_steps_match_peft,
     training_step_stays_on_the_backend,

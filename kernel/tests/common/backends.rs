@@ -55,12 +55,12 @@ pub fn on_gpu_emulated(order: sqlora_gpu::emulated::ThreadOrder, f: impl FnOnce(
 /// `backend_tests!(a, b, …)`: a `#[test]` per body and backend row, named `<row>::<body>`; the CPU
 /// gives a row per ISA level. `backend_tests!(best_isa: a, …)`: the CPU's row at its best level only,
 /// for bodies over the real model that take minutes (the lower levels' kernels are checked by the
-/// per-level bodies). `backend_tests!(inference: a, …)`: bodies over the inference ops alone
-/// (`B: Backend`), which also get the rows of the GPU backend on the emulated device, `gpu_emulated`
-/// and `gpu_emulated_reverse`.
+/// per-level bodies). `backend_tests!(gpu: a, …)`: bodies that also get the rows of the GPU backend on
+/// the emulated device, `gpu_emulated` and `gpu_emulated_reverse` (it has the inference and the
+/// training ops; bodies that reach into the CPU backend's own types stay CPU-only).
 #[macro_export]
 macro_rules! backend_tests {
-    (inference: $($body:ident),+ $(,)?) => {
+    (gpu: $($body:ident),+ $(,)?) => {
         $crate::backend_tests!($($body),+);
         #[cfg(target_arch = "x86_64")]
         mod gpu_emulated { $( #[test] fn $body() { $crate::common::backends::on_gpu_emulated(sqlora_gpu::emulated::ThreadOrder::Forward, |be| super::$body(be)) } )+ }
