@@ -6,6 +6,12 @@ suffix, left-padded, `generate` with 48 new greedy tokens: transformers has no s
 and peak GPU memory (torch.cuda.max_memory_allocated). One JSON line per measure, as gpu_bench prints.
 
     python3 bench/gpu_peer.py --config smollm2|llama1b|tiny [--dev-lengths FILE] [--device cuda|cpu]
+    python3 bench/gpu_peer.py --train [--train-batch 8] [--train-len 512] [--peak-tflops T] --config …
+
+--train measures PyTorch + peft LoRA training instead, as gpu_bench --train does: r = 16 (alpha 32) on
+all seven projections of the bf16 model, the loss on the second half of each sequence, clipping to
+1.0, torch.optim.AdamW on the LoRA weights; tokens/s (median of 3 steps after a warm-up), the model
+FLOP utilisation (4·N·tokens/s against --peak-tflops), peak memory (torch.cuda.max_memory_allocated).
 
 --device cpu exists only to try the script without a GPU (gpu/bench.sh always uses cuda).
 """
@@ -39,6 +45,10 @@ def main():
     ap.add_argument("--prefill", type=int, default=512)
     ap.add_argument("--decode-steps", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=48)
+    ap.add_argument("--train", action="store_true")
+    ap.add_argument("--train-batch", type=int, default=8)
+    ap.add_argument("--train-len", type=int, default=512)
+    ap.add_argument("--peak-tflops", type=float)
     a = ap.parse_args()
     dev = torch.device(a.device)
     dtype = torch.bfloat16 if a.device == "cuda" else torch.float32
@@ -62,6 +72,9 @@ def main():
     emit("load", time.perf_counter() - t0, "s")
     if a.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    if a.train:
+        train(a, model, vocab, dev, sync, emit)
+        return
     with torch.inference_mode():
         ids = torch.tensor([tokens(a.prefill, 1, vocab)], device=dev)
         times = []
@@ -107,6 +120,35 @@ def main():
              time.perf_counter() - t, "s")
     if a.device == "cuda":
         emit("GPU memory in use (peak of samples)", torch.cuda.max_memory_allocated() / 2**20, "MiB")
+
+
+def train(a, model, vocab, dev, sync, emit):
+    from peft import LoraConfig, get_peft_model
+    n_params = sum(p.numel() for p in model.parameters())  # tied embedding counted once, as gpu_bench
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    model = get_peft_model(model.train(), LoraConfig(r=16, lora_alpha=32, target_modules=targets, lora_dropout=0.0))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    ids = torch.tensor([tokens(a.train_len, b + 50, vocab) for b in range(a.train_batch)], device=dev)
+    labels = ids.clone()
+    labels[:, : a.train_len // 2] = -100
+    times = []
+    for rep in range(4):
+        sync()
+        t = time.perf_counter()
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sync()
+        if rep:
+            times.append(time.perf_counter() - t)
+    rate = a.train_batch * a.train_len / statistics.median(times)
+    emit(f"train LoRA r16 all 7, {a.train_batch} × {a.train_len}", rate, "tokens/s")
+    if a.peak_tflops:
+        emit("train MFU (4·N·tokens/s of the dense bf16 peak)", 100.0 * 4 * n_params * rate / (a.peak_tflops * 1e12), "%")
+    if a.device == "cuda":
+        emit("train GPU memory in use (peak of samples)", torch.cuda.max_memory_allocated() / 2**20, "MiB")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@
 #      SmolLM2-135M's shape and a ~1.2B Llama (Llama-3.2-1B's shape), random weights made there:
 #      prefill tokens/s (512), decode tokens/s at batch 1 and 64, the dev-shaped workload
 #      (gpu/bench/dev_lengths.json: 1,034 prompts behind the 3-shot prefix, 48 new tokens each: wall
-#      time), peak GPU memory; one table with the ratios. Each engine × shape has a time limit
-#      (BENCH_LIMIT_S, default 60 s) so the whole stays within the call's budget; a run cut off says so.
+#      time), peak GPU memory;
+#   3. LoRA training (gpu_bench --train, gpu_peer.py --train with peft), each in a process of its own:
+#      tokens/s of optimizer steps on 8 × 512 tokens (r = 16 on all seven projections), the model FLOP
+#      utilisation (4·N·tokens/s against the GPU's datasheet dense bf16 peak, by its name), peak memory;
+#   one table with the ratios. Each engine × shape has a time limit (BENCH_LIMIT_S, default 40 s;
+#   TRAIN_LIMIT_S, default 30 s) so the whole stays within the call's ~5 minutes; a run cut off says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 carry=gpu/bench/carry
@@ -41,7 +45,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 export SQLORA_PTX_DIR="$PWD/$carry/ptx" SQLORA_FIXTURES="$PWD/tests/fixtures"
 echo "== parity: the GPU against the emulated kernels and the CPU"
 "$carry/gpu_cuda" --nocapture --test-threads 1
-limit="${BENCH_LIMIT_S:-60}"
+limit="${BENCH_LIMIT_S:-40}"
+train_limit="${TRAIN_LIMIT_S:-30}"
+# The dense bf16 peak the MFU is counted against (NVIDIA's datasheets: H100/H200 SXM 989 TFLOP/s,
+# H100 PCIe 756, A100 312).
+gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+case "$gpu_name" in
+  *H100*PCIe*) peak=756 ;;
+  *H100*|*H200*) peak=989 ;;
+  *A100*) peak=312 ;;
+  *) peak="" ;;
+esac
+peak_arg=()
+[ -n "$peak" ] && peak_arg=(--peak-tflops "$peak")
 out=$(mktemp)
 for shape in smollm2 llama1b; do
   echo "== $shape: sqlora (cuda)"
@@ -50,6 +66,14 @@ for shape in smollm2 llama1b; do
   echo "== $shape: PyTorch + transformers (bf16, sdpa)"
   timeout "$limit" python3 bench/gpu_peer.py --config "$shape" --dev-lengths gpu/bench/dev_lengths.json 2>/dev/null | tee -a "$out" \
     || echo "{\"engine\": \"pytorch\", \"model\": \"$shape\", \"measure\": \"(stopped: over ${limit} s or failed)\", \"value\": null, \"unit\": \"\"}" >> "$out"
+done
+for shape in smollm2 llama1b; do
+  echo "== $shape: LoRA training, sqlora (cuda)"
+  timeout "$train_limit" "$carry/gpu_bench" --device cuda --config "$shape" --train "${peak_arg[@]}" | tee -a "$out" \
+    || echo "{\"engine\": \"sqlora\", \"model\": \"$shape\", \"measure\": \"(training stopped: over ${train_limit} s or failed)\", \"value\": null, \"unit\": \"\"}" >> "$out"
+  echo "== $shape: LoRA training, PyTorch + peft (bf16, sdpa)"
+  timeout "$train_limit" python3 bench/gpu_peer.py --config "$shape" --train "${peak_arg[@]}" 2>/dev/null | tee -a "$out" \
+    || echo "{\"engine\": \"pytorch\", \"model\": \"$shape\", \"measure\": \"(training stopped: over ${train_limit} s or failed)\", \"value\": null, \"unit\": \"\"}" >> "$out"
 done
 python3 - "$out" <<'PY'
 import json, sys
@@ -64,8 +88,8 @@ for (model, measure), e in by.items():
     ratio = ""
     if s and p:
         # Higher is better for rates; lower for seconds and memory.
-        ratio = f"{s / p:.2f}×" if unit == "tokens/s" else f"{p / s:.2f}×"
+        ratio = f"{s / p:.2f}×" if unit in ("tokens/s", "%") else f"{p / s:.2f}×"
     fmt = lambda v: "—" if v is None else (f"{v:,.1f}" if abs(v) >= 10 else f"{v:.3g}")
     print(f"{model:<8} {measure[:58]:<58} {fmt(s):>12} {fmt(p):>12} {ratio:>7}  {unit}")
-print("\nratio: how many times better sqlora is (rates: sqlora/pytorch; seconds and MiB: pytorch/sqlora)")
+print("\nratio: how many times better sqlora is (rates and MFU: sqlora/pytorch; seconds and MiB: pytorch/sqlora)")
 PY

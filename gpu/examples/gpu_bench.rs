@@ -5,19 +5,27 @@
 //! on stdout.
 //!
 //!     gpu_bench --device cuda|emulated --config smollm2|llama1b|tiny [--dev-lengths FILE]
+//!     gpu_bench --train [--train-batch 8] [--train-len 512] [--peak-tflops T] --device … --config …
+//!
+//! `--train` measures LoRA training instead (a process of its own, so its peak memory is training's):
+//! tokens/s of whole optimizer steps (r = 16 on all seven projections, the loss on the second half
+//! of each sequence, clipping, AdamW), the model FLOP utilisation as 4·N·tokens/s against
+//! `--peak-tflops` (the GPU's dense bf16 peak; bench.sh passes its datasheet figure), peak memory.
 //!
 //! `--dev-lengths`: a JSON object {"prefix": N, "suffixes": [n, …]} (gpu/bench/dev_lengths.json: the
 //! 3-shot prompt's shared part and each dev question's own part, in SmolLM2 tokens); without it a
 //! small synthetic set (for trying the script on the emulator). The weights are Q4_1 (the default
 //! model's encoding), the embedding Q8_0, norms f32, written as a GGUF file in the temp folder.
 use sqlora_gpu::{EmulatedGpu, GpuBackend};
-use sqlora_kernel::backend::Backend;
+use sqlora_kernel::backend::TrainBackend;
 use sqlora_kernel::bench::inputs::random_bytes;
 use sqlora_kernel::formats::gguf::Value;
 use sqlora_kernel::formats::gguf_write::{write, TensorOut};
 use sqlora_kernel::formats::quant::GgmlType;
 use sqlora_kernel::loader::ModelSource;
-use sqlora_kernel::model::{Logits, Model};
+use sqlora_kernel::lora::{Adapter, Proj};
+use sqlora_kernel::model::{Logits, Model, TrainSeq};
+use sqlora_kernel::train::{train_step, AdamW, Optimizer};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -89,6 +97,14 @@ fn write_model(s: &Shape, path: &std::path::Path) {
     write(path, &metadata, &tensors).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
 
+impl Shape {
+    /// Parameters N of the model FLOP count 4·N per trained token (tied embedding counted once).
+    fn params(&self) -> usize {
+        let (h, kv) = (self.hidden, self.hidden / self.heads * self.kv_heads);
+        self.vocab * h + self.layers * (2 * h * h + 2 * h * kv + 3 * h * self.inter + 2 * h) + h
+    }
+}
+
 fn tokens(n: usize, seed: usize, vocab: usize) -> Vec<u32> {
     (0..n).map(|i| ((i * 7919 + seed * 104729) % (vocab - 1)) as u32 + 1).collect()
 }
@@ -109,7 +125,7 @@ fn dev_lengths(path: Option<&str>) -> Dev {
     }
 }
 
-struct Bench<'a, B: Backend> {
+struct Bench<'a, B: TrainBackend> {
     model: &'a Model<B>,
     vocab: usize,
     sync: &'a dyn Fn(),
@@ -117,11 +133,34 @@ struct Bench<'a, B: Backend> {
     peak: std::cell::Cell<usize>,
 }
 
-impl<B: Backend> Bench<'_, B> {
+impl<B: TrainBackend> Bench<'_, B> {
     fn note_memory(&self) {
         if let Some(m) = (self.memory)() {
             self.peak.set(self.peak.get().max(m));
         }
+    }
+
+    /// Tokens/s of LoRA training steps on `batch` sequences of `len` tokens (median of 3 after a
+    /// warm-up step; a step ends with its gradient norm read back, so the device has finished it).
+    fn train(&self, batch: usize, len: usize) -> f64 {
+        let adapter = Adapter::init_peft(&self.model.cfg, 16, 32.0, false, &Proj::ALL, 7);
+        let mut params = self.model.lora_params(&adapter).unwrap();
+        let mut opt = Optimizer::new(self.model, &params, AdamW::default());
+        let seqs: Vec<Vec<u32>> = (0..batch).map(|b| tokens(len, b + 50, self.vocab)).collect();
+        let targets: Vec<Vec<bool>> = seqs.iter().map(|s| (0..s.len()).map(|i| i >= s.len() / 2).collect()).collect();
+        let batch_seqs: Vec<TrainSeq<'_>> = seqs.iter().zip(&targets).map(|(tokens, target)| TrainSeq { tokens, target }).collect();
+        let mut times = Vec::new();
+        for rep in 0..4 {
+            let t = Instant::now();
+            train_step(self.model, &mut params, &mut opt, std::slice::from_ref(&batch_seqs), 1e-4, Some(1.0)).unwrap();
+            (self.sync)();
+            self.note_memory();
+            if rep > 0 {
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        (batch * len) as f64 / times[1]
     }
 
     /// Tokens/s of one prefill of `n` tokens (median of 3 after a warm-up).
@@ -188,7 +227,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
-fn run<B: Backend>(be: B, shape: &Shape, a: &[String], sync: &dyn Fn(), memory: &dyn Fn() -> Option<usize>) {
+fn run<B: TrainBackend>(be: B, shape: &Shape, a: &[String], sync: &dyn Fn(), memory: &dyn Fn() -> Option<usize>) {
     let path = std::env::temp_dir().join(format!("sqlora-bench-{}-{}.gguf", shape.name, std::process::id()));
     write_model(shape, &path);
     let t = Instant::now();
@@ -204,6 +243,19 @@ fn run<B: Backend>(be: B, shape: &Shape, a: &[String], sync: &dyn Fn(), memory: 
         );
     };
     emit("load", load_s, "s");
+    if a.iter().any(|x| x == "--train") {
+        let batch: usize = arg(a, "--train-batch").map_or(8, |v| v.parse().unwrap());
+        let len: usize = arg(a, "--train-len").map_or(512, |v| v.parse().unwrap());
+        let rate = b.train(batch, len);
+        emit(&format!("train LoRA r16 all 7, {batch} × {len}"), rate, "tokens/s");
+        if let Some(peak) = arg(a, "--peak-tflops").map(|v| v.parse::<f64>().unwrap()) {
+            emit("train MFU (4·N·tokens/s of the dense bf16 peak)", 100.0 * 4.0 * shape.params() as f64 * rate / (peak * 1e12), "%");
+        }
+        if b.peak.get() > 0 {
+            emit("train GPU memory in use (peak of samples)", b.peak.get() as f64 / (1u64 << 20) as f64, "MiB");
+        }
+        return;
+    }
     let prefill_n: usize = arg(a, "--prefill").map_or(512, |v| v.parse().unwrap());
     let steps: usize = arg(a, "--decode-steps").map_or(32, |v| v.parse().unwrap());
     emit(&format!("prefill {prefill_n}"), b.prefill(prefill_n), "tokens/s");
