@@ -17,13 +17,13 @@ python3 scripts/gpu_ptx.py
 # The sanitized build changes only sqlora-gpu's build script output, so only that crate is rebuilt
 # (--workspace keeps the dependencies' features, and so their artifacts, those of the test build).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
-SQLORA_GPU_SANITIZE=1 cargo test --release --workspace --test gpu_emulator --test gpu_kernels --test gpu_attention --test gpu_train_ops --test gpu_train_attention
+SQLORA_GPU_SANITIZE=1 cargo test --release --workspace --test gpu_emulator --test gpu_kernels --test gpu_attention --test gpu_train_ops --test gpu_train_products --test gpu_train_attention
 SQLORA_GPU_SANITIZE=1 cargo build --release --workspace --example asan_probe
 if probe="$(./target/release/examples/asan_probe 2>&1)" || ! grep -q "heap-buffer-overflow" <<<"$probe"; then
   echo "gpu_check: ASan did not stop the out-of-bounds probe:"; echo "$probe"; exit 1
 fi
 echo "gpu_check: ASan stopped the out-of-bounds probe (heap-buffer-overflow), as it must"
-SQLORA_GPU_UCONTEXT=1 cargo test --release --workspace --test gpu_emulator --test gpu_kernels --test gpu_attention --test gpu_train_ops --test gpu_train_attention
+SQLORA_GPU_UCONTEXT=1 cargo test --release --workspace --test gpu_emulator --test gpu_kernels --test gpu_attention --test gpu_train_ops --test gpu_train_products --test gpu_train_attention
 nvrtc_lib="${SQLORA_CUDA_WHEELS:-$HOME/.cache/sqlora/cuda-wheels}/nvidia/cuda_nvrtc/lib"
 LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   cargo test --release --workspace --features sqlora-gpu/cuda --test gpu_cuda -- --nocapture
