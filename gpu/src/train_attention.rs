@@ -137,13 +137,7 @@ mod tests {
     use sqlora_kernel::reference;
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
+        sqlora_kernel::bench::inputs::rand(n, seed).iter().map(|&x| 2.0 * x as f32).collect()
     }
 
     #[test]

@@ -148,9 +148,7 @@ mod tests {
     use sqlora_kernel::cpu::CpuBackend;
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed.wrapping_mul(40503)) >> 8) as f32 / (1 << 23) as f32 - 1.0)
-            .collect()
+        sqlora_kernel::bench::inputs::rand(n, seed as u64).iter().map(|&x| x as f32).collect()
     }
 
     fn bits(v: &[f32]) -> Vec<u32> {
