@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # The study, end to end and resumable: what LoRA fine-tuning at several settings does to Spider
 # execution accuracy and what it costs on MMLU. Rerun it after any interruption: every step that
-# finished is skipped (a marker per step in $RUNS/.done/), and a step cut off resumes from its own
-# checkpoint (fine-tunes: $RUNS/<run>/checkpoint-*; evaluations: $OUT/.checkpoints/).
+# finished is skipped (a marker per step in $OUT/steps/: its wall seconds and the commit of the binary
+# that ran it, committed with the results, so a fresh clone holding them resumes too), and a step cut
+# off resumes from its own checkpoint (fine-tunes: $RUNS/<run>/checkpoint-*; evaluations:
+# $OUT/.checkpoints/).
 #
 # State that is not committed: $RUNS (default runs/study: adapters, checkpoints, markers, and the
 # one binary every step runs, bin/sqlora).
 # Results: $OUT (default study/: Parquet files, report.md, charts, each adapter's settings and log).
 #
 #   1. the base model on the whole dev split, both prompts (3-shot and the training format);
-#   2. the sweep (data/finetune/study.toml: 6 settings on one 1,000-example subset), each adapter
-#      on the whole dev split with both prompts;
+#   2. the sweep (data/finetune/study.toml: 6 settings on one 1,000-example subset), each setting
+#      trained and then evaluated on the whole dev split with both prompts and on MMLU;
 #   3. the headline adapter: the whole train set, one epoch, r = 16, all seven projections, adapters
 #      kept after 500, 1,000, 2,000 and 4,000 examples; it and its snapshots (and the base) on a
 #      fixed stratified slice of dev in the training format (the data-scaling curve), it on the
 #      whole dev split with both prompts;
-#   4. MMLU: the 150-question sample and the 1,531-question validation split for every arm, the
-#      14,042-question test split for the base and the headline adapter (the base's steps, which need
-#      no training, run first; BASE_ONLY=1 stops after them);
+#   4. MMLU: the 150-question sample and the 1,531-question validation split for every arm (the
+#      base's first: BASE_ONLY=1 stops after the base's steps), the 14,042-question test split for the
+#      base and the headline adapter, last;
 #   5. sqlora report.
 #
 # A smoke run of the whole pipeline (minutes): RUNS=/tmp/s OUT=/tmp/so TRAIN_FLAGS="--max-steps 2"
@@ -33,7 +35,7 @@ read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 read -r -a dev_flags <<< "${DEV_FLAGS:-}"
 read -r -a mmlu_splits <<< "${MMLU_SPLITS:-sample150 val}"
 MMLU_TEST="${MMLU_TEST:-1}"
-mkdir -p "$RUNS/.done" "$RUNS/bin" "$OUT"
+mkdir -p "$OUT/steps" "$RUNS/bin"
 # One binary for the whole study, copied at its first run: rebuilding the project while the study
 # runs (or changing a default) must not mix two versions of the tool in one set of results.
 # Delete $RUNS/bin/sqlora to start over with the current code.
@@ -50,11 +52,11 @@ data=(--data-dir "$SQLORA_DATA")
 # step NAME COMMAND...: run COMMAND unless NAME finished before; time it.
 step() {
   local name="$1"; shift
-  if [ -f "$RUNS/.done/$name" ]; then log "$name: done earlier"; return; fi
+  if [ -f "$OUT/steps/$name" ]; then log "$name: done earlier"; return; fi
   log "$name: start"
   local t0=$SECONDS
   "$@"
-  echo "$((SECONDS - t0))" > "$RUNS/.done/$name"
+  echo "$((SECONDS - t0)) $(cat "$RUNS/bin/commit" 2>/dev/null || echo unknown)" > "$OUT/steps/$name"
   log "$name: done in $((SECONDS - t0)) s"
 }
 
@@ -68,9 +70,6 @@ done
 for split in "${mmlu_splits[@]}"; do
   step "base-mmlu-$split" $bin mmlu --split "$split" "${data[@]}" --out-dir "$OUT"
 done
-if [ "$MMLU_TEST" = 1 ]; then
-  step base-mmlu-test $bin mmlu --split test "${data[@]}" --out-dir "$OUT"
-fi
 step base-slice $bin baseline --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
 if [ "${BASE_ONLY:-0}" = 1 ]; then
   $bin report --out-dir "$OUT"
@@ -85,10 +84,15 @@ mmlu_of() {
   done
 }
 
-step sweep-train $bin finetune --config data/finetune/study.toml --out-dir "$RUNS/sweep" ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
-for dir in "$RUNS"/sweep/*/; do
-  dir="${dir%/}"
-  name="$(basename "$dir")"
+# One setting at a time, each evaluated as soon as it is trained: results arrive setting by setting,
+# and an interruption costs at most the one setting in flight.
+for name in $(sed -n 's/^name = "\(.*\)"$/\1/p' data/finetune/study.toml); do
+  dir="$RUNS/sweep/$name"
+  # A fresh clone has the committed markers but not the adapters: retrain one still to be evaluated.
+  if [ ! -f "$dir/settings.json" ] && [ ! -f "$OUT/steps/$name-mmlu-${mmlu_splits[-1]}" ]; then
+    rm -f "$OUT/steps/$name-train"
+  fi
+  step "$name-train" $bin finetune --config data/finetune/study.toml --only "$name" --out-dir "$RUNS/sweep" ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
   for prompt in 3shot 0shot; do
     step "$name-dev-$prompt" $bin evaluate --adapter "$dir" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
   done
@@ -96,6 +100,9 @@ for dir in "$RUNS"/sweep/*/; do
 done
 
 headline="$RUNS/headline"
+if [ ! -f "$headline/settings.json" ] && [ ! -f "$OUT/steps/headline-mmlu-${mmlu_splits[-1]}" ]; then
+  rm -f "$OUT/steps/headline-train"
+fi
 step headline-train $bin finetune --out-dir "$headline" --numerics int8 --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
   --max-len 2048 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
   ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
@@ -107,7 +114,9 @@ for prompt in 3shot 0shot; do
   step "headline-dev-$prompt" $bin evaluate --adapter "$headline" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
 done
 mmlu_of headline "$headline"
+# The 14,042-question test split last (over an hour per model): everything above reads sooner.
 if [ "$MMLU_TEST" = 1 ]; then
+  step base-mmlu-test $bin mmlu --split test "${data[@]}" --out-dir "$OUT"
   step headline-mmlu-test $bin mmlu --no-base --split test --adapter "$headline" "${data[@]}" --out-dir "$OUT"
 fi
 

@@ -21,6 +21,8 @@ fn the_four_phases_run_and_show_their_results() {
     size.mmlu_questions = Some(4);
     let nb = Notebook::with_size(false, "cpu", size).unwrap();
     assert!(Notebook::with_size(false, "tpu", Size::of(false, true)).unwrap_err().to_string().contains("unknown device \"tpu\""));
+    // `cuda` is the binary's to check (built with the feature), so a plain library accepts it.
+    assert!(Notebook::with_size(false, "cuda", Size::of(false, true)).unwrap().describe().contains("on cuda"));
 
     // 01: the prompt, the baseline, its summary and failures.
     let p = nb.prompt(0).unwrap();

@@ -5,8 +5,9 @@
 //! the report's code.
 //!
 //! A notebook's settings cell makes a [`Notebook`]: `full` switches from the laptop-sized defaults
-//! (a few minutes on a laptop CPU) to the full run, `device` picks the backend (`cpu`; `cuda` once
-//! the GPU backend exists). `SQLORA_NOTEBOOK_SIZE=ci` shrinks the defaults further for CI.
+//! (a few minutes on a laptop CPU) to the full run, `device` picks the backend: `cpu`, `cuda` (an
+//! NVIDIA GPU: the commands run in a binary built with `--features cuda`, fine-tunes in the exact
+//! numerics) or `cuda-emulated`. `SQLORA_NOTEBOOK_SIZE=ci` shrinks the defaults further for CI.
 pub mod display;
 pub mod phases;
 pub mod tables;
@@ -66,6 +67,14 @@ impl Size {
     }
 }
 
+/// Where the notebooks' `cuda` binary is built (`cargo build --release --features cuda --target-dir`
+/// this): the Colab setup cell builds it there when the machine has a GPU.
+pub const CUDA_TARGET: &str = "target/cuda";
+
+fn is_cuda(device: &str) -> bool {
+    device.trim().eq_ignore_ascii_case("cuda")
+}
+
 /// One notebook's session: its settings and where everything goes.
 #[derive(Clone, Debug)]
 pub struct Notebook {
@@ -90,8 +99,11 @@ impl Notebook {
     }
 
     pub fn with_size(full: bool, device: &str, size: Size) -> Result<Notebook> {
-        // An unknown device (or one this build lacks) is named now, before any work.
-        crate::device::Device::parse(device)?;
+        // An unknown device is named now, before any work. `cuda` is checked by the binary that runs
+        // the commands (built with the feature), not by this library, which evcxr builds plainly.
+        if !is_cuda(device) {
+            crate::device::Device::parse(device)?;
+        }
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let results = match std::env::var_os("SQLORA_NOTEBOOK_RESULTS") {
             Some(p) => PathBuf::from(p),
@@ -136,6 +148,7 @@ impl Notebook {
         if !matches!(args.first(), Some(&"report") | Some(&"score")) {
             all.extend(["--device".into(), self.device.clone()]);
         }
+        all.extend(self.device_numerics(args).iter().map(|s| s.to_string()));
         println!("$ sqlora {}", all.join(" "));
         let status = std::process::Command::new(self.binary()?).args(&all).status().context("starting sqlora")?;
         if !status.success() {
@@ -144,21 +157,44 @@ impl Notebook {
         Ok(())
     }
 
-    /// The project's release binary (`$SQLORA_BIN` names another), built once if missing.
+    /// A fine-tune on a GPU device runs in the exact numerics: the 8-bit one (the CPU's default) is
+    /// the CPU's own path, and the GPU backend refuses it.
+    fn device_numerics(&self, args: &[&str]) -> &'static [&'static str] {
+        let gpu = !self.device.trim().eq_ignore_ascii_case("cpu");
+        if gpu && args.first() == Some(&"finetune") && !args.contains(&"--numerics") {
+            &["--numerics", "exact"]
+        } else {
+            &[]
+        }
+    }
+
+    /// The project's release binary (`$SQLORA_BIN` names another), built once if missing: on `cuda`
+    /// the build with the CUDA backend, in its own target folder so the plain one stays as it is.
     pub fn binary(&self) -> Result<PathBuf> {
         if let Some(b) = std::env::var_os("SQLORA_BIN") {
             return Ok(PathBuf::from(b));
         }
-        let bin = self.root.join("target/release/sqlora");
+        let (bin, args) = self.binary_build();
         if !bin.is_file() {
-            println!("building the sqlora binary once (cargo build --release)");
-            let ok =
-                std::process::Command::new("cargo").args(["build", "--release", "--bin", "sqlora"]).current_dir(&self.root).status()?;
+            println!("building the sqlora binary once (cargo {})", args.join(" "));
+            let ok = std::process::Command::new("cargo").args(&args).current_dir(&self.root).status()?;
             if !ok.success() {
-                bail!("cargo build --release failed");
+                bail!("cargo {} failed", args.join(" "));
             }
         }
         Ok(bin)
+    }
+
+    /// The binary this device runs and the cargo arguments that build it.
+    fn binary_build(&self) -> (PathBuf, Vec<&'static str>) {
+        let mut args = vec!["build", "--release", "--bin", "sqlora"];
+        let target = if is_cuda(&self.device) {
+            args.extend(["--features", "cuda", "--target-dir", CUDA_TARGET]);
+            CUDA_TARGET
+        } else {
+            "target"
+        };
+        (self.root.join(target).join("release/sqlora"), args)
     }
 
     /// The results folder's path as the commands take it.
@@ -191,5 +227,40 @@ impl Notebook {
             bail!("no trained adapter in {}: run fase-02 (the fine-tuning sweep) first", self.adapters.display());
         }
         Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(device: &str) -> Notebook {
+        let p = PathBuf::from("/p");
+        Notebook {
+            full: false,
+            device: device.into(),
+            size: Size::of(false, true),
+            root: p.clone(),
+            results: p.clone(),
+            adapters: p.clone(),
+            data_dir: p,
+        }
+    }
+
+    /// `cuda` runs a binary built with the CUDA backend, apart from the plain one; fine-tunes on
+    /// either GPU device ask for the exact numerics, which is all the GPU backend trains in.
+    #[test]
+    fn a_gpu_device_gets_its_binary_and_the_exact_numerics() {
+        let (bin, args) = on("cuda").binary_build();
+        assert_eq!(bin, PathBuf::from("/p/target/cuda/release/sqlora"));
+        assert_eq!(args.join(" "), "build --release --bin sqlora --features cuda --target-dir target/cuda");
+        assert_eq!(on("cpu").binary_build(), (PathBuf::from("/p/target/release/sqlora"), vec!["build", "--release", "--bin", "sqlora"]));
+        assert_eq!(on("cuda-emulated").binary_build().0, PathBuf::from("/p/target/release/sqlora"));
+        let ft = ["finetune", "--config", "x.toml"];
+        assert_eq!(on("cuda").device_numerics(&ft), ["--numerics", "exact"]);
+        assert_eq!(on("cuda-emulated").device_numerics(&ft), ["--numerics", "exact"]);
+        assert!(on("cpu").device_numerics(&ft).is_empty(), "the CPU keeps the sweep file's numerics");
+        assert!(on("cuda").device_numerics(&["finetune", "--numerics", "exact"]).is_empty(), "never twice");
+        assert!(on("cuda").device_numerics(&["evaluate", "--adapter", "a"]).is_empty());
     }
 }
