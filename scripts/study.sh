@@ -20,7 +20,7 @@
 #   4. MMLU: the 150-question sample and the 1,531-question validation split for every arm (the
 #      base's first: BASE_ONLY=1 stops after the base's steps), the 14,042-question test split for the
 #      base and the headline adapter, last;
-#   5. sqlora report.
+#   5. sqlora report (MMLU validation as its main split), from the current code.
 #
 # A smoke run of the whole pipeline (minutes): RUNS=/tmp/s OUT=/tmp/so TRAIN_FLAGS="--max-steps 2"
 #   DEV_FLAGS="--limit 4" SLICE=6 MMLU_SPLITS=sample150 MMLU_TEST=0 bash scripts/study.sh
@@ -71,8 +71,13 @@ for split in "${mmlu_splits[@]}"; do
   step "base-mmlu-$split" $bin mmlu --split "$split" "${data[@]}" --out-dir "$OUT"
 done
 step base-slice $bin baseline --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
+# The report comes from the current code, not the pinned binary: it only reads the results, and the
+# committed report.md must be what the current `sqlora report` makes of them (tests/study_results.rs).
+# Its main MMLU split is the last of MMLU_SPLITS (validation, 1,531 questions); the others have
+# their own section.
+report() { cargo build --release -q && target/release/sqlora report --split "${mmlu_splits[-1]}" --out-dir "$OUT"; }
 if [ "${BASE_ONLY:-0}" = 1 ]; then
-  $bin report --out-dir "$OUT"
+  report
   log "the base model's steps are done (BASE_ONLY=1)"
   exit 0
 fi
@@ -121,5 +126,5 @@ if [ "$MMLU_TEST" = 1 ]; then
 fi
 
 # The report always: cheap, and it must show everything finished so far.
-$bin report --out-dir "$OUT"
+report
 log "study done: $OUT/report.md; open it with $bin view --results $OUT"

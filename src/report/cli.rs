@@ -1,7 +1,8 @@
 //! `sqlora report`: reads `mmlu_answers.parquet` and `runs.parquet` from the output directory and
 //! writes `report.md` with the SVG charts beside it.
 use super::compare::{arms, deltas, group_stats, spider_diff, verdicts, Arm, Verdicts};
-use super::markdown::{render, ArmReport};
+use super::markdown::{render, ArmReport, StudySections};
+use super::study;
 use super::svg::{category_chart, delta_chart};
 use crate::mmlu::cli::SplitArg;
 use crate::results::mmlu_answers::{read_answers, MMLU_ANSWERS_FILE};
@@ -56,7 +57,8 @@ pub fn run(a: ReportArgs) -> Result<()> {
         bail!("{} does not exist: run `sqlora mmlu --out-dir {}` first", path.display(), a.out.out_dir.display());
     }
     let split = a.split.label();
-    let arms = arms(read_answers(&path)?, split);
+    let answers = read_answers(&path)?;
+    let arms = arms(answers.clone(), split);
     if arms.is_empty() {
         bail!("{} has no answers for split {split}", path.display());
     }
@@ -69,15 +71,21 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let preds = a.out.out_dir.join(SPIDER_PREDICTIONS_FILE);
     let v = if preds.exists() { verdicts(&read_predictions(&preds)?) } else { Verdicts::new() };
     let reports = build(&arms, &runs, &v);
-    let files = write(&a.out.out_dir, split, &arms, &reports, &runs)?;
+    let files = write(&a.out.out_dir, split, &arms, &reports, &runs, &Study { answers: &answers, verdicts: &v })?;
     for f in files {
         println!("wrote {}", f.display());
     }
     Ok(())
 }
 
+/// What the study's sections read besides the one split's arms: every MMLU answer, every Spider verdict.
+pub struct Study<'a> {
+    pub answers: &'a [crate::results::mmlu_answers::AnswerRow],
+    pub verdicts: &'a Verdicts,
+}
+
 /// Writes report.md and the charts; returns the paths written.
-pub fn write(out_dir: &Path, split: &str, arms: &[Arm], reports: &[ArmReport], runs: &[RunRow]) -> Result<Vec<PathBuf>> {
+pub fn write(out_dir: &Path, split: &str, arms: &[Arm], reports: &[ArmReport], runs: &[RunRow], with: &Study<'_>) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let mut put = |name: &str, text: String| -> Result<()> {
         let p = out_dir.join(name);
@@ -97,7 +105,15 @@ pub fn write(out_dir: &Path, split: &str, arms: &[Arm], reports: &[ArmReport], r
     let n = arms.iter().map(|a| a.rows.len()).max().unwrap_or(0);
     let full: Vec<RunRow> = runs.iter().filter(|r| r.task == "mmlu" && r.split != "sample150").cloned().collect();
     let train: Vec<RunRow> = runs.iter().filter(|r| r.task == "train").cloned().collect();
-    put(REPORT_FILE, render(split, n, reports, &full, &train, &charts))?;
+    let mut sections = StudySections::default();
+    study::at_a_glance(&mut sections.glance, split, reports, &train);
+    study::every_split(&mut sections.rest, with.answers);
+    let points = study::scaling_points(runs, &train);
+    if let Some(svg) = study::data_scaling(&mut sections.rest, &points, with.verdicts) {
+        put(study::SCALING_CHART, svg)?;
+    }
+    study::wall_time(&mut sections.rest, &study::read_steps(out_dir)?);
+    put(REPORT_FILE, render(split, n, reports, &full, &train, &charts, &sections))?;
     Ok(written)
 }
 

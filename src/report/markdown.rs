@@ -34,11 +34,11 @@ fn ci_pts(d: &Delta) -> String {
     paired_pts(&d.paired)
 }
 
-fn paired_pts(p: &PairedDiff) -> String {
+pub(crate) fn paired_pts(p: &PairedDiff) -> String {
     format!("{} [{}, {}]", pts(p.diff), pts(p.lo), pts(p.hi))
 }
 
-fn p_value(p: f64) -> String {
+pub(crate) fn p_value(p: f64) -> String {
     if p < 0.001 {
         format!("{p:.1e}")
     } else {
@@ -46,8 +46,24 @@ fn p_value(p: f64) -> String {
     }
 }
 
+/// The study's sections (`super::study`), already rendered: `glance` opens the report after its
+/// introduction, `rest` follows the per-adapter tables.
+#[derive(Default)]
+pub struct StudySections {
+    pub glance: String,
+    pub rest: String,
+}
+
 /// `train_runs`: the adapters' `task = "train"` rows (settings and summary of each fine-tune).
-pub fn render(split: &str, n_questions: usize, arms: &[ArmReport], full_runs: &[RunRow], train_runs: &[RunRow], charts: &[&str]) -> String {
+pub fn render(
+    split: &str,
+    n_questions: usize,
+    arms: &[ArmReport],
+    full_runs: &[RunRow],
+    train_runs: &[RunRow],
+    charts: &[&str],
+    study: &StudySections,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# sqlora report: what fine-tuning gained and what it cost\n");
     let _ = writeln!(
@@ -65,11 +81,13 @@ pub fn render(split: &str, n_questions: usize, arms: &[ArmReport], full_runs: &[
             String::new()
         }
     );
+    s.push_str(&study.glance);
     gained_and_cost(&mut s, arms);
     training(&mut s, train_runs);
     per_category(&mut s, arms);
     changes(&mut s, arms);
     full_set(&mut s, full_runs);
+    s.push_str(&study.rest);
     if !charts.is_empty() {
         let _ = writeln!(s, "## Charts\n");
         for c in charts {

@@ -5,4 +5,5 @@
 //! the same code.
 pub mod cli;
 pub mod markdown;
+pub mod study;
 pub use sqlora_results::{compare, stats, svg};

@@ -1,0 +1,320 @@
+//! The sections of `report.md` that read a study across its runs: each adapter's gain and cost in
+//! one row (the README's table), MMLU on every split it was scored on, the data-scaling curve (EX on
+//! the fixed stratified slice of dev against the examples an adapter had seen), and the wall time
+//! of the study's steps (`steps/`, one file per step that `scripts/study.sh` finished: its seconds
+//! and the binary's commit). Each section appears only when its inputs are in the results folder.
+use super::compare::{arms, deltas, group_stats, spider_diff, Arm, Verdicts};
+use super::markdown::{p_value, paired_pts, ArmReport};
+use crate::results::mmlu_answers::AnswerRow;
+use crate::results::runs::{is_zero_shot, RunRow};
+use anyhow::{Context, Result};
+use sqlora_results::stats::{wilson, Z95};
+use sqlora_results::svg_lines::{line_chart, Series};
+use std::fmt::Write;
+use std::path::Path;
+
+/// The folder of step markers `scripts/study.sh` keeps beside the results.
+pub const STEPS_DIR: &str = "steps";
+/// The data-scaling chart written beside report.md when the results hold slice runs.
+pub const SCALING_CHART: &str = "data_scaling.svg";
+/// MMLU splits in the order a reader wants them: the seed's sample, validation, test.
+const SPLIT_ORDER: [&str; 3] = ["sample150", "val", "test"];
+
+fn hours(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else if s < 60.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{:.0} min", s / 60.0)
+    }
+}
+
+fn json(t: &Option<String>) -> serde_json::Value {
+    t.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
+}
+
+/// The training row of an adapter (its settings and summary), by name.
+fn train_row<'a>(train: &'a [RunRow], adapter: &str) -> Option<&'a RunRow> {
+    train.iter().find(|r| r.adapter.as_deref() == Some(adapter))
+}
+
+/// One row per adapter: Spider EX gained with both prompts, MMLU changed overall and per category
+/// (each Δ with its paired interval), the training's wall time and tokens.
+pub fn at_a_glance(s: &mut String, split: &str, reports: &[ArmReport], train: &[RunRow]) {
+    let with: Vec<&ArmReport> = reports.iter().filter(|a| a.vs_base.is_some()).collect();
+    if with.is_empty() {
+        return;
+    }
+    let groups: Vec<&str> = with[0].vs_base.as_ref().expect("filtered").iter().map(|d| d.group).collect();
+    let _ = writeln!(s, "## Each adapter at a glance\n");
+    let _ = writeln!(
+        s,
+        "Every Δ is in points against the base model on the same questions, with its paired bootstrap 95% \
+         interval: Spider official EX on dev (both against the base's 3-shot run), MMLU `{split}` overall and \
+         per category. Wall time and tokens are the fine-tune's own.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| adapter | Spider EX Δ, 3-shot | Spider EX Δ, training format | MMLU Δ {} | training | tokens |",
+        groups.join(" | MMLU Δ ")
+    );
+    let _ = writeln!(s, "|---|---|---|{}---|---|", "---|".repeat(groups.len()));
+    for a in with {
+        let d = |p: &Option<_>| p.as_ref().map_or("—".to_string(), paired_pts);
+        let mmlu: Vec<String> = a.vs_base.as_ref().expect("filtered").iter().map(|d| paired_pts(&d.paired)).collect();
+        let t = a.adapter.as_deref().and_then(|n| train_row(train, n));
+        let wall = t.and_then(|t| t.wall_s).map_or("—".into(), hours);
+        let tokens = t.and_then(|t| json(&t.metrics)["tokens_seen"].as_u64()).map_or("—".into(), |k| k.to_string());
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {wall} | {tokens} |",
+            a.label(),
+            d(&a.spider_vs_base[0]),
+            d(&a.spider_vs_base[1]),
+            mmlu.join(" | ")
+        );
+    }
+    s.push('\n');
+}
+
+/// MMLU overall for every arm on every split it was scored on, each adapter paired with its base.
+pub fn every_split(s: &mut String, answers: &[AnswerRow]) {
+    let mut splits: Vec<String> = answers.iter().map(|r| r.split.clone()).collect();
+    splits.sort_by_key(|x| (SPLIT_ORDER.iter().position(|o| o == x).unwrap_or(SPLIT_ORDER.len()), x.clone()));
+    splits.dedup();
+    if splits.len() < 2 {
+        return;
+    }
+    let _ = writeln!(s, "## MMLU on every split\n");
+    let _ = writeln!(
+        s,
+        "Overall accuracy (Wilson 95%) and the change against the base on the same questions (paired \
+         bootstrap 95% interval, exact McNemar p). The larger splits narrow the interval: about ±7 points \
+         on 150 questions, ±2 on the 1,531 of validation, under ±1 on the 14,042 of test.\n"
+    );
+    let _ = writeln!(s, "| split | n | adapter | accuracy | Δ (pts) [95% CI] | McNemar p |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for split in &splits {
+        let of: Vec<AnswerRow> = answers.iter().filter(|r| &r.split == split).cloned().collect();
+        let all: Vec<Arm> = arms(of, split);
+        for a in &all {
+            let overall = &group_stats(a)[0];
+            let base = all.iter().find(|b| b.model == a.model && b.adapter.is_none());
+            let (d, p) = match (base, &a.adapter) {
+                (Some(b), Some(_)) => {
+                    let d = &deltas(b, a)[0];
+                    (paired_pts(&d.paired), p_value(d.paired.p_mcnemar))
+                }
+                _ => ("—".into(), "—".into()),
+            };
+            let _ = writeln!(
+                s,
+                "| {split} | {} | {} | {:.3} [{:.3}, {:.3}] | {d} | {p} |",
+                overall.n,
+                a.label(),
+                overall.accuracy,
+                overall.lo,
+                overall.hi
+            );
+        }
+    }
+    s.push('\n');
+}
+
+/// One point of the data-scaling curve: a run on the stratified slice in the training format.
+pub struct ScalePoint {
+    pub label: String,
+    pub examples_seen: usize,
+    pub run: RunRow,
+}
+
+/// The slice runs in the training format, each with the examples its adapter had seen (the base:
+/// none; a snapshot: its `examples_seen`; a finished run: its train examples × epochs), in order.
+pub fn scaling_points(runs: &[RunRow], train: &[RunRow]) -> Vec<ScalePoint> {
+    let mut out: Vec<ScalePoint> = runs
+        .iter()
+        .filter(|r| r.task == "spider" && r.split.starts_with("dev-strat-") && is_zero_shot(&r.split))
+        .filter_map(|r| {
+            let seen = match &r.adapter {
+                None => 0,
+                Some(name) => {
+                    let t = train_row(train, name)?;
+                    let (m, set) = (json(&t.metrics), json(&t.settings));
+                    match m["examples_seen"].as_u64() {
+                        Some(k) => k as usize,
+                        None => (m["train_examples"].as_u64()? * set["epochs"].as_u64().unwrap_or(1)) as usize,
+                    }
+                }
+            };
+            Some(ScalePoint { label: r.adapter.clone().unwrap_or_else(|| "base".into()), examples_seen: seen, run: r.clone() })
+        })
+        .collect();
+    out.sort_by_key(|p| (p.run.split.clone(), p.run.model.clone(), p.examples_seen, p.label.clone()));
+    out
+}
+
+/// The data-scaling table; returns the chart's SVG when there is a curve to draw (two points or more).
+pub fn data_scaling(s: &mut String, points: &[ScalePoint], v: &Verdicts) -> Option<String> {
+    let adapters = points.iter().filter(|p| p.run.adapter.is_some()).count();
+    if adapters == 0 {
+        return None;
+    }
+    let _ = writeln!(s, "## Data scaling: EX against examples seen\n");
+    let _ = writeln!(
+        s,
+        "Official EX on a fixed stratified slice of dev (its hardness mix, the databases taking turns), the \
+         training format, for the base and each adapter kept along a run; Δ against the base on the slice \
+         (paired bootstrap 95%, exact McNemar p).\n"
+    );
+    let _ = writeln!(s, "| adapter | examples seen | slice | EX official [Wilson 95%] | Δ (pts) [95% CI], p |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for p in points {
+        let r = &p.run;
+        let k = (r.score * r.n as f64).round() as usize;
+        let (lo, hi) = wilson(k, r.n.max(0) as usize, Z95);
+        let base = points.iter().find(|b| b.run.adapter.is_none() && b.run.split == r.split && b.run.model == r.model);
+        let d = match base {
+            Some(b) if r.adapter.is_some() => {
+                spider_diff(v, &b.run.run_id, &r.run_id).map_or("—".into(), |d| format!("{}, {}", paired_pts(&d), p_value(d.p_mcnemar)))
+            }
+            _ => "—".into(),
+        };
+        let _ =
+            writeln!(s, "| {} | {} | {} (n={}) | {:.3} [{:.3}, {:.3}] | {d} |", p.label, p.examples_seen, r.split, r.n, r.score, lo, hi);
+    }
+    s.push('\n');
+    if points.len() < 2 {
+        return None;
+    }
+    let _ = writeln!(s, "![{SCALING_CHART}]({SCALING_CHART})\n");
+    let series = Series {
+        label: "EX official, slice".into(),
+        color: 0,
+        dashed: false,
+        points: points.iter().map(|p| (p.examples_seen as f64, p.run.score)).collect(),
+    };
+    Some(line_chart("Spider EX on the stratified slice against examples seen", "examples seen", "EX official", &[series]))
+}
+
+/// A finished step of the study: its name, wall seconds, and the commit of the binary that ran it.
+pub struct Step {
+    pub name: String,
+    pub seconds: u64,
+    pub commit: String,
+}
+
+/// The step markers in `dir/steps` (none when the folder is not a study's).
+pub fn read_steps(dir: &Path) -> Result<Vec<Step>> {
+    let steps = dir.join(STEPS_DIR);
+    if !steps.is_dir() {
+        return Ok(vec![]);
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&steps).with_context(|| format!("reading {}", steps.display()))? {
+        let p = e?.path();
+        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let mut f = text.split_whitespace();
+        let seconds = f.next().and_then(|x| x.parse().ok()).with_context(|| format!("{}: no seconds", p.display()))?;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push(Step { name, seconds, commit: f.next().unwrap_or("unknown").to_string() });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The study's wall time: the sum over its finished steps, and each step's share.
+pub fn wall_time(s: &mut String, steps: &[Step]) {
+    if steps.is_empty() {
+        return;
+    }
+    let total: u64 = steps.iter().map(|x| x.seconds).sum();
+    let mut commits: Vec<&str> = steps.iter().map(|x| &x.commit[..x.commit.len().min(7)]).collect();
+    commits.sort_unstable();
+    commits.dedup();
+    let _ = writeln!(s, "## Wall time of the study\n");
+    let _ = writeln!(
+        s,
+        "{} steps finished, **{}** of wall time in all (each step's own clock, on the machine that ran it; \
+         binaries of commit {}).\n",
+        steps.len(),
+        hours(total as f64),
+        commits.join(", ")
+    );
+    let _ = writeln!(s, "| step | wall |\n|---|---|");
+    for x in steps {
+        let _ = writeln!(s, "| {} | {} |", x.name, hours(x.seconds as f64));
+    }
+    s.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spider(split: &str, adapter: Option<&str>, score: f64, n: i64) -> RunRow {
+        RunRow {
+            run_id: crate::results::runs::run_id("spider", split, "m", adapter),
+            task: "spider".into(),
+            split: split.into(),
+            model: "m".into(),
+            adapter: adapter.map(Into::into),
+            score,
+            n,
+            ..Default::default()
+        }
+    }
+
+    fn train(adapter: &str, metrics: &str, settings: &str) -> RunRow {
+        RunRow {
+            task: "train".into(),
+            adapter: Some(adapter.into()),
+            metrics: Some(metrics.into()),
+            settings: Some(settings.into()),
+            wall_s: Some(5400.0),
+            ..Default::default()
+        }
+    }
+
+    /// Snapshots sit at the examples they had seen, a finished run at its examples × epochs, the base
+    /// at zero; runs on the whole split or with the 3-shot prompt are not on the curve.
+    #[test]
+    fn the_scaling_curve_places_each_slice_run_at_its_examples_seen() {
+        let runs = vec![
+            spider("dev-strat-300@0shot", Some("h"), 0.2, 300),
+            spider("dev-strat-300@0shot", None, 0.03, 300),
+            spider("dev-strat-300@0shot", Some("h-at-000500"), 0.1, 300),
+            spider("dev@0shot", Some("h"), 0.15, 1034),
+            spider("dev-strat-300", Some("h"), 0.1, 300),
+            spider("dev-strat-300@0shot", Some("untrained-here"), 0.1, 300),
+        ];
+        let train = vec![
+            train("h", r#"{"train_examples": 4000, "tokens_seen": 9}"#, r#"{"epochs": 2}"#),
+            train("h-at-000500", r#"{"examples_seen": 504, "train_examples": 504}"#, r#"{"epochs": 1}"#),
+        ];
+        let p = scaling_points(&runs, &train);
+        let got: Vec<(&str, usize)> = p.iter().map(|p| (p.label.as_str(), p.examples_seen)).collect();
+        assert_eq!(got, vec![("base", 0), ("h-at-000500", 504), ("h", 8000)]);
+        let mut s = String::new();
+        let svg = data_scaling(&mut s, &p, &Verdicts::new()).expect("three points draw a curve");
+        assert!(s.contains("| h | 8000 | dev-strat-300@0shot (n=300) | 0.200 [") && svg.starts_with("<svg"), "{s}");
+    }
+
+    #[test]
+    fn the_wall_time_sums_the_steps_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_steps(dir.path()).unwrap().is_empty(), "no steps folder: not a study");
+        std::fs::create_dir(dir.path().join(STEPS_DIR)).unwrap();
+        std::fs::write(dir.path().join(STEPS_DIR).join("base-dev-3shot"), "600 d773a258bebb\n").unwrap();
+        std::fs::write(dir.path().join(STEPS_DIR).join("r8-all-train"), "6600 e0d9452aaaa\n").unwrap();
+        let steps = read_steps(dir.path()).unwrap();
+        let mut s = String::new();
+        wall_time(&mut s, &steps);
+        assert!(
+            s.contains("2 steps finished, **2.0 h**") && s.contains("d773a25, e0d9452") && s.contains("| r8-all-train | 1.8 h |"),
+            "{s}"
+        );
+        std::fs::write(dir.path().join(STEPS_DIR).join("torn"), "").unwrap();
+        assert!(read_steps(dir.path()).is_err(), "a marker without seconds is named");
+    }
+}
