@@ -50,6 +50,12 @@ if not os.path.isdir(os.path.join(DATA, "spider")):
         raise SystemExit(f"no Spider/MMLU data in {{DATA}}: set SQLORA_DATA to its folder or SQLORA_DATA_URL to a data.tar.gz")
     sh(f"mkdir -p {{DATA}} && curl -sSfL {{url}} | tar xz -C {{DATA}} --strip-components=1")
 sh(f"cd {{REPO}} && cargo build --release && ./target/release/sqlora setup --data-dir {{DATA}}")
+# On a GPU runtime, also the binary that `device = "cuda"` runs (the CUDA backend; its kernels are
+# compiled at run time by NVRTC, from the runtime's CUDA toolkit).
+if shutil.which("nvidia-smi"):
+    sh(f"cd {{REPO}} && cargo build --release --bin sqlora --features cuda --target-dir target/cuda")
+    if os.path.isdir("/usr/local/cuda/lib64"):
+        os.environ["LD_LIBRARY_PATH"] = "/usr/local/cuda/lib64" + os.pathsep + os.environ.get("LD_LIBRARY_PATH", "")
 sys.path.insert(0, os.path.join(REPO, "notebooks", "colab"))
 get_ipython().run_line_magic("load_ext", "rust_magic")
 '''.format(slug=REPO_SLUG)
