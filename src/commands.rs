@@ -32,6 +32,8 @@ pub enum Command {
     Evaluate(crate::evaluation::cli::BaselineArgs),
     /// Fold an adapter into a dense copy of the model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json).
     Merge(crate::merge::cli::MergeArgs),
+    /// An adapter as a folder to ship: PEFT files and adapter.gguf in f16 (or f32) with the run's settings and training record.
+    Export(crate::export::ExportArgs),
     /// Execution accuracy of a predictions file (JSONL or Parquet), both modes, in parallel.
     Score(crate::metric::cli::ScoreArgs),
     /// Speed of the engine (prefill, decode, batched decode, peak RSS), optionally beside its peers.
@@ -54,6 +56,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Finetune(a) => crate::finetune::cli::run(a),
         Command::Evaluate(a) => crate::evaluation::cli::run_evaluate(a),
         Command::Merge(a) => crate::merge::cli::run(a),
+        Command::Export(a) => crate::export::run(a),
         Command::Score(a) => crate::metric::cli::run(a),
         Command::Bench(a) => crate::bench::cli::run(a),
         Command::Mmlu(a) => crate::mmlu::cli::run(a),

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod datadir;
 pub mod device;
 pub mod evaluation;
+pub mod export;
 pub mod finetune;
 pub mod generate;
 pub mod merge;

@@ -1,6 +1,6 @@
 //! llama.cpp's GGUF LoRA format, as its convert_lora_to_gguf.py writes it.
 use super::layout::{gguf_permutes, permute_rows};
-use super::{bad, scale_of, Adapter, LoraWeights, Proj};
+use super::{bad, scale_of, Adapter, LoraWeights, Proj, Storage};
 use crate::config::Config;
 use crate::formats::gguf::{GgufFile, Value};
 use crate::formats::gguf_write::{write, TensorOut};
@@ -15,6 +15,11 @@ use std::path::Path;
 /// and `.lora_b` ([r, out]), lora_b of q/k in llama.cpp's permuted row order for llama. llama.cpp
 /// scales by alpha / r; an rsLoRA adapter is written with alpha·√r so that the scale stays α/√r.
 pub fn save_gguf(adapter: &Adapter, cfg: &Config, path: &Path) -> Result<()> {
+    save_gguf_as(adapter, cfg, path, Storage::F32)
+}
+
+/// `save_gguf` with the tensors in `storage` (F16: llama.cpp's converter's default type).
+pub fn save_gguf_as(adapter: &Adapter, cfg: &Config, path: &Path, storage: Storage) -> Result<()> {
     let alpha = if adapter.rslora { adapter.alpha * (adapter.r as f64).sqrt() } else { adapter.alpha };
     let arch = match cfg.arch {
         crate::config::Arch::Llama => "llama",
@@ -27,7 +32,7 @@ pub fn save_gguf(adapter: &Adapter, cfg: &Config, path: &Path) -> Result<()> {
         ("adapter.type".to_string(), Value::Str("lora".into())),
         ("adapter.lora.alpha".to_string(), Value::F32(alpha as f32)),
     ];
-    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let bytes = |v: &[f32]| storage.bytes(v);
     let mut blobs = Vec::with_capacity(2 * adapter.modules.len());
     for (&(li, p), w) in &adapter.modules {
         if (w.din, w.dout) != p.dims(cfg) || li >= cfg.n_layers {
@@ -38,8 +43,12 @@ pub fn save_gguf(adapter: &Adapter, cfg: &Config, path: &Path) -> Result<()> {
         blobs.push((format!("{name}.lora_a"), vec![w.din as u64, adapter.r as u64], bytes(&w.a)));
         blobs.push((format!("{name}.lora_b"), vec![adapter.r as u64, w.dout as u64], bytes(&b)));
     }
+    let ty = match storage {
+        Storage::F32 => GgmlType::F32,
+        Storage::F16 => GgmlType::F16,
+    };
     let tensors: Vec<TensorOut> =
-        blobs.iter().map(|(name, dims, b)| TensorOut { name: name.clone(), dims: dims.clone(), ty: GgmlType::F32, bytes: b }).collect();
+        blobs.iter().map(|(name, dims, b)| TensorOut { name: name.clone(), dims: dims.clone(), ty, bytes: b }).collect();
     write(path, &md, &tensors)
 }
 

@@ -11,7 +11,7 @@ mod layout;
 mod merge;
 mod peft;
 
-pub use gguf::{load_gguf, save_gguf};
+pub use gguf::{load_gguf, save_gguf, save_gguf_as};
 pub use layout::{b_from_engine, b_to_engine, permute_rows, rows_permuted};
 pub use merge::{merge_hf, merge_into};
 pub use peft::peft_name;
@@ -21,6 +21,25 @@ use crate::rng::Rng;
 use crate::Error;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// How a file stores an adapter's weights: F32 (the trainer's own values) or F16 (half the size,
+/// what llama.cpp's converter writes by default; peft and llama.cpp load either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    #[default]
+    F32,
+    F16,
+}
+
+impl Storage {
+    /// The little-endian bytes of `v` in this storage.
+    pub fn bytes(self, v: &[f32]) -> Vec<u8> {
+        match self {
+            Storage::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Storage::F16 => v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect(),
+        }
+    }
+}
 
 /// The seven projections of a Llama layer that an adapter may target, in PEFT's usual order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

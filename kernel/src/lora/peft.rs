@@ -1,6 +1,6 @@
 //! PEFT's adapter format: adapter_config.json and adapter_model.safetensors with tensors named
 //! "base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight" (A: r × in, B: out × r).
-use super::{bad, scale_of, Adapter, LoraWeights, Proj};
+use super::{bad, scale_of, Adapter, LoraWeights, Proj, Storage};
 use crate::atomic_file::write_atomic;
 use crate::Result;
 use safetensors::tensor::TensorView;
@@ -59,6 +59,11 @@ impl Adapter {
     /// (F32, PEFT's tensor names, B unscaled) and `adapter_config.json`, each through a temporary file
     /// and a rename, so a reader never sees half a file. `peft.PeftModel.from_pretrained` loads it.
     pub fn save_peft(&self, dir: &Path, base_model: &str) -> Result<()> {
+        self.save_peft_as(dir, base_model, Storage::F32)
+    }
+
+    /// `save_peft` with the tensors in `storage` (F16: half the size; peft loads it as it is).
+    pub fn save_peft_as(&self, dir: &Path, base_model: &str, storage: Storage) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
         let st_path = dir.join("adapter_model.safetensors");
         let mut blobs: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::with_capacity(2 * self.modules.len());
@@ -66,13 +71,16 @@ impl Adapter {
             if w.a.len() != self.r * w.din || w.b.len() != w.dout * self.r {
                 return Err(bad(&st_path, format!("layer {li} {p}: A/B sizes do not fit r = {}", self.r)));
             }
-            let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-            blobs.push((peft_name(li, p, true), bytes(&w.a), vec![self.r, w.din]));
-            blobs.push((peft_name(li, p, false), bytes(&w.b), vec![w.dout, self.r]));
+            blobs.push((peft_name(li, p, true), storage.bytes(&w.a), vec![self.r, w.din]));
+            blobs.push((peft_name(li, p, false), storage.bytes(&w.b), vec![w.dout, self.r]));
         }
+        let dtype = match storage {
+            Storage::F32 => Dtype::F32,
+            Storage::F16 => Dtype::F16,
+        };
         let views = blobs
             .iter()
-            .map(|(n, d, s)| TensorView::new(Dtype::F32, s.clone(), d).map(|v| (n.clone(), v)))
+            .map(|(n, d, s)| TensorView::new(dtype, s.clone(), d).map(|v| (n.clone(), v)))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| bad(&st_path, e.to_string()))?;
         let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
