@@ -6,8 +6,8 @@
 # off resumes from its own checkpoint (fine-tunes: $RUNS/<run>/checkpoint-*; evaluations:
 # $OUT/.checkpoints/).
 #
-# State that is not committed: $RUNS (default runs/study: adapters, checkpoints, markers, and the
-# one binary every step runs, bin/sqlora).
+# State that is not committed: $RUNS (default runs/study: the fine-tunes' folders and checkpoints,
+# f16/: each adapter as it ships and is evaluated, and the binary the steps run, bin/sqlora).
 # Results: $OUT (default study/: Parquet files, report.md, charts, each adapter's settings and log).
 #
 #   1. the base model on the whole dev split, both prompts (3-shot and the training format);
@@ -25,7 +25,8 @@
 # A smoke run of the whole pipeline (minutes): RUNS=/tmp/s OUT=/tmp/so TRAIN_FLAGS="--max-steps 2"
 #   DEV_FLAGS="--limit 4" SLICE=6 MMLU_SPLITS=sample150 MMLU_TEST=0 bash scripts/study.sh
 set -euo pipefail
-shopt -s nullglob
+# A failing step inside $(...) (export_of) stops the study too.
+shopt -s nullglob inherit_errexit
 cd "$(dirname "$0")/.."
 export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
 RUNS="${RUNS:-runs/study}"
@@ -89,40 +90,52 @@ mmlu_of() {
   done
 }
 
+# export_of NAME RUN_DIR: the adapter as it ships (sqlora export: f16 PEFT + GGUF with its training
+# record, in $RUNS/f16/NAME); every adapter the study evaluates is this form, so what models/ holds
+# is exactly what was scored. Prints the folder.
+export_of() {
+  step "$1-export" $bin export --adapter "$2" --out "$RUNS/f16/$1" >&2
+  echo "$RUNS/f16/$1"
+}
+
 # One setting at a time, each evaluated as soon as it is trained: results arrive setting by setting,
 # and an interruption costs at most the one setting in flight.
 for name in $(sed -n 's/^name = "\(.*\)"$/\1/p' data/finetune/study.toml); do
   dir="$RUNS/sweep/$name"
   # A fresh clone has the committed markers but not the adapters: retrain one still to be evaluated.
   if [ ! -f "$dir/settings.json" ] && [ ! -f "$OUT/steps/$name-mmlu-${mmlu_splits[-1]}" ]; then
-    rm -f "$OUT/steps/$name-train"
+    rm -f "$OUT/steps/$name-train" "$OUT/steps/$name-export"
   fi
   step "$name-train" $bin finetune --config data/finetune/study.toml --only "$name" --out-dir "$RUNS/sweep" ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
+  shipped=$(export_of "$name" "$dir")
   for prompt in 3shot 0shot; do
-    step "$name-dev-$prompt" $bin evaluate --adapter "$dir" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
+    step "$name-dev-$prompt" $bin evaluate --adapter "$shipped" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
   done
-  mmlu_of "$name" "$dir"
+  mmlu_of "$name" "$shipped"
 done
 
 headline="$RUNS/headline"
 if [ ! -f "$headline/settings.json" ] && [ ! -f "$OUT/steps/headline-mmlu-${mmlu_splits[-1]}" ]; then
-  rm -f "$OUT/steps/headline-train"
+  rm -f "$OUT/steps/headline-train" "$OUT"/steps/headline*-export
 fi
 step headline-train $bin finetune --out-dir "$headline" --numerics int8 --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
   --max-len 2048 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
   ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
 for snap in "$headline"/snapshots/*/ "$headline/"; do
   snap="${snap%/}"
-  step "$(basename "$snap")-slice" $bin evaluate --adapter "$snap" --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
+  name="$(basename "$snap")"
+  shipped=$(export_of "$name" "$snap")
+  step "$name-slice" $bin evaluate --adapter "$shipped" --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
 done
+shipped="$RUNS/f16/headline"
 for prompt in 3shot 0shot; do
-  step "headline-dev-$prompt" $bin evaluate --adapter "$headline" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
+  step "headline-dev-$prompt" $bin evaluate --adapter "$shipped" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
 done
-mmlu_of headline "$headline"
+mmlu_of headline "$shipped"
 # The 14,042-question test split last (over an hour per model): everything above reads sooner.
 if [ "$MMLU_TEST" = 1 ]; then
   step base-mmlu-test $bin mmlu --split test "${data[@]}" --out-dir "$OUT"
-  step headline-mmlu-test $bin mmlu --no-base --split test --adapter "$headline" "${data[@]}" --out-dir "$OUT"
+  step headline-mmlu-test $bin mmlu --no-base --split test --adapter "$shipped" "${data[@]}" --out-dir "$OUT"
 fi
 
 # The report always: cheap, and it must show everything finished so far.
