@@ -5,17 +5,19 @@
 //! well as the two agree without any adapter. llama.cpp's CPU kernels are approximate (8-bit
 //! activations), so the comparison is relative: on the 412 positions, top-1 agreement with the
 //! adapter within 2 points of the base models' agreement (measured 0.975 for both, exact path), mean
-//! KL within 0.01, and far from llama.cpp without the adapter (0.85).
+//! KL within 0.01, and far from llama.cpp without the adapter (0.85). The same for the F16 file
+//! (`save_gguf_as(.., Storage::F16)`, what `sqlora export` ships: meta_llamacpp_f16.json,
+//! reference_llamacpp_f16.safetensors), our engine then running the F16-rounded adapter it reads back.
 mod common;
 use common::agreement::{log_softmax, Agreement};
 use safetensors::SafeTensors;
 use sqlora_kernel::backend::Backend;
-use sqlora_kernel::lora::{load_gguf, save_gguf, Adapter};
+use sqlora_kernel::lora::{load_gguf, save_gguf_as, Adapter, Storage};
 use sqlora_kernel::model::Logits;
 use sqlora_kernel::Engine;
 use std::sync::Arc;
 
-backend_tests!(best_isa: gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours);
+backend_tests!(best_isa: gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours, f16_gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours);
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut c = !0u32;
@@ -52,14 +54,26 @@ fn agree<B: Backend>(engine: &Engine<B>, texts: &[Vec<u32>], ids: &[i32], lps: &
 }
 
 fn gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours<B: Backend + Clone>(be: &B) {
+    llama_cpp_agrees(be, Storage::F32, "");
+}
+
+fn f16_gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours<B: Backend + Clone>(be: &B) {
+    llama_cpp_agrees(be, Storage::F16, "_f16");
+}
+
+/// The export in `storage` against llama.cpp's run of it (files `meta_llamacpp{suffix}.json`,
+/// `reference_llamacpp{suffix}.safetensors`).
+fn llama_cpp_agrees<B: Backend + Clone>(be: &B, storage: Storage, suffix: &str) {
     let Some(path) = common::smollm2() else { return };
     let dir = common::fixtures().join("smollm2/lora_random");
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("meta_llamacpp.json")).unwrap()).unwrap();
-    let adapter = Adapter::load(&dir).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("meta_llamacpp{suffix}.json"))).unwrap()).unwrap();
     let mut engine = Engine::load_on(be.clone(), &path).unwrap();
     let out = tempfile::tempdir().unwrap();
     let gguf = out.path().join("adapter.gguf");
-    save_gguf(&adapter, &engine.model.cfg, &gguf).unwrap();
+    save_gguf_as(&Adapter::load(&dir).unwrap(), &engine.model.cfg, &gguf, storage).unwrap();
+    // What llama.cpp runs: the weights as the file stores them (the F16 rounding for F16).
+    let adapter = if storage == Storage::F32 { Adapter::load(&dir).unwrap() } else { load_gguf(&gguf, &engine.model.cfg).unwrap() };
     let bytes = std::fs::read(&gguf).unwrap();
     assert_eq!(bytes.len() as u64, meta["adapter_gguf_bytes"].as_u64().unwrap());
     assert_eq!(
@@ -83,7 +97,7 @@ fn gguf_lora_export_loads_in_llama_cpp_and_agrees_with_ours<B: Backend + Clone>(
             .collect::<Vec<_>>(),
     );
     let texts: Vec<Vec<u32>> = offsets.windows(2).map(|w| input[w[0]..w[1]].iter().map(|&x| x as u32).collect()).collect();
-    let llb = std::fs::read(dir.join("reference_llamacpp.safetensors")).unwrap();
+    let llb = std::fs::read(dir.join(format!("reference_llamacpp{suffix}.safetensors"))).unwrap();
     let ll = SafeTensors::deserialize(&llb).unwrap();
     let (l_ids, l_lp, lb_ids, lb_lp) =
         (tensor_i32(&ll, "ids"), tensor_f32(&ll, "logprobs"), tensor_i32(&ll, "base_ids"), tensor_f32(&ll, "base_logprobs"));
