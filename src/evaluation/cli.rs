@@ -178,9 +178,12 @@ pub fn run(a: BaselineArgs) -> Result<()> {
     Ok(())
 }
 
+/// How the split name of a run over a fixed stratified slice of dev begins.
+pub const STRATIFIED_PREFIX: &str = "dev-strat-";
+
 /// The split name of a run over a fixed stratified slice of `n` dev questions (`--stratified n`).
 pub fn stratified_split(n: usize) -> String {
-    format!("dev-strat-{n}")
+    format!("{STRATIFIED_PREFIX}{n}")
 }
 
 /// Which run a baseline is: a subset (--limit, --db, --stratified) is its own split, never mistaken for dev.
@@ -225,14 +228,19 @@ impl RunIdentity {
     }
 
     /// Whether `other` (a run_id) answered with the same model, adapter and prompt: its predictions
-    /// are the ones this run's replace (a subset run replaces an earlier subset of the same run).
+    /// are the ones this run's replace (a subset run replaces an earlier subset of the same run, the
+    /// whole split replaces its subsets). A stratified slice is a run of its own: it neither replaces
+    /// nor is replaced by the whole split or a --limit subset (a study keeps both: the slice for its
+    /// data-scaling curve, the whole split for everything else).
     fn same_generations(&self, other: &str) -> bool {
         let parts: Vec<&str> = other.splitn(4, '/').collect();
+        let stratified = |split: &str| split.starts_with(STRATIFIED_PREFIX);
         parts.len() == 4
             && parts[0] == "spider"
             && parts[2] == self.model
             && parts[3] == self.adapter.as_deref().unwrap_or("-")
             && Self::zero_shot(parts[1]) == Self::zero_shot(&self.split)
+            && (parts[1] == self.split || !stratified(parts[1]) && !stratified(&self.split))
     }
 }
 
@@ -403,4 +411,32 @@ pub fn score_rows(data: &Path, mut rows: Vec<PredictionRow>, timeout_s: u64) -> 
     }
     println!("scored {} predictions in {:.2} s", rows.len(), t.elapsed().as_secs_f64());
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(split: &str, adapter: Option<&str>) -> RunIdentity {
+        RunIdentity { split: split.into(), model: "m.gguf".into(), adapter: adapter.map(Into::into) }
+    }
+
+    /// Which earlier predictions a run's replace: its own run's, and the subsets of the same
+    /// generations (model, adapter, prompt) — never another prompt's or adapter's, and never across a
+    /// stratified slice, which a study keeps beside the whole split.
+    #[test]
+    fn a_run_replaces_its_own_subsets_but_not_a_stratified_slice() {
+        let id = |split: &str, adapter: &str| format!("spider/{split}/m.gguf/{adapter}");
+        let dev0 = run("dev@0shot", Some("a"));
+        assert!(dev0.same_generations(&id("dev@0shot", "a")));
+        assert!(dev0.same_generations(&id("dev-subset-40@0shot", "a")), "the whole split replaces a --limit subset");
+        assert!(!dev0.same_generations(&id("dev-strat-300@0shot", "a")), "the slice stays beside the whole split");
+        assert!(!dev0.same_generations(&id("dev", "a")), "another prompt");
+        assert!(!dev0.same_generations(&id("dev@0shot", "b")), "another adapter");
+        let slice = run(&format!("{}@0shot", stratified_split(300)), None);
+        assert!(slice.same_generations(&id("dev-strat-300@0shot", "-")), "a slice replaces its own run");
+        assert!(!slice.same_generations(&id("dev@0shot", "-")), "and leaves the whole split");
+        assert!(!slice.same_generations(&id("dev-strat-100@0shot", "-")), "and a slice of another size");
+        assert!(run("dev-subset-80", None).same_generations(&id("dev-subset-40", "-")));
+    }
 }

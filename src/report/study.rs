@@ -5,6 +5,7 @@
 //! and the binary's commit). Each section appears only when its inputs are in the results folder.
 use super::compare::{arms, deltas, group_stats, spider_diff, Arm, Verdicts};
 use super::markdown::{p_value, paired_pts, ArmReport};
+use crate::evaluation::cli::STRATIFIED_PREFIX;
 use crate::results::mmlu_answers::AnswerRow;
 use crate::results::runs::{is_zero_shot, RunRow};
 use anyhow::{Context, Result};
@@ -134,7 +135,7 @@ pub struct ScalePoint {
 pub fn scaling_points(runs: &[RunRow], train: &[RunRow]) -> Vec<ScalePoint> {
     let mut out: Vec<ScalePoint> = runs
         .iter()
-        .filter(|r| r.task == "spider" && r.split.starts_with("dev-strat-") && is_zero_shot(&r.split))
+        .filter(|r| r.task == "spider" && r.split.starts_with(STRATIFIED_PREFIX) && is_zero_shot(&r.split))
         .filter_map(|r| {
             let seen = match &r.adapter {
                 None => 0,
