@@ -64,9 +64,38 @@ impl Isa {
         }
     }
 
-    /// Whether this processor can run the level's kernels.
+    /// Whether this processor can run the level's kernels: the level's own features, each checked —
+    /// not implied by a higher level (an AVX-512 VNNI CPU of Intel before Sapphire Rapids, Cascade or
+    /// Ice Lake, lacks the VEX-encoded AVX-VNNI of the `avxvnni` level).
     pub fn supported(self) -> bool {
-        detect_best().chain().contains(&self)
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            match self {
+                Isa::Avx2 => return avx2(),
+                Isa::AvxVnni => return avx2() && is_x86_feature_detected!("avxvnni"),
+                Isa::Avx512 => {
+                    return avx2()
+                        && is_x86_feature_detected!("avx512f")
+                        && is_x86_feature_detected!("avx512bw")
+                        && is_x86_feature_detected!("avx512vl")
+                        && is_x86_feature_detected!("avx512dq")
+                        && is_x86_feature_detected!("avx512vnni")
+                }
+                _ => {}
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            match self {
+                Isa::Neon => return std::arch::is_aarch64_feature_detected!("neon"),
+                Isa::Dotprod => {
+                    return std::arch::is_aarch64_feature_detected!("neon") && std::arch::is_aarch64_feature_detected!("dotprod")
+                }
+                _ => {}
+            }
+        }
+        self == Isa::Scalar
     }
 }
 
@@ -78,36 +107,7 @@ impl std::fmt::Display for Isa {
 
 /// The best level this processor supports, ignoring `SQLORA_ISA`.
 pub fn detect_best() -> Isa {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-        let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"].iter().all(|f| match *f {
-            "avx512f" => is_x86_feature_detected!("avx512f"),
-            "avx512bw" => is_x86_feature_detected!("avx512bw"),
-            "avx512vl" => is_x86_feature_detected!("avx512vl"),
-            "avx512dq" => is_x86_feature_detected!("avx512dq"),
-            _ => is_x86_feature_detected!("avx512vnni"),
-        });
-        if avx2 && avx512 {
-            return Isa::Avx512;
-        }
-        if avx2 && is_x86_feature_detected!("avxvnni") {
-            return Isa::AvxVnni;
-        }
-        if avx2 {
-            return Isa::Avx2;
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        if std::arch::is_aarch64_feature_detected!("dotprod") {
-            return Isa::Dotprod;
-        }
-        if std::arch::is_aarch64_feature_detected!("neon") {
-            return Isa::Neon;
-        }
-    }
-    Isa::Scalar
+    [Isa::Avx512, Isa::AvxVnni, Isa::Avx2, Isa::Dotprod, Isa::Neon].into_iter().find(|i| i.supported()).unwrap_or(Isa::Scalar)
 }
 
 /// The level `SQLORA_ISA` asks for, capped to what the CPU has. A level of the other architecture or an
@@ -120,7 +120,7 @@ pub fn from_env() -> Result<Isa, String> {
             let Some(want) = Isa::parse(&v) else {
                 return Err(format!("SQLORA_ISA={v}: unknown level; use one of scalar, avx2, avxvnni, avx512, neon, dotprod"));
             };
-            if best.chain().contains(&want) {
+            if want.supported() {
                 Ok(want)
             } else if want > best && same_arch(want, best) {
                 // A cap above what the CPU has is no cap.
@@ -141,7 +141,7 @@ fn same_arch(a: Isa, b: Isa) -> bool {
 
 /// Every level this CPU can run, best first.
 pub fn supported() -> Vec<Isa> {
-    detect_best().chain().to_vec()
+    detect_best().chain().iter().copied().filter(|i| i.supported()).collect()
 }
 
 fn supported_names() -> String {
@@ -188,5 +188,22 @@ mod tests {
         assert_eq!(Isa::parse("sse"), None);
         assert!(Isa::Scalar.supported());
         assert!(detect_best().supported());
+    }
+
+    /// Each level is checked on its own features: a CPU with AVX-512 VNNI but without AVX-VNNI
+    /// (Intel Cascade/Ice Lake; the CI machine of 2026-12-07) does not list `avxvnni`, whose kernels
+    /// would die there of an illegal instruction.
+    #[test]
+    fn the_supported_levels_are_each_checked_on_their_own_features() {
+        let s = supported();
+        assert_eq!(s[0], detect_best());
+        assert_eq!(*s.last().unwrap(), Isa::Scalar);
+        assert!(s.iter().all(|i| i.supported()));
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            s.contains(&Isa::AvxVnni),
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("avxvnni"),
+            "{s:?}"
+        );
     }
 }
