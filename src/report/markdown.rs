@@ -149,7 +149,7 @@ fn training(s: &mut String, runs: &[RunRow]) {
         "| adapter | examples | r | α | lr | targets | epochs | numerics | steps | tokens | wall | tokens/s | final val loss |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let json = |t: &Option<String>| -> serde_json::Value { t.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default() };
+    let json = super::study::json;
     for r in runs {
         let (set, sum) = (json(&r.settings), json(&r.metrics));
         let v = |x: &serde_json::Value| match x {

@@ -31,7 +31,8 @@ fn hours(s: f64) -> String {
     }
 }
 
-fn json(t: &Option<String>) -> serde_json::Value {
+/// A JSON column (settings, metrics) of a run, or null.
+pub(crate) fn json(t: &Option<String>) -> serde_json::Value {
     t.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
 }
 
