@@ -6,8 +6,11 @@
 # off resumes from its own checkpoint (fine-tunes: $RUNS/<run>/checkpoint-*; evaluations:
 # $OUT/.checkpoints/).
 #
-# State that is not committed: $RUNS (default runs/study: the fine-tunes' folders and checkpoints,
-# f16/: each adapter as it ships and is evaluated, and the binary the steps run, bin/sqlora).
+# State that is not committed: $RUNS (default $SQLORA_HOME/study, i.e. ~/.cache/sqlora/study: the
+# fine-tunes' folders and checkpoints, f16/: each adapter as it ships and is evaluated, and the binary
+# the steps run, bin/sqlora). It lives outside the checkout so that a machine kept between sittings
+# keeps it even when the checkout is laid anew; a new machine starts it over (the committed steps
+# stay done, and a sweep setting still to be evaluated is retrained).
 # Results: $OUT (default study/: Parquet files, report.md, charts, each adapter's settings and log).
 #
 #   1. the base model on the whole dev split, both prompts (3-shot and the training format);
@@ -22,6 +25,9 @@
 #      base and the headline adapter, last;
 #   5. sqlora report (MMLU validation as its main split), from the current code.
 #
+# ONLY="PATTERN …" runs just the steps whose names match (the others are left for a later run), e.g.
+#   ONLY=base-mmlu-test bash scripts/study.sh   # a long step that needs no adapter, when it fits a sitting
+#
 # A smoke run of the whole pipeline (minutes): RUNS=/tmp/s OUT=/tmp/so TRAIN_FLAGS="--max-steps 2"
 #   DEV_FLAGS="--limit 4" SLICE=6 MMLU_SPLITS=sample150 MMLU_TEST=0 bash scripts/study.sh
 set -euo pipefail
@@ -29,7 +35,7 @@ set -euo pipefail
 shopt -s nullglob inherit_errexit
 cd "$(dirname "$0")/.."
 export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
-RUNS="${RUNS:-runs/study}"
+RUNS="${RUNS:-${SQLORA_HOME:-$HOME/.cache/sqlora}/study}"
 OUT="${OUT:-study}"
 SLICE="${SLICE:-300}"
 read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
@@ -47,18 +53,43 @@ if [ ! -x "$bin" ]; then
   git rev-parse HEAD > "$RUNS/bin/commit" 2>/dev/null || true
 fi
 log() { echo "[$(date -u +%H:%M:%S)] $*"; }
+# The machine each step ran on, in its marker: a study spans sittings, and sittings may get other CPUs.
+machine() {
+  local model flags
+  model=$(sed -n 's/^\(model name\|Model\)[[:space:]]*: //p' /proc/cpuinfo | head -1)
+  flags=$(grep -m1 -owE 'avx2|avx512f|avx512_vnni|avx_vnni|avx512_bf16|amx_tile|asimddp' /proc/cpuinfo | sort -u | tr '\n' ' ')
+  echo "${model:-$(uname -m)}, $(nproc) cores, ${flags% }"
+}
 log "sqlora binary: $bin (commit $(cat "$RUNS/bin/commit" 2>/dev/null || echo unknown))"
 data=(--data-dir "$SQLORA_DATA")
 
-# step NAME COMMAND...: run COMMAND unless NAME finished before; time it.
+# step NAME COMMAND...: run COMMAND unless NAME finished before; time it. A step cut off and resumed
+# counts the time of its earlier sittings too: a ticker keeps the seconds spent so far in
+# $RUNS/elapsed/NAME (beside the checkpoints it resumes from; at most 30 s are lost per interruption).
 step() {
   local name="$1"; shift
   if [ -f "$OUT/steps/$name" ]; then log "$name: done earlier"; return; fi
-  log "$name: start"
-  local t0=$SECONDS
+  # ONLY="NAME …" (shell patterns): run just those steps this time, e.g. one that fits the rest of a sitting.
+  if [ -n "${ONLY:-}" ]; then
+    local pat hit=0
+    for pat in $ONLY; do
+      # shellcheck disable=SC2053 # a pattern on purpose
+      [[ "$name" == $pat ]] && hit=1
+    done
+    [ "$hit" = 1 ] || return 0
+  fi
+  local spent=0 t0=$SECONDS f="$RUNS/elapsed/$name"
+  mkdir -p "$RUNS/elapsed"
+  [ -f "$f" ] && spent=$(cat "$f")
+  if [ "$spent" -gt 0 ]; then log "$name: start ($spent s in earlier sittings)"; else log "$name: start"; fi
+  ( while sleep 30 && kill -0 $$ 2>/dev/null; do echo $((spent + SECONDS - t0)) > "$f.tmp" && mv "$f.tmp" "$f"; done ) &
+  local ticker=$!
   "$@"
-  echo "$((SECONDS - t0)) $(cat "$RUNS/bin/commit" 2>/dev/null || echo unknown)" > "$OUT/steps/$name"
-  log "$name: done in $((SECONDS - t0)) s"
+  kill "$ticker" 2>/dev/null || true
+  local total=$((spent + SECONDS - t0))
+  echo "$total $(cat "$RUNS/bin/commit" 2>/dev/null || echo unknown) $(machine)" > "$OUT/steps/$name"
+  rm -f "$f"
+  log "$name: done in $total s"
 }
 
 step setup $bin setup "${data[@]}"

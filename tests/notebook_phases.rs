@@ -39,7 +39,13 @@ fn the_four_phases_run_and_show_their_results() {
     let curves = nb.sweep().unwrap();
     assert!(curves.html.starts_with("<svg") && curves.html.contains("class=\"curve\""), "{}", curves.html);
     assert_eq!(nb.adapter_names().unwrap(), vec!["r16-all", "r16-attn"]);
-    nb.study().unwrap();
+    // The study's committed runs: the runs table, the committed adapters' loss curves once any
+    // trained adapter is committed, and what models/ ships (or that it ships nothing yet).
+    let study = nb.study().unwrap();
+    assert!(study.html.contains("<table"), "{}", study.plain);
+    let committed_training = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("study/train_log.parquet").is_file();
+    assert_eq!(study.html.contains("<svg"), committed_training, "{}", study.plain);
+    assert!(study.plain.contains("models/"), "{}", study.plain);
 
     // 03: every arm with both prompts; tables; fixed and broken with results.
     nb.evaluate_all().unwrap();

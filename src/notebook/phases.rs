@@ -147,8 +147,9 @@ impl Notebook {
         Ok(tables::loss_chart(&log))
     }
 
-    /// Phase 2: the study's committed runs (`study/`), shown without retraining: its report and
-    /// the runs table the viewer draws.
+    /// Phase 2: the study's committed runs (`study/`), shown without retraining: the runs table the
+    /// viewer draws (the report as plain text beside it), the committed adapters' loss curves, and
+    /// the adapters `models/` ships, which evaluate without training.
     pub fn study(&self) -> Result<Rich> {
         let dir = self.root.join("study");
         let report = dir.join(crate::report::cli::REPORT_FILE);
@@ -165,7 +166,32 @@ impl Notebook {
         let v = sqlora_results::compare::verdicts(&folder.predictions);
         let deltas = sqlora_results::view::runs_table::arm_deltas(&arms, &v, reference);
         let t = sqlora_results::view::runs_table::runs_table(&arms, &deltas, reference, true);
-        Ok(Rich::new(sqlora_results::view::html::runs_table(&t, None), text))
+        let mut parts = vec![Rich::new(sqlora_results::view::html::runs_table(&t, None), text)];
+        let log = dir.join(sqlora_results::train_log::TRAIN_LOG_FILE);
+        if log.is_file() {
+            parts.push(tables::loss_chart(&read_train_log(&log)?));
+        }
+        parts.push(self.shipped_adapters());
+        Ok(Rich::join(parts))
+    }
+
+    /// The trained adapters `models/` ships (the study's headline and best sweep setting), each usable
+    /// as `--adapter models/NAME` without training.
+    fn shipped_adapters(&self) -> Rich {
+        let models = self.root.join("models");
+        let mut names: Vec<String> = std::fs::read_dir(&models)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().join("adapter_model.safetensors").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        if names.is_empty() {
+            return Rich::note("models/ ships no adapter yet (the study copies its headline and best sweep adapters there when it ends).");
+        }
+        Rich::note(&format!("Shipped in models/ (use as --adapter models/NAME, no training): {}.", names.join(", ")))
     }
 
     /// Phase 3.2: the DeepEval + pytest suite over one run's predictions (read from the results

@@ -199,11 +199,13 @@ pub fn data_scaling(s: &mut String, points: &[ScalePoint], v: &Verdicts) -> Opti
     Some(line_chart("Spider EX on the stratified slice against examples seen", "examples seen", "EX official", &[series]))
 }
 
-/// A finished step of the study: its name, wall seconds, and the commit of the binary that ran it.
+/// A finished step of the study: its name, wall seconds, the commit of the binary that ran it and the
+/// machine it ran on (the study spans sittings, and a sitting may get another CPU).
 pub struct Step {
     pub name: String,
     pub seconds: u64,
     pub commit: String,
+    pub machine: String,
 }
 
 /// The step markers in `dir/steps` (none when the folder is not a study's).
@@ -216,10 +218,12 @@ pub fn read_steps(dir: &Path) -> Result<Vec<Step>> {
     for e in std::fs::read_dir(&steps).with_context(|| format!("reading {}", steps.display()))? {
         let p = e?.path();
         let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let mut f = text.split_whitespace();
+        // One line: seconds, commit, then the machine as free text (markers older than it have none).
+        let mut f = text.trim().splitn(3, ' ');
         let seconds = f.next().and_then(|x| x.parse().ok()).with_context(|| format!("{}: no seconds", p.display()))?;
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        out.push(Step { name, seconds, commit: f.next().unwrap_or("unknown").to_string() });
+        let commit = f.next().unwrap_or("unknown").to_string();
+        out.push(Step { name, seconds, commit, machine: f.next().unwrap_or("unknown").trim().to_string() });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -243,9 +247,18 @@ pub fn wall_time(s: &mut String, steps: &[Step]) {
         hours(total as f64),
         commits.join(", ")
     );
-    let _ = writeln!(s, "| step | wall |\n|---|---|");
+    // Each machine's share: wall times are only comparable on one machine.
+    let mut machines: Vec<&str> = steps.iter().map(|x| x.machine.as_str()).collect();
+    machines.sort_unstable();
+    machines.dedup();
+    let _ = writeln!(s, "| machine | steps | wall |\n|---|---|---|");
+    for m in &machines {
+        let on: Vec<&Step> = steps.iter().filter(|x| x.machine == *m).collect();
+        let _ = writeln!(s, "| {m} | {} | {} |", on.len(), hours(on.iter().map(|x| x.seconds as f64).sum()));
+    }
+    let _ = writeln!(s, "\n| step | wall | machine |\n|---|---|---|");
     for x in steps {
-        let _ = writeln!(s, "| {} | {} |", x.name, hours(x.seconds as f64));
+        let _ = writeln!(s, "| {} | {} | {} |", x.name, hours(x.seconds as f64), x.machine);
     }
     s.push('\n');
 }
@@ -308,12 +321,16 @@ mod tests {
         assert!(read_steps(dir.path()).unwrap().is_empty(), "no steps folder: not a study");
         std::fs::create_dir(dir.path().join(STEPS_DIR)).unwrap();
         std::fs::write(dir.path().join(STEPS_DIR).join("base-dev-3shot"), "600 d773a258bebb\n").unwrap();
-        std::fs::write(dir.path().join(STEPS_DIR).join("r8-all-train"), "6600 e0d9452aaaa\n").unwrap();
+        std::fs::write(dir.path().join(STEPS_DIR).join("r8-all-train"), "6600 e0d9452aaaa AMD EPYC, 2 cores, avx512f\n").unwrap();
         let steps = read_steps(dir.path()).unwrap();
         let mut s = String::new();
         wall_time(&mut s, &steps);
         assert!(
-            s.contains("2 steps finished, **2.0 h**") && s.contains("d773a25, e0d9452") && s.contains("| r8-all-train | 1.8 h |"),
+            s.contains("2 steps finished, **2.0 h**")
+                && s.contains("d773a25, e0d9452")
+                && s.contains("| r8-all-train | 1.8 h | AMD EPYC, 2 cores, avx512f |")
+                && s.contains("| base-dev-3shot | 10 min | unknown |")
+                && s.contains("| AMD EPYC, 2 cores, avx512f | 1 | 1.8 h |"),
             "{s}"
         );
         std::fs::write(dir.path().join(STEPS_DIR).join("torn"), "").unwrap();
