@@ -189,7 +189,7 @@ impl Notebook {
             .unwrap_or_default();
         names.sort();
         if names.is_empty() {
-            return Rich::note("models/ ships no adapter yet (the study copies its headline and best sweep adapters there when it ends).");
+            return Rich::note("models/ ships no adapter yet: it will hold the study's headline adapter and its best sweep setting, in the f16 form the study evaluated, once the sweep ends.");
         }
         Rich::note(&format!("Shipped in models/ (use as --adapter models/NAME, no training): {}.", names.join(", ")))
     }
