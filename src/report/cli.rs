@@ -107,6 +107,7 @@ pub fn write(out_dir: &Path, split: &str, arms: &[Arm], reports: &[ArmReport], r
     let train: Vec<RunRow> = runs.iter().filter(|r| r.task == "train").cloned().collect();
     let mut sections = StudySections::default();
     study::at_a_glance(&mut sections.glance, split, reports, &train);
+    study::against_reference(&mut sections.glance, split, arms, reports, &train, with.verdicts);
     study::every_split(&mut sections.rest, with.answers);
     let points = study::scaling_points(runs, &train);
     if let Some(svg) = study::data_scaling(&mut sections.rest, &points, with.verdicts) {

@@ -80,6 +80,83 @@ pub fn at_a_glance(s: &mut String, split: &str, reports: &[ArmReport], train: &[
     s.push('\n');
 }
 
+/// An adapter named with this prefix is its sweep's reference setting (`data/finetune/study.toml`).
+pub const REFERENCE_PREFIX: &str = "ref-";
+/// The settings a one-factor-at-a-time sweep varies, as the training rows spell them.
+const FACTORS: [(&str, &str); 5] = [("rank", "r"), ("alpha", "α"), ("lr", "lr"), ("targets", "targets"), ("epochs", "epochs")];
+
+/// The settings where `a` differs from `reference`, as "r 8, α 16" (their training rows' settings).
+fn differences(a: &serde_json::Value, reference: &serde_json::Value) -> String {
+    let show = |x: &serde_json::Value| match x {
+        serde_json::Value::Array(v) => v.iter().map(|e| e.as_str().map_or(e.to_string(), String::from)).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    };
+    let d: Vec<String> =
+        FACTORS.iter().filter(|(k, _)| a[*k] != reference[*k]).map(|(k, label)| format!("{label} {}", show(&a[*k]))).collect();
+    if d.is_empty() {
+        "—".into()
+    } else {
+        d.join(", ")
+    }
+}
+
+/// The sweep read the way it was designed: each setting paired with the reference setting (the
+/// adapter named `ref-…`) on the same questions — Spider official EX with both prompts, MMLU `split`
+/// overall — so that "does rank 32 beat rank 16" has an interval and a p, not two intervals against
+/// the base to eyeball. Only adapters trained on as many examples as the reference (its sweep).
+pub fn against_reference(s: &mut String, split: &str, arms: &[Arm], reports: &[ArmReport], train: &[RunRow], v: &Verdicts) {
+    let Some(reference) = reports.iter().find(|r| r.adapter.as_deref().is_some_and(|n| n.starts_with(REFERENCE_PREFIX))) else {
+        return;
+    };
+    let name = reference.label();
+    let Some(ref_train) = train_row(train, &name) else { return };
+    let settings = json(&ref_train.settings);
+    let rows: Vec<(&ArmReport, &RunRow)> = reports
+        .iter()
+        .filter(|r| r.model == reference.model && r.adapter.is_some() && r.label() != name)
+        .filter_map(|r| train_row(train, &r.label()).filter(|t| t.n == ref_train.n).map(|t| (r, t)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## Each setting against the reference `{name}`\n");
+    let _ = writeln!(
+        s,
+        "The sweep changes one setting of `{name}` at a time; each row is that change, paired with `{name}` \
+         on the same questions (points, paired bootstrap 95% interval, exact McNemar p): Spider official EX on \
+         dev with the 3-shot prompt and in the training format, MMLU `{split}` overall. An interval that holds \
+         0 cannot rank the two settings.\n"
+    );
+    let _ = writeln!(s, "| adapter | differs in | Spider EX Δ, 3-shot | Spider EX Δ, training format | MMLU Δ | final val loss |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let arm_of = |r: &ArmReport| arms.iter().find(|a| a.model == r.model && a.adapter == r.adapter);
+    for (r, t) in rows {
+        let spider = |ours: &Option<RunRow>, theirs: &Option<RunRow>| match (ours, theirs) {
+            (Some(o), Some(b)) => {
+                spider_diff(v, &b.run_id, &o.run_id).map_or("—".into(), |d| format!("{}, {}", paired_pts(&d), p_value(d.p_mcnemar)))
+            }
+            _ => "—".into(),
+        };
+        let mmlu = match (arm_of(reference), arm_of(r)) {
+            (Some(b), Some(a)) => {
+                let d = &deltas(b, a)[0];
+                format!("{}, {}", paired_pts(&d.paired), p_value(d.paired.p_mcnemar))
+            }
+            _ => "—".into(),
+        };
+        let loss = json(&t.metrics)["final_val_loss"].as_f64().map_or("—".into(), |l| format!("{l:.4}"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {mmlu} | {loss} |",
+            r.label(),
+            differences(&json(&t.settings), &settings),
+            spider(&r.spider, &reference.spider),
+            spider(&r.spider_zero, &reference.spider_zero)
+        );
+    }
+    s.push('\n');
+}
+
 /// MMLU overall for every arm on every split it was scored on, each adapter paired with its base.
 pub fn every_split(s: &mut String, answers: &[AnswerRow]) {
     let mut splits: Vec<String> = answers.iter().map(|r| r.split.clone()).collect();
@@ -313,6 +390,55 @@ mod tests {
         let mut s = String::new();
         let svg = data_scaling(&mut s, &p, &Verdicts::new()).expect("three points draw a curve");
         assert!(s.contains("| h | 8000 | dev-strat-300@0shot (n=300) | 0.200 [") && svg.starts_with("<svg"), "{s}");
+    }
+
+    /// A sweep setting is paired with the reference on the same questions, named by what it changed;
+    /// an adapter of another training size (the headline) is not part of the sweep's table.
+    #[test]
+    fn each_setting_is_paired_with_the_reference() {
+        use crate::results::mmlu_answers::AnswerRow;
+        // MMLU: 40 questions; the reference right on the first 10, r8 on the first 14 (+10 pts, c = 4).
+        let answers: Vec<AnswerRow> = [(None, 0), (Some("ref-r16"), 10), (Some("r8"), 14), (Some("big"), 0)]
+            .into_iter()
+            .flat_map(|(adapter, right)| {
+                (0..40).map(move |i| AnswerRow {
+                    model: "m".into(),
+                    adapter: adapter.map(Into::into),
+                    split: "val".into(),
+                    subject: "s".into(),
+                    category: crate::mmlu::CATEGORIES[i % 4].into(),
+                    row: i as i64,
+                    correct: i < right,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let all = arms(answers, "val");
+        let mut runs = Vec::new();
+        let mut v = Verdicts::new();
+        // Spider: 20 questions; 3-shot the reference right on 8, r8 on 2 (−30 pts, b = 6: p = 2·0.5⁶).
+        for (adapter, right) in [(None, 1), (Some("ref-r16"), 8), (Some("r8"), 2), (Some("big"), 9)] {
+            let r = spider("dev", adapter, right as f64 / 20.0, 20);
+            v.insert(r.run_id.clone(), (0..20).map(|i| (i, i < right)).collect());
+            runs.push(r);
+        }
+        runs.push(train("ref-r16", r#"{"final_val_loss": 0.47}"#, r#"{"rank": 16, "alpha": 32.0, "lr": 0.0005, "epochs": 1}"#));
+        runs.push(train("r8", r#"{"final_val_loss": 0.51}"#, r#"{"rank": 8, "alpha": 16.0, "lr": 0.0005, "epochs": 1}"#));
+        runs.push(RunRow { n: 8000, ..train("big", "{}", r#"{"rank": 16}"#) });
+        let reports = crate::report::cli::build(&all, &runs, &v);
+        let train: Vec<RunRow> = runs.iter().filter(|r| r.task == "train").cloned().collect();
+        let mut s = String::new();
+        against_reference(&mut s, "val", &all, &reports, &train, &v);
+        assert!(s.contains("## Each setting against the reference `ref-r16`"), "{s}");
+        assert!(s.contains("| r8 | r 8, α 16.0 | -30.0 ["), "{s}");
+        assert!(s.contains("], 0.031 | — | +10.0 ["), "{s}");
+        assert!(s.contains("], 0.125 | 0.5100 |"), "{s}");
+        assert!(!s.contains("| big |"), "another training size is not a sweep setting: {s}");
+        // Without a reference there is nothing to pair with.
+        let without: Vec<ArmReport> = reports.into_iter().filter(|r| r.adapter.as_deref() != Some("ref-r16")).collect();
+        let mut none = String::new();
+        against_reference(&mut none, "val", &all, &without, &train, &v);
+        assert!(none.is_empty());
     }
 
     #[test]
