@@ -13,6 +13,14 @@
 # stay done, and a sweep setting still to be evaluated is retrained).
 # Results: $OUT (default study/: Parquet files, report.md, charts, each adapter's settings and log).
 #
+# Moving a study to another machine mid-run (a sitting that ends before a fine-tune does, on machines
+# that do not keep $RUNS): stop the study, then `PARK=1 bash scripts/study.sh` evaluates the headline's
+# snapshots written so far (their results land in $OUT) and parks each unfinished fine-tune's last
+# checkpoint, settings, log and clock in $CARRY (default carry/ in the checkout: not ignored by git, so
+# a checkout carried with its uncommitted files carries it; about 60 MB per r-16 run, never commit it).
+# A study started where $CARRY exists checks it against its SHA256SUMS and resumes those fine-tunes
+# from it; a run's parked copy is deleted once its training step is done.
+#
 #   1. the base model on the whole dev split, both prompts (3-shot and the training format);
 #   2. the sweep (data/finetune/study.toml: 6 settings on one 1,000-example subset), each setting
 #      trained and then evaluated on the whole dev split with both prompts and on MMLU;
@@ -37,6 +45,7 @@ cd "$(dirname "$0")/.."
 export SQLORA_DATA="${SQLORA_DATA:-$(cd .. && pwd)/shared/data}"
 RUNS="${RUNS:-${SQLORA_HOME:-$HOME/.cache/sqlora}/study}"
 OUT="${OUT:-study}"
+CARRY="${CARRY:-carry}"
 SLICE="${SLICE:-300}"
 read -r -a train_flags <<< "${TRAIN_FLAGS:-}"
 read -r -a dev_flags <<< "${DEV_FLAGS:-}"
@@ -92,6 +101,117 @@ step() {
   log "$name: done in $total s"
 }
 
+# One study at a time on $RUNS (a second would train into the same folders); PARK=1 needs the study
+# stopped. The lock is held by the study's every process, a fine-tune it started included.
+exec 9> "$RUNS/.study.lock"
+if ! flock -n 9; then
+  log "another study holds $RUNS/.study.lock (pgrep -f scripts/study.sh): stop it first"
+  exit 1
+fi
+
+# mmlu_of NAME ADAPTER: the adapter on every MMLU split the study uses (the base is scored above).
+mmlu_of() {
+  for split in "${mmlu_splits[@]}"; do
+    step "$1-mmlu-$split" $bin mmlu --no-base --split "$split" --adapter "$2" "${data[@]}" --out-dir "$OUT"
+  done
+}
+
+# export_of NAME RUN_DIR: the adapter as it ships (sqlora export: f16 PEFT + GGUF with its training
+# record, in $RUNS/f16/NAME); every adapter the study evaluates is this form, so what models/ holds
+# is exactly what was scored. Prints the folder.
+export_of() {
+  step "$1-export" $bin export --adapter "$2" --out "$RUNS/f16/$1" >&2
+  echo "$RUNS/f16/$1"
+}
+
+headline="$RUNS/headline"
+
+# The fine-tune folders a study may have in flight, relative to $RUNS.
+run_dirs() {
+  local d
+  for d in "$RUNS"/sweep/*/ "$headline/"; do
+    [ -d "$d" ] && echo "${d#"$RUNS"/}" | sed 's:/$::'
+  done
+}
+# The study step that trains the run in $RUNS/$1.
+train_step() { if [ "$1" = headline ]; then echo headline-train; else echo "$(basename "$1")-train"; fi; }
+
+# A parked fine-tune comes back into $RUNS unless $RUNS has a checkpoint of its own (newer, or the
+# same run's): checked whole first, so a torn or edited carry stops the study instead of training on.
+restore_carry() {
+  [ -f "$CARRY/SHA256SUMS" ] || return 0
+  (cd "$CARRY" && sha256sum --quiet -c SHA256SUMS) || { log "$CARRY does not match its SHA256SUMS: remove it or park again"; exit 1; }
+  local rel
+  for rel in $(cd "$CARRY/runs" 2>/dev/null && find . -name latest -printf '%h\n' | sed 's:^\./::'); do
+    if [ -f "$OUT/steps/$(train_step "$rel")" ] || [ -f "$RUNS/$rel/latest" ]; then continue; fi
+    mkdir -p "$RUNS/$rel"
+    cp -r "$CARRY/runs/$rel/." "$RUNS/$rel/"
+    if [ -f "$CARRY/elapsed/$(train_step "$rel")" ]; then
+      mkdir -p "$RUNS/elapsed"
+      cp "$CARRY/elapsed/$(train_step "$rel")" "$RUNS/elapsed/"
+    fi
+    log "$rel: resumed from the parked checkpoint $(cat "$RUNS/$rel/latest") in $CARRY"
+  done
+}
+
+# snapshot_slices: every complete snapshot of the headline run, as it ships, on the stratified slice.
+snapshot_slices() {
+  local snap name shipped
+  for snap in "$headline"/snapshots/*/; do
+    snap="${snap%/}"
+    # training.json is a snapshot's last file: one without it is torn and is written again on resume.
+    [ -f "$snap/training.json" ] || continue
+    name="$(basename "$snap")"
+    shipped=$(export_of "$name" "$snap")
+    step "$name-slice" $bin evaluate --adapter "$shipped" --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
+  done
+}
+
+# park: each fine-tune with a checkpoint whose training step is not done, copied into $CARRY (its
+# latest checkpoint only; snapshots are evaluated first instead of carried).
+park() {
+  snapshot_slices
+  rm -rf "$CARRY.tmp" && mkdir -p "$CARRY.tmp"
+  local rel ck n=0
+  for rel in $(run_dirs); do
+    [ -f "$RUNS/$rel/latest" ] && [ ! -f "$OUT/steps/$(train_step "$rel")" ] || continue
+    ck=$(cat "$RUNS/$rel/latest")
+    mkdir -p "$CARRY.tmp/runs/$rel"
+    cp -r "$RUNS/$rel/$ck" "$RUNS/$rel/latest" "$RUNS/$rel/settings.json" "$CARRY.tmp/runs/$rel/"
+    [ -f "$RUNS/$rel/train_log.parquet" ] && cp "$RUNS/$rel/train_log.parquet" "$CARRY.tmp/runs/$rel/"
+    if [ -f "$RUNS/elapsed/$(train_step "$rel")" ]; then
+      mkdir -p "$CARRY.tmp/elapsed" && cp "$RUNS/elapsed/$(train_step "$rel")" "$CARRY.tmp/elapsed/"
+    fi
+    log "parked $rel at $ck"
+    n=$((n + 1))
+  done
+  if [ "$n" = 0 ]; then
+    rm -rf "$CARRY.tmp"
+    log "no unfinished fine-tune to park"
+    return
+  fi
+  printf '%s\n' "The study's unfinished fine-tunes, parked by PARK=1 bash scripts/study.sh (see its header)." \
+    "A study started in this checkout resumes them. Do not commit this folder." > "$CARRY.tmp/README"
+  (cd "$CARRY.tmp" && find . -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs sha256sum > SHA256SUMS)
+  rm -rf "$CARRY" && mv "$CARRY.tmp" "$CARRY"
+  log "parked $n fine-tune(s) in $CARRY ($(du -sh "$CARRY" | cut -f1))"
+}
+
+# A parked run's copy is dropped once its training step is done.
+drop_parked() {
+  if [ -d "$CARRY/runs/$1" ] && [ -f "$OUT/steps/$(train_step "$1")" ]; then
+    rm -rf "${CARRY:?}/runs/$1"
+    (cd "$CARRY" && find . -type f ! -name SHA256SUMS -printf '%P\n' | sort | xargs -r sha256sum > SHA256SUMS)
+    [ -n "$(find "$CARRY/runs" -name latest 2>/dev/null)" ] || rm -rf "$CARRY"
+  fi
+}
+
+if [ "${PARK:-0}" = 1 ]; then
+  park
+  exit 0
+fi
+restore_carry
+
 step setup $bin setup "${data[@]}"
 for prompt in 3shot 0shot; do
   step "base-dev-$prompt" $bin baseline --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
@@ -114,21 +234,6 @@ if [ "${BASE_ONLY:-0}" = 1 ]; then
   exit 0
 fi
 
-# mmlu_of NAME ADAPTER: the adapter on every MMLU split the study uses (the base is scored above).
-mmlu_of() {
-  for split in "${mmlu_splits[@]}"; do
-    step "$1-mmlu-$split" $bin mmlu --no-base --split "$split" --adapter "$2" "${data[@]}" --out-dir "$OUT"
-  done
-}
-
-# export_of NAME RUN_DIR: the adapter as it ships (sqlora export: f16 PEFT + GGUF with its training
-# record, in $RUNS/f16/NAME); every adapter the study evaluates is this form, so what models/ holds
-# is exactly what was scored. Prints the folder.
-export_of() {
-  step "$1-export" $bin export --adapter "$2" --out "$RUNS/f16/$1" >&2
-  echo "$RUNS/f16/$1"
-}
-
 # One setting at a time, each evaluated as soon as it is trained: results arrive setting by setting,
 # and an interruption costs at most the one setting in flight.
 for name in $(sed -n 's/^name = "\(.*\)"$/\1/p' data/finetune/study.toml); do
@@ -138,6 +243,7 @@ for name in $(sed -n 's/^name = "\(.*\)"$/\1/p' data/finetune/study.toml); do
     rm -f "$OUT/steps/$name-train" "$OUT/steps/$name-export"
   fi
   step "$name-train" $bin finetune --config data/finetune/study.toml --only "$name" --out-dir "$RUNS/sweep" ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
+  drop_parked "sweep/$name"
   shipped=$(export_of "$name" "$dir")
   for prompt in 3shot 0shot; do
     step "$name-dev-$prompt" $bin evaluate --adapter "$shipped" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
@@ -145,20 +251,16 @@ for name in $(sed -n 's/^name = "\(.*\)"$/\1/p' data/finetune/study.toml); do
   mmlu_of "$name" "$shipped"
 done
 
-headline="$RUNS/headline"
 if [ ! -f "$headline/settings.json" ] && [ ! -f "$OUT/steps/headline-mmlu-${mmlu_splits[-1]}" ]; then
   rm -f "$OUT/steps/headline-train" "$OUT"/steps/headline*-export
 fi
 step headline-train $bin finetune --out-dir "$headline" --numerics int8 --rank 16 --alpha 32 --targets all --lr 2e-4 --epochs 1 \
   --max-len 2048 --val-examples 64 --val-every 100 --checkpoint-every 20 --keep-at 500,1000,2000,4000 \
   ${train_flags[@]+"${train_flags[@]}"} "${data[@]}"
-for snap in "$headline"/snapshots/*/ "$headline/"; do
-  snap="${snap%/}"
-  name="$(basename "$snap")"
-  shipped=$(export_of "$name" "$snap")
-  step "$name-slice" $bin evaluate --adapter "$shipped" --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
-done
-shipped="$RUNS/f16/headline"
+drop_parked headline
+snapshot_slices
+shipped=$(export_of headline "$headline")
+step headline-slice $bin evaluate --adapter "$shipped" --prompt 0shot --stratified "$SLICE" "${data[@]}" --out-dir "$OUT"
 for prompt in 3shot 0shot; do
   step "headline-dev-$prompt" $bin evaluate --adapter "$shipped" --prompt "$prompt" ${dev_flags[@]+"${dev_flags[@]}"} "${data[@]}" --out-dir "$OUT"
 done
