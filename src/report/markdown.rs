@@ -152,12 +152,7 @@ fn training(s: &mut String, runs: &[RunRow]) {
     let json = super::study::json;
     for r in runs {
         let (set, sum) = (json(&r.settings), json(&r.metrics));
-        let v = |x: &serde_json::Value| match x {
-            serde_json::Value::Null => "—".to_string(),
-            serde_json::Value::String(t) => t.clone(),
-            serde_json::Value::Array(a) => a.iter().map(|e| e.as_str().map_or(e.to_string(), String::from)).collect::<Vec<_>>().join(","),
-            other => other.to_string(),
-        };
+        let v = super::study::setting;
         let wall =
             r.wall_s.map_or("—".into(), |w| if w >= 3600.0 { format!("{:.1} h", w / 3600.0) } else { format!("{:.0} min", w / 60.0) });
         let _ = writeln!(

@@ -36,6 +36,17 @@ pub(crate) fn json(t: &Option<String>) -> serde_json::Value {
     t.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
 }
 
+/// One setting of a training row as the report prints it: a list joined by commas, a string bare, a
+/// missing one as "—".
+pub(crate) fn setting(x: &serde_json::Value) -> String {
+    match x {
+        serde_json::Value::Null => "—".to_string(),
+        serde_json::Value::String(t) => t.clone(),
+        serde_json::Value::Array(a) => a.iter().map(|e| e.as_str().map_or(e.to_string(), String::from)).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
 /// The training row of an adapter (its settings and summary), by name.
 fn train_row<'a>(train: &'a [RunRow], adapter: &str) -> Option<&'a RunRow> {
     train.iter().find(|r| r.adapter.as_deref() == Some(adapter))
@@ -87,12 +98,8 @@ const FACTORS: [(&str, &str); 5] = [("rank", "r"), ("alpha", "α"), ("lr", "lr")
 
 /// The settings where `a` differs from `reference`, as "r 8, α 16" (their training rows' settings).
 fn differences(a: &serde_json::Value, reference: &serde_json::Value) -> String {
-    let show = |x: &serde_json::Value| match x {
-        serde_json::Value::Array(v) => v.iter().map(|e| e.as_str().map_or(e.to_string(), String::from)).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    };
     let d: Vec<String> =
-        FACTORS.iter().filter(|(k, _)| a[*k] != reference[*k]).map(|(k, label)| format!("{label} {}", show(&a[*k]))).collect();
+        FACTORS.iter().filter(|(k, _)| a[*k] != reference[*k]).map(|(k, label)| format!("{label} {}", setting(&a[*k]))).collect();
     if d.is_empty() {
         "—".into()
     } else {
