@@ -91,7 +91,10 @@ step() {
   mkdir -p "$RUNS/elapsed"
   [ -f "$f" ] && spent=$(cat "$f")
   if [ "$spent" -gt 0 ]; then log "$name: start ($spent s in earlier sittings)"; else log "$name: start"; fi
-  ( while sleep 30 && kill -0 $$ 2>/dev/null; do echo $((spent + SECONDS - t0)) > "$f.tmp" && mv "$f.tmp" "$f"; done ) &
+  # The ticker's `sleep` outlives the kill below by up to 30 s: it must hold neither the study's lock
+  # (fd 9: a study started right after this one ends would be refused) nor its output (a pipe reading
+  # the study would wait for it).
+  ( while sleep 30 && kill -0 $$ 2>/dev/null; do echo $((spent + SECONDS - t0)) > "$f.tmp" && mv "$f.tmp" "$f"; done ) 9>&- > /dev/null 2>&1 &
   local ticker=$!
   "$@"
   kill "$ticker" 2>/dev/null || true
