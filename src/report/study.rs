@@ -250,24 +250,34 @@ pub fn data_scaling(s: &mut String, points: &[ScalePoint], v: &Verdicts) -> Opti
     let _ = writeln!(
         s,
         "Official EX on a fixed stratified slice of dev (its hardness mix, the databases taking turns), the \
-         training format, for the base and each adapter kept along a run; Δ against the base on the slice \
-         (paired bootstrap 95%, exact McNemar p).\n"
+         training format, for the base and each adapter kept along a run; Δ against the base on the slice, \
+         and against the point before it on the curve, so a rise or a dip between two sizes reads with its \
+         noise (paired bootstrap 95%, exact McNemar p).\n"
     );
-    let _ = writeln!(s, "| adapter | examples seen | slice | EX official [Wilson 95%] | Δ (pts) [95% CI], p |");
-    let _ = writeln!(s, "|---|---|---|---|---|");
-    for p in points {
+    let _ =
+        writeln!(s, "| adapter | examples seen | slice | EX official [Wilson 95%] | Δ vs base (pts) [95% CI], p | Δ vs the point before |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let diff = |a: &ScalePoint, b: &ScalePoint| {
+        spider_diff(v, &a.run.run_id, &b.run.run_id).map_or("—".into(), |d| format!("{}, {}", paired_pts(&d), p_value(d.p_mcnemar)))
+    };
+    for (i, p) in points.iter().enumerate() {
         let r = &p.run;
         let k = (r.score * r.n as f64).round() as usize;
         let (lo, hi) = wilson(k, r.n.max(0) as usize, Z95);
-        let base = points.iter().find(|b| b.run.adapter.is_none() && b.run.split == r.split && b.run.model == r.model);
-        let d = match base {
-            Some(b) if r.adapter.is_some() => {
-                spider_diff(v, &b.run.run_id, &r.run_id).map_or("—".into(), |d| format!("{}, {}", paired_pts(&d), p_value(d.p_mcnemar)))
-            }
-            _ => "—".into(),
+        let same_curve = |b: &&ScalePoint| b.run.split == r.split && b.run.model == r.model;
+        let base = points.iter().filter(same_curve).find(|b| b.run.adapter.is_none());
+        // Points are sorted by curve, then examples seen: the one before on the same curve, if any.
+        let before = points[..i].iter().rev().find(same_curve);
+        let (d, step) = match (base, before) {
+            (Some(b), Some(prev)) if r.adapter.is_some() => (diff(b, p), diff(prev, p)),
+            (None, Some(prev)) if r.adapter.is_some() => ("—".into(), diff(prev, p)),
+            _ => ("—".into(), "—".into()),
         };
-        let _ =
-            writeln!(s, "| {} | {} | {} (n={}) | {:.3} [{:.3}, {:.3}] | {d} |", p.label, p.examples_seen, r.split, r.n, r.score, lo, hi);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} (n={}) | {:.3} [{:.3}, {:.3}] | {d} | {step} |",
+            p.label, p.examples_seen, r.split, r.n, r.score, lo, hi
+        );
     }
     s.push('\n');
     if points.len() < 2 {
@@ -394,9 +404,22 @@ mod tests {
         let p = scaling_points(&runs, &train);
         let got: Vec<(&str, usize)> = p.iter().map(|p| (p.label.as_str(), p.examples_seen)).collect();
         assert_eq!(got, vec![("base", 0), ("h-at-000500", 504), ("h", 8000)]);
+        // Four questions: the base right on none, the snapshot on the first two, the finished run on
+        // the first one and the last two; each point is paired with the base and with the one before.
+        let mut v = Verdicts::new();
+        for (point, right) in [(&p[0], [false; 4]), (&p[1], [true, true, false, false]), (&p[2], [true, false, true, true])] {
+            v.insert(point.run.run_id.clone(), (0..4).map(|q| (q as i64, right[q])).collect());
+        }
         let mut s = String::new();
-        let svg = data_scaling(&mut s, &p, &Verdicts::new()).expect("three points draw a curve");
-        assert!(s.contains("| h | 8000 | dev-strat-300@0shot (n=300) | 0.200 [") && svg.starts_with("<svg"), "{s}");
+        let svg = data_scaling(&mut s, &p, &v).expect("three points draw a curve");
+        let row = |label: &str| s.lines().find(|l| l.starts_with(&format!("| {label} |"))).unwrap_or_default().to_string();
+        let cells = |label: &str| row(label).trim_end_matches(" |").split(" | ").map(str::to_string).collect::<Vec<_>>();
+        assert!(row("h").starts_with("| h | 8000 | dev-strat-300@0shot (n=300) | 0.200 [") && svg.starts_with("<svg"), "{s}");
+        // +75 points against the base (0 → 3 of 4), +25 against the snapshot (2 → 3 of 4).
+        assert!(cells("h")[4].starts_with("+75.0 [") && cells("h")[5].starts_with("+25.0 ["), "{s}");
+        // The first snapshot's point before it is the base itself.
+        assert!(cells("h-at-000500")[4].starts_with("+50.0 [") && cells("h-at-000500")[5] == cells("h-at-000500")[4], "{s}");
+        assert!(row("base").ends_with("| — | — |"), "{s}");
     }
 
     /// A sweep setting is paired with the reference on the same questions, named by what it changed;
