@@ -268,11 +268,9 @@ pub fn data_scaling(s: &mut String, points: &[ScalePoint], v: &Verdicts) -> Opti
         let base = points.iter().filter(same_curve).find(|b| b.run.adapter.is_none());
         // Points are sorted by curve, then examples seen: the one before on the same curve, if any.
         let before = points[..i].iter().rev().find(same_curve);
-        let (d, step) = match (base, before) {
-            (Some(b), Some(prev)) if r.adapter.is_some() => (diff(b, p), diff(prev, p)),
-            (None, Some(prev)) if r.adapter.is_some() => ("—".into(), diff(prev, p)),
-            _ => ("—".into(), "—".into()),
-        };
+        // The base is the curve's first point: it is compared with nothing.
+        let vs = |other: Option<&ScalePoint>| other.filter(|_| r.adapter.is_some()).map_or("—".into(), |o| diff(o, p));
+        let (d, step) = (vs(base), vs(before));
         let _ = writeln!(
             s,
             "| {} | {} | {} (n={}) | {:.3} [{:.3}, {:.3}] | {d} | {step} |",
